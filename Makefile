@@ -1,0 +1,54 @@
+# xdpvip — build, test, lint, fuzz, generate, bench, demo.
+# Targets that touch network namespaces or BPF need root.
+
+GO        ?= go
+BIN       := bin/xdpvip
+COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X github.com/xdpvip/xdpvip/internal/version.Commit=$(COMMIT)
+FUZZTIME  ?= 20s
+
+.PHONY: all build deps test unit lint fuzz generate check-generated bench demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/xdpvip
+
+# deps installs the Debian packages the tests and the demo use (idempotent).
+deps:
+	./tools/deps.sh
+
+# test: the whole suite (unit, BPF prog.Run, end-to-end in namespaces, fuzz smoke).
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+# unit: only the tests that need neither root nor extra packages.
+unit:
+	$(GO) test -short -count=1 ./pkg/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+# fuzz runs every Fuzz* target for FUZZTIME each.
+fuzz:
+	./tools/fuzz.sh $(FUZZTIME)
+
+generate:
+	$(GO) generate ./...
+
+# check-generated regenerates the BPF objects and fails if the committed ones differ.
+check-generated:
+	./tools/check-generated.sh
+
+bench: build
+	./tools/bench.sh
+
+demo: deps build
+	./tools/demo.sh
+
+clean:
+	rm -rf bin

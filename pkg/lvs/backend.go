@@ -67,10 +67,10 @@ type DestStats struct {
 
 // ServiceStats are a service's counters and its real servers' counters.
 type ServiceStats struct {
-	Key   ServiceKey
-	Conns uint64
+	Key                                ServiceKey
+	Conns                              uint64
 	PktsIn, PktsOut, BytesIn, BytesOut uint64
-	Dests []DestStats
+	Dests                              []DestStats
 }
 
 // Backend is a dataplane that forwards virtual-server traffic.

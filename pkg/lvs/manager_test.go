@@ -185,8 +185,8 @@ func TestManagerTransitions(t *testing.T) {
 			},
 		},
 		{
-			name: "no sorry server: pool kept below quorum",
-			vs:   lvs.VirtualServer{Key: vip, Quorum: 3, RealServers: reals(1, 1, 1)},
+			name:    "no sorry server: pool kept below quorum",
+			vs:      lvs.VirtualServer{Key: vip, Quorum: 3, RealServers: reals(1, 1, 1)},
 			initial: []string{"192.168.28.103:80/1", "192.168.28.104:80/1", "192.168.28.105:80/1"},
 			steps: []step{
 				down(rs1, []string{"192.168.28.104:80/1", "192.168.28.105:80/1"}, []string{"down 2"}, true),

@@ -270,8 +270,11 @@ const (
 type VRRPInstance struct {
 	Pos
 	Name string
-	// InitialState is StateMaster or StateBackup (default BACKUP).
+	// InitialState is StateMaster or StateBackup (default BACKUP), after
+	// keepalived's corrections (vrrp_strict starts a non-owner as BACKUP).
 	InitialState string
+	// ConfiguredState is the state keyword as written ("" when absent).
+	ConfiguredState string
 	Interface    string
 	VRID         int           // 1..255, required
 	Priority     int           // 1..255, default 100
@@ -284,6 +287,11 @@ type VRRPInstance struct {
 	// and for VRRPv3.
 	AuthType string
 	AuthPass string
+	// IgnoredAuthType and IgnoredAuthPass hold an authentication block that
+	// was parsed but is not used (vrrp_strict or VRRPv3), as keepalived
+	// ignores it.
+	IgnoredAuthType string
+	IgnoredAuthPass string
 
 	VIPs         []VIP
 	ExcludedVIPs []VIP

@@ -1,0 +1,614 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// builder turns the statement tree into the model, reporting bad values.
+type builder struct {
+	d    *diagSink
+	cfg  *Config
+	inst map[*VRRPInstance]*instanceSeen
+	// globalSeen records which global defaults were given explicitly.
+	globalSeen map[string]bool
+}
+
+func (b *builder) top(root *node) {
+	for _, n := range root.children {
+		if b.d.aborted {
+			return
+		}
+		switch n.key {
+		case "global_defs":
+			if b.needBlock(n) {
+				b.global(n)
+			}
+		case "vrrp_script":
+			if b.needBlock(n) {
+				b.vrrpScript(n)
+			}
+		case "vrrp_sync_group":
+			if b.needBlock(n) {
+				b.syncGroup(n)
+			}
+		case "vrrp_instance":
+			if b.needBlock(n) {
+				b.instance(n)
+			}
+		case "virtual_server_group":
+			if b.needBlock(n) {
+				b.virtualServerGroup(n)
+			}
+		case "virtual_server":
+			if b.needBlock(n) {
+				b.virtualServer(n)
+			}
+		case "linkbeat_interfaces", "track_group", "static_ipaddress", "static_routes", "static_rules",
+			"track_file", "vrrp_track_file", "vrrp_track_process", "bfd_instance", "garp_group",
+			"interface_up_down_delays":
+			b.d.warnf(n.pos, n.key, "not supported by xdpvip, block ignored")
+		case "SSL":
+			// Client certificate for SSL_GET; xdpvip's checker uses its own TLS settings.
+		case "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
+			"linkbeat_use_polling", "child_wait_time":
+			// Process-level keywords keepalived also accepts outside global_defs.
+		default:
+			b.unknown(n, "top level")
+		}
+	}
+}
+
+// ---- argument helpers ----
+
+func (b *builder) unknown(n *node, where string) {
+	b.d.warnf(n.pos, n.key, "unknown keyword in %s, ignored", where)
+}
+
+func (b *builder) needBlock(n *node) bool {
+	if !n.block {
+		b.d.errorf(n.pos, n.key, "needs a { } block")
+		return false
+	}
+	return true
+}
+
+// arg returns the first argument, reporting an error when there is none.
+func (b *builder) arg(n *node) (string, bool) {
+	if len(n.args) == 0 {
+		b.d.errorf(n.pos, n.key, "missing value")
+		return "", false
+	}
+	return n.args[0].text, true
+}
+
+func (b *builder) intIn(n *node, s string, lo, hi int) (int, bool) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		b.d.errorf(n.pos, n.key, "%q is not a number in %d..%d", s, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+// intArg parses the first argument as an integer in lo..hi.
+func (b *builder) intArg(n *node, lo, hi int) (int, bool) {
+	s, ok := b.arg(n)
+	if !ok {
+		return 0, false
+	}
+	return b.intIn(n, s, lo, hi)
+}
+
+// maxTimer bounds <TIMER> values (one year).
+const maxTimer = 365 * 24 * time.Hour
+
+// parseTimer parses keepalived's <TIMER>: seconds with an optional
+// fraction, microsecond resolution.
+func parseTimer(s string) (time.Duration, error) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" && frac == "" {
+		return 0, fmt.Errorf("%q is not a time in seconds", s)
+	}
+	var d time.Duration
+	for _, c := range []byte(whole) {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q is not a time in seconds", s)
+		}
+		d = d*10 + time.Duration(c-'0')*time.Second
+		if d > maxTimer {
+			return 0, fmt.Errorf("%q is more than %d seconds", s, int(maxTimer/time.Second))
+		}
+	}
+	unit := 100 * time.Millisecond
+	for i, c := range []byte(frac) {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q is not a time in seconds", s)
+		}
+		if i < 6 {
+			d += time.Duration(c-'0') * unit
+			unit /= 10
+		}
+	}
+	return d, nil
+}
+
+// timerArg parses the first argument as a <TIMER> in lo..hi.
+func (b *builder) timerArg(n *node, lo, hi time.Duration) (time.Duration, bool) {
+	s, ok := b.arg(n)
+	if !ok {
+		return 0, false
+	}
+	d, err := parseTimer(s)
+	if err != nil {
+		b.d.errorf(n.pos, n.key, "%v", err)
+		return 0, false
+	}
+	if d < lo || d > hi {
+		b.d.errorf(n.pos, n.key, "%s is outside %s..%s", s, fmtSeconds(lo), fmtSeconds(hi))
+		return 0, false
+	}
+	return d, true
+}
+
+func fmtSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+// boolArg parses an optional <BOOL>; no argument means true.
+func (b *builder) boolArg(n *node) (bool, bool) {
+	if len(n.args) == 0 {
+		return true, true
+	}
+	switch strings.ToLower(n.args[0].text) {
+	case "on", "true", "yes":
+		return true, true
+	case "off", "false", "no":
+		return false, true
+	}
+	b.d.errorf(n.pos, n.key, "%q is not one of on|off|true|false|yes|no", n.args[0].text)
+	return false, false
+}
+
+func (b *builder) addr(n *node, s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		b.d.errorf(n.pos, n.key, "%q is not an IP address", s)
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func (b *builder) addrArg(n *node) (netip.Addr, bool) {
+	s, ok := b.arg(n)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return b.addr(n, s)
+}
+
+func (b *builder) port(n *node, s string) (uint16, bool) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > 65535 {
+		b.d.errorf(n.pos, n.key, "port %q is not in 1..65535", s)
+		return 0, false
+	}
+	return uint16(v), true
+}
+
+func (b *builder) portArg(n *node) (uint16, bool) {
+	s, ok := b.arg(n)
+	if !ok {
+		return 0, false
+	}
+	return b.port(n, s)
+}
+
+// scriptArg parses "<STRING>|<QUOTED-STRING> [username [groupname]]".
+func (b *builder) scriptArg(n *node) (ScriptCmd, bool) {
+	s, ok := b.arg(n)
+	if !ok {
+		return ScriptCmd{}, false
+	}
+	sc := ScriptCmd{Command: s}
+	if len(n.args) > 1 {
+		sc.User = n.args[1].text
+	}
+	if len(n.args) > 2 {
+		sc.Group = n.args[2].text
+	}
+	if len(n.args) > 3 {
+		b.d.warnf(n.pos, n.key, "extra arguments after the group ignored (quote a command that has arguments)")
+	}
+	return sc, true
+}
+
+// list returns the words of a block of one-word lines (e.g. group { a b }).
+func (b *builder) list(n *node) []string {
+	var out []string
+	for _, c := range n.children {
+		out = append(out, c.key)
+		for _, a := range c.args {
+			out = append(out, a.text)
+		}
+	}
+	return out
+}
+
+// ---- global_defs ----
+
+// ignoredGlobals are global_defs keywords of keepalived.conf(5) that
+// xdpvip accepts and does not use.
+var ignoredGlobals = toSet(`bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime
+bfd_rt_priority checker_cpu_affinity checker_log_all_failures checker_no_swap checker_priority
+checker_process_name checker_rlimit_rttime checker_rt_priority config_save_dir data_use_instance
+dbus_service_name disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker
+enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_snmp_keepalived enable_traps
+fifo_write_vrrp_states_on_reload include_check log_unknown_vrids lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs
+lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force
+lvs_notify_fifo lvs_notify_fifo_script lvs_sync_daemon lvs_timeouts max_auto_priority
+min_auto_priority_delay nftables nftables_counters nftables_ifindex nftables_ipvs nftables_ipvs_priority
+nftables_ipvs_start_fwmark nftables_priority no_checker_emails notify_fifo notify_fifo_script
+process_monitor_rcv_bufs process_monitor_rcv_bufs_force process_name process_names random_seed
+reload_check_config reload_file reload_repeat reload_time_file rs_init_notifies shutdown_script
+shutdown_script_timeout snmp_socket startup_script startup_script_timeout tmp_config_directory umask
+vmac_addr_prefix vmac_prefix vrrp_cpu_affinity vrrp_garp_extra_if vrrp_ipsets vrrp_iptables
+vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs
+vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo vrrp_notify_fifo_script
+vrrp_notify_priority_changes vrrp_priority vrrp_process_name vrrp_rlimit_rttime vrrp_rt_priority
+vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy net_namespace net_namespace_ipvs namespace_with_ipsets
+instance use_pid_dir linkbeat_use_polling child_wait_time lvs_id lvs_sync_daemon_interface
+vrrp_garp_lower_prio_no_advert`)
+
+func toSet(words string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(words) {
+		m[w] = true
+	}
+	return m
+}
+
+// globalDefaults returns global_defs as keepalived initialises it.
+func globalDefaults() GlobalDefs {
+	return GlobalDefs{
+		SMTPPort:                    25,
+		SMTPConnectTimeout:          30 * time.Second,
+		VRRPVersion:                 2,
+		VRRPMcastGroup4:             netip.MustParseAddr("224.0.0.18"),
+		VRRPMcastGroup6:             netip.MustParseAddr("ff02::12"),
+		VRRPGarpMasterDelay:         5 * time.Second,
+		VRRPGarpMasterRepeat:        5,
+		VRRPGarpMasterRefreshRepeat: 1,
+		VRRPDownTimerAdverts:        3,
+		DefaultInterface:            "eth0",
+	}
+}
+
+func (b *builder) global(blk *node) {
+	g := &b.cfg.Global
+	g.Pos = blk.pos
+	for _, n := range blk.children {
+		b.globalSeen[n.key] = true
+		switch n.key {
+		case "router_id":
+			g.RouterID, _ = b.arg(n)
+		case "notification_email":
+			g.NotificationEmail = append(g.NotificationEmail, b.list(n)...)
+		case "notification_email_from":
+			g.NotificationEmailFrom, _ = b.arg(n)
+		case "smtp_server":
+			if s, ok := b.arg(n); ok {
+				g.SMTPServer = s
+				if len(n.args) > 1 {
+					if p, ok := b.port(n, n.args[1].text); ok {
+						g.SMTPPort = p
+					}
+				}
+			}
+		case "smtp_helo_name":
+			g.SMTPHeloName, _ = b.arg(n)
+		case "smtp_connect_timeout":
+			if d, ok := b.timerArg(n, time.Second, maxTimer); ok {
+				g.SMTPConnectTimeout = d
+			}
+		case "smtp_alert":
+			g.SMTPAlert, _ = b.boolArg(n)
+		case "smtp_alert_vrrp":
+			g.SMTPAlertVRRP, _ = b.boolArg(n)
+		case "smtp_alert_checker":
+			g.SMTPAlertChecker, _ = b.boolArg(n)
+		case "no_email_faults":
+			g.NoEmailFaults = true
+		case "vrrp_version":
+			if v, ok := b.intArg(n, 2, 3); ok {
+				g.VRRPVersion = v
+			}
+		case "vrrp_strict":
+			g.VRRPStrict = true
+		case "vrrp_skip_check_adv_addr":
+			g.VRRPSkipCheckAdvAddr, _ = b.boolArg(n)
+		case "vrrp_check_unicast_src":
+			g.VRRPCheckUnicastSrc = true
+		case "vrrp_mcast_group4":
+			if a, ok := b.addrArg(n); ok {
+				if !a.Is4() || !a.IsMulticast() {
+					b.d.errorf(n.pos, n.key, "%s is not an IPv4 multicast address", a)
+				} else {
+					g.VRRPMcastGroup4 = a
+				}
+			}
+		case "vrrp_mcast_group6":
+			if a, ok := b.addrArg(n); ok {
+				if !a.Is6() || !a.IsMulticast() {
+					b.d.errorf(n.pos, n.key, "%s is not an IPv6 multicast address", a)
+				} else {
+					g.VRRPMcastGroup6 = a
+				}
+			}
+		case "vrrp_garp_interval":
+			if d, ok := b.timerArg(n, 0, maxTimer); ok {
+				g.VRRPGarpInterval = d
+			}
+		case "vrrp_gna_interval":
+			if d, ok := b.timerArg(n, 0, maxTimer); ok {
+				g.VRRPGnaInterval = d
+			}
+		case "vrrp_garp_master_delay":
+			if d, ok := b.timerArg(n, 0, 255*time.Second); ok {
+				g.VRRPGarpMasterDelay = d
+			}
+		case "vrrp_garp_master_repeat":
+			if v, ok := b.intArg(n, 0, 255); ok {
+				g.VRRPGarpMasterRepeat = v
+			}
+		case "vrrp_garp_master_refresh":
+			if d, ok := b.timerArg(n, 0, maxTimer); ok {
+				g.VRRPGarpMasterRefresh = d
+			}
+		case "vrrp_garp_master_refresh_repeat":
+			if v, ok := b.intArg(n, 0, 255); ok {
+				g.VRRPGarpMasterRefreshRepeat = v
+			}
+		case "vrrp_garp_lower_prio_delay":
+			if d, ok := b.timerArg(n, 0, 255*time.Second); ok {
+				g.VRRPGarpLowerPrioDelay = d
+			}
+		case "vrrp_garp_lower_prio_repeat":
+			if v, ok := b.intArg(n, 0, 255); ok {
+				g.VRRPGarpLowerPrioRepeat = v
+			}
+		case "vrrp_min_garp":
+			g.VRRPMinGarp, _ = b.boolArg(n)
+		case "vrrp_down_timer_adverts":
+			if v, ok := b.intArg(n, 1, 100); ok {
+				g.VRRPDownTimerAdverts = v
+			}
+		case "vrrp_lower_prio_no_advert":
+			g.VRRPLowerPrioNoAdvert, _ = b.boolArg(n)
+		case "vrrp_higher_prio_send_advert":
+			g.VRRPHigherPrioSendAdvert, _ = b.boolArg(n)
+		case "vrrp_startup_delay":
+			if d, ok := b.timerArg(n, 0, maxTimer); ok {
+				g.VRRPStartupDelay = d
+			}
+		case "default_interface":
+			g.DefaultInterface, _ = b.arg(n)
+		case "enable_script_security":
+			g.EnableScriptSecurity = true
+		case "script_user":
+			if s, ok := b.arg(n); ok {
+				g.ScriptUser = s
+				if len(n.args) > 1 {
+					g.ScriptGroup = n.args[1].text
+				}
+			}
+		case "lvs_flush":
+			g.LVSFlush = true
+		default:
+			if !ignoredGlobals[n.key] {
+				b.unknown(n, "global_defs")
+			}
+		}
+	}
+}
+
+// finishGlobal applies defaults that depend on other globals.
+func (b *builder) finishGlobal() {
+	g := &b.cfg.Global
+	if g.VRRPMinGarp {
+		if !b.globalSeen["vrrp_garp_master_repeat"] {
+			g.VRRPGarpMasterRepeat = 1
+		}
+		if !b.globalSeen["vrrp_garp_master_delay"] {
+			g.VRRPGarpMasterDelay = 0
+		}
+	}
+	if !b.globalSeen["vrrp_garp_lower_prio_delay"] {
+		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
+	}
+	if !b.globalSeen["vrrp_garp_lower_prio_repeat"] {
+		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
+	}
+}
+
+// ---- vrrp_script ----
+
+func (b *builder) vrrpScript(blk *node) {
+	s := &VRRPScript{Pos: blk.pos, Interval: time.Second, Rise: 1, Fall: 1}
+	if len(blk.args) == 0 {
+		b.d.errorf(blk.pos, blk.key, "needs a name")
+		return
+	}
+	s.Name = blk.args[0].text
+	if b.cfg.Script(s.Name) != nil {
+		b.d.errorf(blk.pos, blk.key, "%q is defined twice", s.Name)
+		return
+	}
+	timeoutSet := false
+	for _, n := range blk.children {
+		switch n.key {
+		case "script":
+			s.Script, _ = b.scriptArg(n)
+		case "interval":
+			if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
+				s.Interval = d
+			}
+		case "timeout":
+			if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
+				s.Timeout, timeoutSet = d, true
+			}
+		case "weight":
+			if v, ok := b.intArg(n, -253, 253); ok {
+				s.Weight = v
+			}
+			s.Reverse = len(n.args) > 1 && n.args[1].text == "reverse"
+		case "rise":
+			if v, ok := b.intArg(n, 1, 1<<20); ok {
+				s.Rise = v
+			}
+		case "fall":
+			if v, ok := b.intArg(n, 1, 1<<20); ok {
+				s.Fall = v
+			}
+		case "user":
+			if u, ok := b.arg(n); ok {
+				s.Script.User = u
+				if len(n.args) > 1 {
+					s.Script.Group = n.args[1].text
+				}
+			}
+		case "init_fail":
+			s.InitFail = true
+		default:
+			b.unknown(n, "vrrp_script")
+		}
+	}
+	if !timeoutSet {
+		s.Timeout = s.Interval
+	}
+	if s.Script.IsZero() {
+		b.d.errorf(blk.pos, blk.key, "%q has no script", s.Name)
+		return
+	}
+	b.cfg.Scripts = append(b.cfg.Scripts, s)
+}
+
+// ---- track_* lists ----
+
+// trackWeight parses "NAME [weight W [reverse|noreverse|no_reverse]]".
+func (b *builder) trackWeight(n *node, lo, hi int) (w int, set, reverse bool) {
+	args := n.args
+	for i := 0; i < len(args); i++ {
+		switch args[i].text {
+		case "weight":
+			if i+1 >= len(args) {
+				b.d.errorf(n.pos, n.key, "weight needs a value")
+				return
+			}
+			v, ok := b.intIn(n, args[i+1].text, lo, hi)
+			if !ok {
+				return
+			}
+			w, set = v, true
+			i++
+		case "reverse":
+			reverse = true
+		case "noreverse", "no_reverse":
+			reverse = false
+		default:
+			b.d.warnf(n.pos, n.key, "unknown option %q ignored", args[i].text)
+		}
+	}
+	return
+}
+
+func (b *builder) trackInterfaces(blk *node) []TrackInterface {
+	var out []TrackInterface
+	for _, n := range blk.children {
+		w, _, rev := b.trackWeight(n, -253, 253)
+		out = append(out, TrackInterface{Name: n.key, Weight: w, Reverse: rev})
+	}
+	return out
+}
+
+func (b *builder) trackScripts(blk *node) []TrackScript {
+	var out []TrackScript
+	for _, n := range blk.children {
+		w, set, rev := b.trackWeight(n, -253, 253)
+		out = append(out, TrackScript{Name: n.key, Weight: w, WeightSet: set, Reverse: rev})
+	}
+	return out
+}
+
+// notify parses the notify keywords shared by instances and sync groups.
+func (b *builder) notify(n *node, nt *Notify) bool {
+	var dst *ScriptCmd
+	switch n.key {
+	case "notify_master":
+		dst = &nt.Master
+	case "notify_backup":
+		dst = &nt.Backup
+	case "notify_fault":
+		dst = &nt.Fault
+	case "notify_stop":
+		dst = &nt.Stop
+	case "notify":
+		dst = &nt.Any
+	case "notify_master_rx_lower_pri":
+		dst = &nt.MasterRxLowerPri
+	case "notify_deleted":
+		dst = &nt.Deleted
+	default:
+		return false
+	}
+	if sc, ok := b.scriptArg(n); ok {
+		*dst = sc
+	}
+	return true
+}
+
+// ---- vrrp_sync_group ----
+
+func (b *builder) syncGroup(blk *node) {
+	if len(blk.args) == 0 {
+		b.d.errorf(blk.pos, blk.key, "needs a name")
+		return
+	}
+	g := &SyncGroup{Pos: blk.pos, Name: blk.args[0].text}
+	if b.cfg.SyncGroup(g.Name) != nil {
+		b.d.errorf(blk.pos, blk.key, "%q is defined twice", g.Name)
+		return
+	}
+	for _, n := range blk.children {
+		if b.notify(n, &g.Notify) {
+			continue
+		}
+		switch n.key {
+		case "group":
+			g.Members = append(g.Members, b.list(n)...)
+		case "track_interface":
+			g.TrackInterfaces = append(g.TrackInterfaces, b.trackInterfaces(n)...)
+		case "track_script":
+			g.TrackScripts = append(g.TrackScripts, b.trackScripts(n)...)
+		case "track_file", "track_process", "track_bfd":
+			b.d.warnf(n.pos, n.key, "not supported by xdpvip, ignored")
+		case "smtp_alert":
+			g.SMTPAlert, _ = b.boolArg(n)
+		case "global_tracking":
+			g.GlobalTracking = true
+		case "sync_group_tracking_weight":
+			g.SyncGroupTrackingWeight = true
+		case "notify_priority_changes":
+			// Notify FIFOs are not implemented; accepted.
+		default:
+			b.unknown(n, "vrrp_sync_group")
+		}
+	}
+	if len(g.Members) == 0 {
+		b.d.warnf(blk.pos, blk.key, "%q has no group { } of instances", g.Name)
+	}
+	b.cfg.SyncGroups = append(b.cfg.SyncGroups, g)
+}

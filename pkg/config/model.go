@@ -275,10 +275,10 @@ type VRRPInstance struct {
 	InitialState string
 	// ConfiguredState is the state keyword as written ("" when absent).
 	ConfiguredState string
-	Interface    string
-	VRID         int           // 1..255, required
-	Priority     int           // 1..255, default 100
-	AdvertInt    time.Duration // default 1s
+	Interface       string
+	VRID            int           // 1..255, required
+	Priority        int           // 1..255, default 100
+	AdvertInt       time.Duration // default 1s
 	// Version is 2 or 3: the instance's version keyword, else global
 	// vrrp_version, else 2; IPv6 instances always use 3.
 	Version int

@@ -533,4 +533,3 @@ func disjointPeers(a, b *VRRPInstance) bool {
 	}
 	return true
 }
-

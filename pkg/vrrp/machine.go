@@ -83,6 +83,12 @@ type (
 	InterfaceUp struct{}
 	// Shutdown stops the instance (daemon exit, instance removed at reload).
 	Shutdown struct{}
+	// SyncMaster: another member of our vrrp_sync_group became MASTER; a
+	// BACKUP follows it at once (see SyncGroupFollow).
+	SyncMaster struct{}
+	// SyncBackup: another member of our vrrp_sync_group became BACKUP; a
+	// MASTER follows it and starts its Master_Down_Timer.
+	SyncBackup struct{}
 )
 
 func (Startup) isEvent()         {}
@@ -92,6 +98,8 @@ func (PriorityChanged) isEvent() {}
 func (InterfaceDown) isEvent()   {}
 func (InterfaceUp) isEvent()     {}
 func (Shutdown) isEvent()        {}
+func (SyncMaster) isEvent()      {}
+func (SyncBackup) isEvent()      {}
 
 // Action is an output of Machine.Step for the runtime to carry out, in
 // order.
@@ -251,6 +259,14 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		return m.interfaceUp(now)
 	case Shutdown:
 		return m.shutdown()
+	case SyncMaster:
+		if m.state == StateBackup {
+			return m.becomeMaster(now)
+		}
+	case SyncBackup:
+		if m.state == StateMaster {
+			return m.becomeBackup(now)
+		}
 	}
 	return nil
 }

@@ -131,6 +131,9 @@ func ParseHexPattern(s string) (data, mask []byte, err error) {
 				}
 				d, m = d<<4|v, m<<4|vm
 			}
+			if len(pair) == 1 {
+				m |= 0xf0 // the implied leading 0 digit must match
+			}
 			data, mask = append(data, d), append(mask, m)
 		}
 	}

@@ -534,8 +534,19 @@ func splitGroup(s string) []string {
 // "include" tolerates missing files (a warning here); the variants with
 // checks make them errors.
 func (l *lexer) include(kw, arg string, pos Pos) {
-	toks, err := tokenize(arg, pos)
-	if err != nil || len(toks) == 0 {
+	// Braces belong to the glob here, so the name is not tokenised unless
+	// quoted.
+	var toks []token
+	if strings.HasPrefix(arg, `"`) || strings.HasPrefix(arg, "'") {
+		toks, _ = tokenize(arg, pos)
+	} else if arg != "" {
+		word, rest := cutWord(arg)
+		toks = append(toks, token{text: word, pos: pos})
+		if rest != "" {
+			toks = append(toks, token{text: rest, pos: pos})
+		}
+	}
+	if len(toks) == 0 {
 		l.d.errorf(pos, kw, "needs a file name")
 		return
 	}

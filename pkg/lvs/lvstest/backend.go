@@ -88,3 +88,19 @@ func (b *Backend) Closed() bool {
 	defer b.mu.Unlock()
 	return b.closed
 }
+
+// Discard is an lvs.Backend that accepts everything and records nothing
+// (for benchmarks).
+type Discard struct{}
+
+// Name implements lvs.Backend.
+func (Discard) Name() string { return "discard" }
+
+// Apply implements lvs.Backend.
+func (Discard) Apply([]lvs.Service) error { return nil }
+
+// Stats implements lvs.Backend.
+func (Discard) Stats() ([]lvs.ServiceStats, error) { return nil, nil }
+
+// Close implements lvs.Backend.
+func (Discard) Close() error { return nil }

@@ -29,9 +29,11 @@ func mustHex(t testing.TB, s string) []byte {
 
 // Golden messages written out by hand from the RFC layout. Each checksum was
 // computed independently and confirmed by tshark ("Checksum Status: Good")
-// on a pcap built with text2pcap from these bytes. The v2 one is what
-// keepalived 2.2.7 sends for the seed's instance (VRID 51, priority 100,
-// advert_int 1, auth_type PASS, auth_pass 123456, one VIP).
+// on a pcap built with text2pcap from these bytes. The two IPv4 ones are
+// byte for byte what keepalived 2.2.7 sent from 192.168.12.11 when captured
+// here with tshark in a test namespace: the seed's instance (VRID 51,
+// priority 100, advert_int 1, auth_type PASS, auth_pass 123456, VIP
+// 192.168.12.211), and the same with vrrp_version 3 and advert_int 0.1.
 var goldens = []struct {
 	name     string
 	src, dst netip.Addr

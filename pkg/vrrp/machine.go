@@ -236,8 +236,8 @@ func (m *Machine) MasterDownInterval() time.Duration {
 	return time.Duration(m.p.DownTimerAdverts)*m.masterAdverInt + m.SkewTime()
 }
 
-// owner reports whether the instance is the address owner and may start as
-// MASTER.
+// startsMaster reports whether the instance is the address owner and starts as
+// MASTER (keepalived: owner and not configured `state BACKUP`).
 func (m *Machine) startsMaster() bool {
 	return m.priority == PriorityOwner && m.p.InitialState != StateBackup
 }

@@ -155,6 +155,21 @@ func compareDests(a, b Dest) int {
 	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
 }
 
+// canonicalKey is the form the Manager stores and looks keys up in, so
+// that keys built by different code (config, backends' Stats) compare
+// equal: an address service has no Family and an unmapped address; a
+// fwmark service has no address or port and Family 4 unless it is 6.
+func canonicalKey(k ServiceKey) ServiceKey {
+	if k.Fwmark != 0 {
+		fam := k.Family
+		if fam != 6 {
+			fam = 4
+		}
+		return ServiceKey{Proto: k.Proto, Fwmark: k.Fwmark, Family: fam, Addr: k.Addr, Port: k.Port}
+	}
+	return ServiceKey{Proto: k.Proto, Addr: k.Addr.Unmap(), Port: k.Port}
+}
+
 // validateKey checks that a service key names either a fwmark or an
 // address, port and known protocol.
 func validateKey(k ServiceKey) error {

@@ -204,3 +204,27 @@ func TestWriteListEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestViewsMatchStatsKeys: backends may report keys with a Family set or
+// IPv4-mapped addresses; the counters must still land on their service.
+func TestViewsMatchStatsKeys(t *testing.T) {
+	m := managerWith(t, seedVS(), lvs.VirtualServer{Key: lvs.ServiceKey{Fwmark: 9}, RealServers: []lvs.RealServer{{Addr: rs1.Addr, Weight: 1}}})
+	mapped := netip.AddrFrom16(rs1.Addr.As16())
+	stats := []lvs.ServiceStats{
+		{Key: lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: netip.AddrFrom16(vip.Addr.As16()), Port: 80, Family: 4}, Conns: 5,
+			Dests: []lvs.DestStats{{Addr: mapped, Port: 80, Conns: 5}}},
+		{Key: lvs.ServiceKey{Fwmark: 9, Family: 4}, Conns: 3},
+	}
+	views := m.Views(stats)
+	if len(views) != 2 || views[0].Conns != 5 || views[0].Dests[0].Conns != 5 || views[1].Conns != 3 {
+		t.Fatalf("views = %+v", views)
+	}
+	// Lookups with a mapped address or a Family find the same service.
+	key := lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: netip.AddrFrom16(vip.Addr.As16()), Port: 80, Family: 4}
+	if err := m.SetHealth(key, lvs.RealServerKey{Addr: mapped, Port: 80}, false); err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Views(nil)[0]; v.Dests[0].Up {
+		t.Fatalf("rs1 still up: %+v", v.Dests[0])
+	}
+}

@@ -150,6 +150,7 @@ func newVSState(vs *VirtualServer) (*vsState, error) {
 		return nil, err
 	}
 	st := &vsState{cfg: *vs, byKey: make(map[RealServerKey]*rsState, len(vs.RealServers)), quorate: true}
+	st.cfg.Key = canonicalKey(vs.Key)
 	st.cfg.RealServers = nil
 	if st.cfg.Scheduler == "" {
 		st.cfg.Scheduler = DefaultScheduler
@@ -177,7 +178,7 @@ func newVSState(vs *VirtualServer) (*vsState, error) {
 		return p
 	}
 	for _, r := range vs.RealServers {
-		key := RealServerKey{Addr: r.Addr, Port: port(r.Port)}
+		key := RealServerKey{Addr: r.Addr.Unmap(), Port: port(r.Port)}
 		if !r.Addr.IsValid() {
 			return nil, fmt.Errorf("real server without an address")
 		}
@@ -209,7 +210,7 @@ func newVSState(vs *VirtualServer) (*vsState, error) {
 		if !s.Addr.IsValid() {
 			return nil, fmt.Errorf("sorry server without an address")
 		}
-		s.Port = port(s.Port)
+		s.Addr, s.Port = s.Addr.Unmap(), port(s.Port)
 		if s.Weight == 0 {
 			s.Weight = DefaultWeight
 		}
@@ -353,7 +354,8 @@ func (m *Manager) Update(fn func(tx *Tx) error) error {
 }
 
 func (tx *Tx) lookup(vs ServiceKey, rs RealServerKey) (*vsState, *rsState, error) {
-	st := tx.m.byKey[vs]
+	st := tx.m.byKey[canonicalKey(vs)]
+	rs.Addr = rs.Addr.Unmap()
 	if st == nil {
 		return nil, nil, fmt.Errorf("%w: %s", ErrUnknownService, vs)
 	}

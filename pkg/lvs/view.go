@@ -73,7 +73,7 @@ type Counters struct {
 func (m *Manager) Views(stats []ServiceStats) []ServiceView {
 	byKey := make(map[ServiceKey]*ServiceStats, len(stats))
 	for i := range stats {
-		byKey[stats[i].Key] = &stats[i]
+		byKey[canonicalKey(stats[i].Key)] = &stats[i]
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -110,7 +110,7 @@ func (st *vsState) view(stats *ServiceStats) ServiceView {
 		v.Counters = Counters{Conns: stats.Conns, InPkts: stats.PktsIn, OutPkts: stats.PktsOut, InBytes: stats.BytesIn, OutBytes: stats.BytesOut}
 		for i := range stats.Dests {
 			d := &stats.Dests[i]
-			destStats[RealServerKey{d.Addr, d.Port}] = d
+			destStats[RealServerKey{d.Addr.Unmap(), d.Port}] = d
 		}
 	}
 	programmed := make(map[RealServerKey]int, len(st.desired.Dests))

@@ -10,6 +10,8 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // ARPForm selects the gratuitous ARP packet sent for an IPv4 VIP.
@@ -56,12 +58,17 @@ type Announcer struct {
 	mac  net.HardwareAddr
 	form ARPForm
 	arp  *packet.Conn
-	ndp  *ndp.Conn
-	ndpE error
+	na   int // raw ICMPv6 socket, -1 when the interface has no link-local address
+	naE  error
 }
 
+// dropAll is a socket filter that accepts nothing: the ARP socket only sends.
+var dropAll = []bpf.RawInstruction{{Op: 0x06, K: 0}} // BPF_RET|BPF_K 0
+
 // OpenAnnouncer opens the packet socket for ARP and, if the interface has
-// an IPv6 link-local address, the ICMPv6 socket for NDP.
+// an IPv6 link-local address, the ICMPv6 socket for NDP. Both sockets name
+// the interface by index, so they keep working from any goroutine, whatever
+// namespace its thread is in.
 func OpenAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
@@ -77,17 +84,69 @@ func OpenAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	if cfg.ARP < ARPRequest || cfg.ARP > ARPBoth {
 		return nil, fmt.Errorf("netif: unknown ARP form %d", cfg.ARP)
 	}
-	pc, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
+	pc, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), &packet.Config{Filter: dropAll})
 	if err != nil {
 		return nil, fmt.Errorf("netif: ARP socket on %s: %w", cfg.Iface, err)
 	}
-	a := &Announcer{ifi: ifi, mac: mac, form: cfg.ARP, arp: pc}
-	if c, _, err := ndp.Listen(ifi, ndp.LinkLocal); err != nil {
-		a.ndpE = fmt.Errorf("%w: %s: %w", ErrNoIPv6, cfg.Iface, err)
-	} else {
-		a.ndp = c
-	}
+	a := &Announcer{ifi: ifi, mac: mac, form: cfg.ARP, arp: pc, na: -1}
+	a.na, a.naE = openNASocket(ifi)
 	return a, nil
+}
+
+// openNASocket opens a send-only raw ICMPv6 socket bound to the
+// interface's link-local address, hop limit 255 (RFC 4861 §7.1.2). The
+// kernel fills in the ICMPv6 checksum. mdlayher/ndp's own Conn is not used
+// for sending because it names the interface by zone name, which resolves
+// in the sending thread's namespace.
+func openNASocket(ifi *net.Interface) (int, error) {
+	ll, err := linkLocal(ifi)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
+	if err != nil {
+		return -1, fmt.Errorf("netif: ICMPv6 socket: %w", err)
+	}
+	block := unix.ICMPv6Filter{}
+	for i := range block.Data {
+		block.Data[i] = 0xffffffff
+	}
+	steps := []struct {
+		name string
+		f    func() error
+	}{
+		{"ICMP6_FILTER", func() error { return unix.SetsockoptICMPv6Filter(fd, unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, &block) }},
+		{"SO_BINDTODEVICE", func() error { return unix.BindToDevice(fd, ifi.Name) }},
+		{"IPV6_MULTICAST_IF", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index) }},
+		{"IPV6_MULTICAST_HOPS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255) }},
+		{"IPV6_UNICAST_HOPS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 255) }},
+		{"IPV6_MULTICAST_LOOP", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0) }},
+		{"bind " + ll.String(), func() error {
+			return unix.Bind(fd, &unix.SockaddrInet6{Addr: ll.As16(), ZoneId: uint32(ifi.Index)})
+		}},
+	}
+	for _, s := range steps {
+		if err := s.f(); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("netif: NA socket on %s: %s: %w", ifi.Name, s.name, err)
+		}
+	}
+	return fd, nil
+}
+
+func linkLocal(ifi *net.Interface) (netip.Addr, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netif: addresses of %s: %w", ifi.Name, err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+				return ip, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%w: %s", ErrNoIPv6, ifi.Name)
 }
 
 // MAC is the hardware address announced.
@@ -102,7 +161,7 @@ func (a *Announcer) Announce(vip netip.Addr) error {
 	case vip.Is4():
 		return a.garp(vip)
 	case vip.Is6():
-		return a.na(vip)
+		return a.sendNA(vip)
 	}
 	return fmt.Errorf("%w: %v", ErrBadVIP, vip)
 }
@@ -160,11 +219,16 @@ func naMessage(mac net.HardwareAddr, vip netip.Addr) *ndp.NeighborAdvertisement 
 	}
 }
 
-func (a *Announcer) na(vip netip.Addr) error {
-	if a.ndp == nil {
-		return a.ndpE
+func (a *Announcer) sendNA(vip netip.Addr) error {
+	if a.na < 0 {
+		return a.naE
 	}
-	if err := a.ndp.WriteTo(naMessage(a.mac, vip), nil, allNodes); err != nil {
+	b, err := ndp.MarshalMessage(naMessage(a.mac, vip))
+	if err != nil {
+		return fmt.Errorf("netif: neighbour advertisement for %s: %w", vip, err)
+	}
+	dst := &unix.SockaddrInet6{Addr: allNodes.As16(), ZoneId: uint32(a.ifi.Index)}
+	if err := unix.Sendto(a.na, b, 0, dst); err != nil {
 		return fmt.Errorf("netif: neighbour advertisement for %s on %s: %w", vip, a.ifi.Name, err)
 	}
 	return nil
@@ -173,8 +237,9 @@ func (a *Announcer) na(vip netip.Addr) error {
 // Close closes the sockets.
 func (a *Announcer) Close() error {
 	err := a.arp.Close()
-	if a.ndp != nil {
-		err = errors.Join(err, a.ndp.Close())
+	if a.na >= 0 {
+		err = errors.Join(err, unix.Close(a.na))
+		a.na = -1
 	}
 	return err
 }

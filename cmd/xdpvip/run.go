@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/xdpvip/xdpvip/internal/control"
+	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/pkg/dataplane"
+)
+
+const defaultConfig = "/etc/keepalived/keepalived.conf"
+
+func init() {
+	register("run", "run the daemon in the foreground", runDaemon)
+}
+
+// parseFlags parses a command's flags; ok is false when the command must
+// exit with code (after --help, or on a bad flag).
+func parseFlags(fs *pflag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return 0, false
+		}
+		fmt.Fprintf(os.Stderr, "xdpvip %s: %v\n", fs.Name(), err)
+		return 2, false
+	}
+	return 0, true
+}
+
+func runDaemon(args []string) int {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	cfgPath := fs.StringP("config", "f", defaultConfig, "keepalived.conf to read")
+	pidFile := fs.String("pid-file", "", "write the daemon's PID here")
+	sock := fs.String("control-socket", control.DefaultSocket, "control socket for status and lvs")
+	bpfDir := fs.String("bpf-dir", dataplane.DefaultBPFDir, "bpffs directory for pinned maps and links")
+	plane := fs.String("dataplane", "auto", "auto, xdp, ipvs or none")
+	mode := fs.String("xdp-mode", "auto", "XDP attach mode: native, generic or auto (native, else generic)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "xdpvip run: --log-level: %v\n", err)
+		return 2
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	log := slog.New(h)
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	err := daemon.Run(ctx, daemon.Options{
+		ConfigPath: *cfgPath, PIDFile: *pidFile, ControlSocket: *sock, BPFDir: *bpfDir,
+		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload,
+	})
+	if err != nil {
+		log.Error("xdpvip run failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,483 @@
+// Package daemon wires xdpvip together: it reads keepalived.conf, runs one
+// VRRP runtime per vrrp_instance (adverts, VIPs, GARP, notify, tracking,
+// sync groups), the health checkers and the virtual-server manager, drives
+// the chosen dataplane (XDP, kernel IPVS or none), and answers the control
+// socket. SIGHUP reloads as a diff; cancelling the context leaves
+// gracefully (priority-0 adverts, VIPs removed, notify_stop).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/xdpvip/xdpvip/internal/control"
+	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/healthcheck"
+	"github.com/xdpvip/xdpvip/pkg/lvs"
+	"github.com/xdpvip/xdpvip/pkg/netif"
+	"github.com/xdpvip/xdpvip/pkg/script"
+	"github.com/xdpvip/xdpvip/pkg/vrrp"
+)
+
+// Options configure the daemon.
+type Options struct {
+	ConfigPath    string
+	PIDFile       string
+	ControlSocket string
+	BPFDir        string
+	// Dataplane is "auto", "xdp", "ipvs" or "none".
+	Dataplane string
+	// XDPMode is "native", "generic" or "auto".
+	XDPMode string
+	Logger  *slog.Logger
+	// Reload receives a value for every SIGHUP.
+	Reload <-chan struct{}
+}
+
+// Daemon is one running xdpvip.
+type Daemon struct {
+	opts     Options
+	log      *slog.Logger
+	notifier *script.Notifier
+	vipMgr   *netif.VIPs
+	planes   *planes
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	instances map[string]*runningInstance
+	groups    []*syncGroup
+	scripts   context.CancelFunc
+	lvsMgr    *lvs.Manager
+	monitors  map[string]*runningMonitor
+	started   time.Time
+	reloads   int
+}
+
+// runningInstance is an instance with the handles it owns.
+type runningInstance struct {
+	in      *instance
+	trk     *tracker
+	cfg     *config.VRRPInstance
+	cancel  context.CancelFunc
+	closers []func() error
+	wg      sync.WaitGroup
+}
+
+type runningMonitor struct {
+	spec monitorSpec
+	key  string
+	mon  *healthcheck.Monitor
+}
+
+// Run runs the daemon until ctx is cancelled, then leaves gracefully.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ControlSocket == "" {
+		opts.ControlSocket = control.DefaultSocket
+	}
+	cfg, err := loadConfig(opts.ConfigPath, opts.Logger)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{
+		opts: opts, log: opts.Logger, cfg: cfg,
+		notifier:  &script.Notifier{Logger: opts.Logger},
+		vipMgr:    netif.NewVIPs(nil),
+		instances: map[string]*runningInstance{},
+		monitors:  map[string]*runningMonitor{},
+		started:   time.Now(),
+	}
+	if opts.PIDFile != "" {
+		if err := writePIDFile(opts.PIDFile); err != nil {
+			return err
+		}
+		defer os.Remove(opts.PIDFile)
+	}
+	srv, err := control.Listen(opts.ControlSocket, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
+	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
+	go srv.Serve()
+
+	d.planes, err = openPlanes(opts, cfg, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer d.planes.Close()
+
+	d.lvsMgr = lvs.NewManager(d.planes.backend(), lvs.ManagerOptions{OnQuorum: d.onQuorum})
+	if err := d.apply(ctx, cfg); err != nil {
+		d.shutdown()
+		return err
+	}
+	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
+		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
+
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping: leaving gracefully")
+			d.shutdown()
+			return nil
+		case <-opts.Reload:
+			d.reload(ctx)
+		}
+	}
+}
+
+func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
+	cfg, diags, err := config.Load(path)
+	for _, dg := range diags {
+		if dg.Severity == config.Warning {
+			log.Warn(dg.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func writePIDFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// reload reads the configuration again and applies the difference.
+// A config that does not load leaves everything as it is.
+func (d *Daemon) reload(ctx context.Context) {
+	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
+	if err != nil {
+		d.log.Error("reload failed: keeping the running configuration", "err", err)
+		return
+	}
+	if err := d.apply(ctx, cfg); err != nil {
+		d.log.Error("reload partly failed", "err", err)
+	}
+	d.mu.Lock()
+	d.reloads++
+	d.mu.Unlock()
+	d.log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+}
+
+// sameInstance reports whether two instance configurations are equal but
+// for where they were written.
+func sameInstance(a, b *config.VRRPInstance) bool {
+	x, y := *a, *b
+	x.Pos, y.Pos = config.Pos{}, config.Pos{}
+	for i := range x.VIPs {
+		x.VIPs[i].Pos = config.Pos{}
+	}
+	for i := range y.VIPs {
+		y.VIPs[i].Pos = config.Pos{}
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// apply makes the running daemon match cfg: instances that did not change
+// keep running untouched (state and VIPs kept); removed or changed ones are
+// stopped; new or changed ones are started.
+func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+	d.mu.Lock()
+	old := d.instances
+	oldCfg := d.cfg
+	d.mu.Unlock()
+
+	keep := map[string]*runningInstance{}
+	var stop []*runningInstance
+	for name, ri := range old {
+		nc := cfg.Instance(name)
+		if nc != nil && sameInstance(ri.cfg, nc) && oldCfg != nil && sameTracking(oldCfg, cfg, nc) {
+			keep[name] = ri
+			continue
+		}
+		stop = append(stop, ri)
+	}
+	for _, ri := range stop {
+		d.stopInstance(ri)
+	}
+	if d.scripts != nil {
+		d.scripts()
+	}
+
+	var errs []error
+	for _, ic := range cfg.Instances {
+		if _, ok := keep[ic.Name]; ok {
+			continue
+		}
+		ri, err := d.startInstance(ctx, cfg, ic)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err))
+			continue
+		}
+		keep[ic.Name] = ri
+	}
+	d.mu.Lock()
+	d.instances = keep
+	d.cfg = cfg
+	d.mu.Unlock()
+
+	d.wireTracking(ctx, cfg)
+	if err := d.applyLVS(cfg); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// sameTracking reports whether what instance ic tracks is configured the
+// same in both configurations (its scripts may have changed).
+func sameTracking(a, b *config.Config, ic *config.VRRPInstance) bool {
+	for _, ts := range ic.TrackScripts {
+		x, y := a.Script(ts.Name), b.Script(ts.Name)
+		if (x == nil) != (y == nil) {
+			return false
+		}
+		if x != nil {
+			xc, yc := *x, *y
+			xc.Pos, yc.Pos = config.Pos{}, config.Pos{}
+			if !reflect.DeepEqual(xc, yc) {
+				return false
+			}
+		}
+	}
+	ga, gb := a.SyncGroup(ic.SyncGroup), b.SyncGroup(ic.SyncGroup)
+	if (ga == nil) != (gb == nil) {
+		return false
+	}
+	return ga == nil || reflect.DeepEqual(ga.Members, gb.Members)
+}
+
+// startInstance opens the instance's sockets and starts its goroutines.
+func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *config.VRRPInstance) (*runningInstance, error) {
+	ri := &runningInstance{cfg: ic}
+	ok := false
+	defer func() {
+		if !ok {
+			for _, c := range ri.closers {
+				_ = c()
+			}
+		}
+	}()
+	if ic.UseVMAC {
+		if err := d.planes.createVMAC(ic); err != nil {
+			return nil, err
+		}
+	}
+	conn, ann, err := openInstanceIO(ic)
+	if err != nil {
+		return nil, err
+	}
+	ri.closers = append(ri.closers, conn.Close)
+	if ann != nil {
+		ri.closers = append(ri.closers, ann.Close)
+	}
+	ri.trk = newTracker(ic, cfg)
+	prio := ri.trk.initial()
+	hooks := instanceHooks{onState: d.onState}
+	in, err := newInstance(ic, conn, d.vipMgr, ann, d.notifier, d.log, hooks, prio)
+	if err != nil {
+		return nil, err
+	}
+	ri.in = in
+	ri.trk.in = in
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ri.cancel = cancel
+	receive, err := d.planes.receiveFor(ictx, in)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	in.mu.Lock()
+	in.status.Receive = receive
+	in.mu.Unlock()
+	if receive == "socket" {
+		ri.wg.Add(1)
+		go func() { defer ri.wg.Done(); in.receiveLoop(ictx) }()
+	}
+	ri.wg.Add(1)
+	go func() { defer ri.wg.Done(); in.run(ictx) }()
+	ok = true
+	return ri, nil
+}
+
+// stopInstance leaves gracefully and waits for the instance to finish.
+func (d *Daemon) stopInstance(ri *runningInstance) {
+	ri.cancel()
+	ri.wg.Wait()
+	d.planes.release(ri.in)
+	for _, c := range ri.closers {
+		_ = c()
+	}
+	if ri.cfg.UseVMAC {
+		d.planes.deleteVMAC(ri.cfg)
+	}
+}
+
+// wireTracking (re)builds the sync groups, vrrp_script runners and the
+// link watcher for the running instances.
+func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sctx, cancel := context.WithCancel(ctx)
+	d.scripts = cancel
+
+	d.groups = nil
+	for _, g := range cfg.SyncGroups {
+		sg := &syncGroup{name: g.Name}
+		for _, m := range g.Members {
+			if ri := d.instances[m]; ri != nil {
+				sg.members = append(sg.members, ri.in)
+				sg.trk = append(sg.trk, ri.trk)
+				ri.trk.mu.Lock()
+				ri.trk.group = sg
+				ri.trk.mu.Unlock()
+			}
+		}
+		d.groups = append(d.groups, sg)
+		sg.refresh()
+	}
+	for _, ri := range d.instances {
+		if ri.trk.group == nil {
+			ri.trk.publish(ri.trk.ownFault())
+		}
+	}
+
+	runners := map[string]*scriptRunner{}
+	var ifaces []string
+	for _, ri := range d.instances {
+		for _, o := range ri.trk.objs {
+			switch o.kind {
+			case "script":
+				sc := cfg.Script(o.name)
+				if sc == nil {
+					continue
+				}
+				r := runners[o.name]
+				if r == nil {
+					r = &scriptRunner{cfg: sc, log: d.log, counter: vrrp.NewScriptCounter(sc.Rise, sc.Fall, sc.InitFail)}
+					runners[o.name] = r
+				}
+				r.subs = append(r.subs, ri.trk)
+			case "interface":
+				ifaces = append(ifaces, o.name)
+			}
+		}
+	}
+	for _, r := range runners {
+		go r.run(sctx)
+	}
+	if len(ifaces) == 0 {
+		return
+	}
+	events, err := netif.WatchLinks(sctx, ifaces...)
+	if err != nil {
+		d.log.Error("watching links failed: track_interface disabled", "err", err)
+		return
+	}
+	trackers := make([]*tracker, 0, len(d.instances))
+	for _, ri := range d.instances {
+		trackers = append(trackers, ri.trk)
+	}
+	go func() {
+		for ev := range events {
+			if !ev.Up {
+				d.log.Warn("tracked interface down", "iface", ev.Name, "gone", ev.Gone)
+			} else {
+				d.log.Info("tracked interface up", "iface", ev.Name)
+			}
+			for _, t := range trackers {
+				t.set("interface", ev.Name, ev.Up)
+			}
+		}
+	}()
+}
+
+// onState runs on an instance's goroutine after each transition.
+func (d *Daemon) onState(in *instance, from, to vrrp.State) {
+	d.planes.setRole(in, to == vrrp.StateMaster)
+	d.mu.Lock()
+	groups := d.groups
+	d.mu.Unlock()
+	for _, g := range groups {
+		for _, m := range g.members {
+			if m == in {
+				g.follow(in, to)
+			}
+		}
+	}
+}
+
+// shutdown stops every instance gracefully, then the checkers.
+func (d *Daemon) shutdown() {
+	d.mu.Lock()
+	instances := d.instances
+	d.instances = map[string]*runningInstance{}
+	monitors := d.monitors
+	d.monitors = map[string]*runningMonitor{}
+	if d.scripts != nil {
+		d.scripts()
+	}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ri := range instances {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.stopInstance(ri) }()
+	}
+	wg.Wait()
+	for _, m := range monitors {
+		m.mon.Stop()
+	}
+	if d.lvsMgr != nil {
+		d.lvsMgr.Shutdown()
+	}
+	waitNotifier(d.notifier, 5*time.Second)
+}
+
+// waitNotifier waits for notify scripts in flight, at most timeout.
+func waitNotifier(n *script.Notifier, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { n.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}
+
+// Status is what `xdpvip status` shows.
+func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	st := Status{
+		RouterID: d.cfg.Global.RouterID, PID: os.Getpid(), Config: d.opts.ConfigPath,
+		Started: d.started, Reloads: d.reloads, Dataplane: d.planes.name(),
+	}
+	ins := make([]*instance, 0, len(d.instances))
+	for _, ic := range d.cfg.Instances {
+		if ri := d.instances[ic.Name]; ri != nil {
+			ins = append(ins, ri.in)
+		}
+	}
+	d.mu.Unlock()
+	if st.RouterID == "" {
+		st.RouterID, _ = os.Hostname()
+	}
+	for _, in := range ins {
+		st.Instances = append(st.Instances, in.Status())
+	}
+	st.XDPDrops = d.planes.dropCounters()
+	return st
+}

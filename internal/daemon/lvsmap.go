@@ -1,0 +1,260 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/healthcheck"
+	"github.com/xdpvip/xdpvip/pkg/lvs"
+	"github.com/xdpvip/xdpvip/pkg/script"
+)
+
+// protoOf maps keepalived's protocol keyword to the IP protocol number.
+func protoOf(p string) uint8 {
+	switch p {
+	case "UDP":
+		return lvs.ProtoUDP
+	case "SCTP":
+		return lvs.ProtoSCTP
+	default:
+		return lvs.ProtoTCP
+	}
+}
+
+// serviceKeys expands one virtual_server into the service keys it stands
+// for: one for IP PORT or fwmark, one per address of a virtual_server_group.
+func serviceKeys(cfg *config.Config, vs *config.VirtualServer) ([]lvs.ServiceKey, error) {
+	proto := protoOf(vs.Protocol)
+	switch {
+	case vs.Group != "":
+		g := cfg.VirtualServerGroup(vs.Group)
+		if g == nil {
+			return nil, fmt.Errorf("%s: virtual_server group %q is not defined", vs.Pos, vs.Group)
+		}
+		var keys []lvs.ServiceKey
+		for _, e := range g.Entries {
+			if e.FWMark != 0 {
+				fam := uint8(e.Family)
+				if fam == 0 {
+					fam = 4
+				}
+				keys = append(keys, lvs.ServiceKey{Proto: proto, Fwmark: e.FWMark, Family: fam})
+				continue
+			}
+			port := e.Port
+			if port == 0 {
+				port = vs.Port
+			}
+			n := 0
+			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+				keys = append(keys, lvs.ServiceKey{Proto: proto, Addr: a, Port: port})
+				if n++; n > 65536 {
+					return nil, fmt.Errorf("%s: virtual_server_group %q range too large", e.Pos, g.Name)
+				}
+			}
+		}
+		return keys, nil
+	case vs.FWMark != 0:
+		fam := uint8(vs.IPFamily)
+		if fam == 0 {
+			fam = 4
+		}
+		return []lvs.ServiceKey{{Proto: proto, Fwmark: vs.FWMark, Family: fam}}, nil
+	default:
+		return []lvs.ServiceKey{{Proto: proto, Addr: vs.Addr, Port: vs.Port}}, nil
+	}
+}
+
+// lvsVirtualServers maps the configuration onto the lvs Manager's model.
+func lvsVirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
+	var out []lvs.VirtualServer
+	for _, vs := range cfg.VirtualServers {
+		keys, err := serviceKeys(cfg, vs)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range keys {
+			m := lvs.VirtualServer{
+				Key:                    key,
+				Scheduler:              vs.Scheduler,
+				Method:                 vs.Method,
+				PersistenceTimeout:     vs.PersistenceTimeout,
+				PersistenceGranularity: vs.PersistenceGranularity,
+				OnePacket:              vs.OPS,
+				Quorum:                 vs.Quorum,
+				Hysteresis:             vs.Hysteresis,
+				Alpha:                  vs.Alpha,
+				Omega:                  vs.Omega,
+				InhibitOnFailure:       vs.InhibitOnFailure,
+			}
+			if s := vs.SorryServer; s != nil {
+				m.Sorry = &lvs.SorryServer{Addr: s.Addr, Port: s.Port, Method: s.Method, Inhibit: vs.SorryServerInhibit}
+			}
+			for _, rs := range vs.RealServers {
+				inhibit, alpha := rs.InhibitOnFailure || vs.InhibitOnFailure, rs.Alpha || vs.Alpha
+				m.RealServers = append(m.RealServers, lvs.RealServer{
+					Addr: rs.Addr, Port: rs.Port, Weight: rs.Weight, Method: rs.Method,
+					InhibitOnFailure: &inhibit, Alpha: &alpha,
+				})
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// monitorSpec is one real server's health monitor, before it is started.
+type monitorSpec struct {
+	vs  lvs.ServiceKey
+	rs  lvs.RealServerKey
+	cfg healthcheck.MonitorConfig
+}
+
+// healthMonitors builds one monitor per real server that has checkers.
+// Real servers without checkers stay up, as in keepalived.
+func healthMonitors(cfg *config.Config, notifier *script.Notifier) ([]monitorSpec, error) {
+	var out []monitorSpec
+	for _, vs := range cfg.VirtualServers {
+		keys, err := serviceKeys(cfg, vs)
+		if err != nil {
+			return nil, err
+		}
+		for _, rs := range vs.RealServers {
+			if len(rs.Checkers) == 0 {
+				continue
+			}
+			var checkers []healthcheck.CheckerConfig
+			for _, c := range rs.Checkers {
+				cc, err := checkerConfig(vs, rs, c)
+				if err != nil {
+					return nil, err
+				}
+				checkers = append(checkers, cc)
+			}
+			for _, key := range keys {
+				rsPort := rs.Port
+				if rsPort == 0 {
+					rsPort = key.Port
+				}
+				out = append(out, monitorSpec{
+					vs: key,
+					rs: lvs.RealServerKey{Addr: rs.Addr, Port: rsPort},
+					cfg: healthcheck.MonitorConfig{
+						VirtualServer: key.String(),
+						RealServer:    netip.AddrPortFrom(rs.Addr, rsPort).String(),
+						Weight:        rs.Weight,
+						Checkers:      checkers,
+						Omega:         vs.Omega,
+						NotifyUp:      scriptCommand(rs.NotifyUp, 0),
+						NotifyDown:    scriptCommand(rs.NotifyDown, 0),
+						Notifier:      notifier,
+					},
+				})
+			}
+		}
+	}
+	return out, nil
+}
+
+func scriptCommand(s config.ScriptCmd, timeout time.Duration) script.Command {
+	return script.Command{Line: s.Command, Timeout: timeout}
+}
+
+// checkerConfig maps one checker block onto a healthcheck checker.
+func checkerConfig(vs *config.VirtualServer, rs *config.RealServer, c *config.Checker) (healthcheck.CheckerConfig, error) {
+	port := c.ConnectPort
+	if port == 0 {
+		port = rs.Port
+	}
+	ip := c.ConnectIP
+	if !ip.IsValid() {
+		ip = rs.Addr
+	}
+	target := healthcheck.Target{
+		Addr: netip.AddrPortFrom(ip, port), BindTo: c.BindTo, BindPort: c.BindPort,
+		BindIf: c.BindIf, Fwmark: c.FWMark,
+	}
+	delay := c.DelayLoop
+	if delay == 0 {
+		delay = rs.DelayLoop
+	}
+	if delay == 0 {
+		delay = vs.DelayLoop
+	}
+	timing := healthcheck.Timing{
+		DelayLoop: delay, Retry: c.Retry, DelayBeforeRetry: c.DelayBeforeRetry,
+		ConnectTimeout: c.ConnectTimeout, Warmup: c.Warmup,
+	}
+	name := fmt.Sprintf("%s %s", c.Kind, target.Addr)
+	var (
+		chk healthcheck.Checker
+		err error
+	)
+	switch c.Kind {
+	case config.TCPCheck:
+		chk, err = healthcheck.NewTCPCheck(healthcheck.TCPSpec{Target: target})
+	case config.HTTPGet, config.SSLGet:
+		spec := healthcheck.HTTPSpec{
+			Target: target, Protocol: c.HTTPProtocol, TLS: c.Kind == config.SSLGet,
+			EnableSNI: c.EnableSNI, Virtualhost: firstNonEmpty(c.Virtualhost, rs.Virtualhost, vs.Virtualhost),
+		}
+		for _, u := range c.URLs {
+			us := healthcheck.URLSpec{Path: u.Path, Digest: u.Digest, Virtualhost: u.Virtualhost, RegexNoMatch: u.RegexNoMatch}
+			for _, r := range u.StatusCodes {
+				us.StatusCodes = append(us.StatusCodes, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})
+			}
+			if u.Regex != "" {
+				re, rerr := regexp.Compile(u.Regex)
+				if rerr != nil {
+					return healthcheck.CheckerConfig{}, fmt.Errorf("%s: regex: %w", c.Pos, rerr)
+				}
+				us.Regex = re
+			}
+			spec.URLs = append(spec.URLs, us)
+		}
+		chk, err = healthcheck.NewHTTPCheck(spec)
+	case config.MiscCheck:
+		timeout := c.MiscTimeout
+		if timeout == 0 {
+			timeout = delay
+		}
+		// misc_timeout bounds the script; connect_timeout does not apply.
+		timing.ConnectTimeout = 0
+		chk, err = healthcheck.NewMiscCheck(healthcheck.MiscSpec{Path: c.MiscPath.Command, Timeout: timeout, Dynamic: c.MiscDynamic})
+		name = fmt.Sprintf("%s %q", c.Kind, c.MiscPath.Command)
+	case config.DNSCheck:
+		chk, err = healthcheck.NewDNSCheck(healthcheck.DNSSpec{Target: target, Type: c.DNSType, Name: c.DNSName})
+	case config.SMTPCheck:
+		chk, err = healthcheck.NewSMTPCheck(healthcheck.SMTPSpec{Target: target, HeloName: c.HeloName})
+	case config.UDPCheck:
+		spec := healthcheck.UDPSpec{Target: target, Payload: c.Payload, RequireReply: c.RequireReply,
+			MinReplyLength: c.MinReplyLength, MaxReplyLength: c.MaxReplyLength}
+		if c.ReplyPattern != "" {
+			spec.ReplyPattern, spec.ReplyMask, err = healthcheck.ParseHexPattern(c.ReplyPattern)
+			if err != nil {
+				return healthcheck.CheckerConfig{}, fmt.Errorf("%s: require_reply: %w", c.Pos, err)
+			}
+		}
+		chk, err = healthcheck.NewUDPCheck(spec)
+	case config.PingCheck:
+		chk, err = healthcheck.NewPingCheck(healthcheck.PingSpec{Target: target})
+	default:
+		return healthcheck.CheckerConfig{}, fmt.Errorf("%s: %s is not supported by xdpvip", c.Pos, c.Kind)
+	}
+	if err != nil {
+		return healthcheck.CheckerConfig{}, fmt.Errorf("%s: %s: %w", c.Pos, c.Kind, err)
+	}
+	return healthcheck.CheckerConfig{Name: name, Checker: chk, Timing: timing, Alpha: c.Alpha}, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -54,9 +54,9 @@ type instance struct {
 
 	advertsIn, advertsOut atomic.Uint64
 	drops                 [vrrp.NumDropReasons]atomic.Uint64
-	mu     sync.Mutex
-	status InstanceStatus
-	state  vrrp.State
+	mu                    sync.Mutex
+	status                InstanceStatus
+	state                 vrrp.State
 
 	done chan struct{}
 }

@@ -351,4 +351,3 @@ func (nullBackend) Name() string                       { return "none" }
 func (nullBackend) Apply([]lvs.Service) error          { return nil }
 func (nullBackend) Stats() ([]lvs.ServiceStats, error) { return nil, nil }
 func (nullBackend) Close() error                       { return nil }
-

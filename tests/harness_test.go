@@ -1,0 +1,208 @@
+// Package tests holds xdpvip's end-to-end tests: real processes (xdpvip,
+// keepalived, nginx) in network namespaces built by internal/testnet.
+// One file per scenario; this file has the shared harness.
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpvip/xdpvip/internal/control"
+	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/testnet"
+)
+
+// xdpvipBin is the binary under test, built once by TestMain.
+var xdpvipBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "xdpvip-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		xdpvipBin = filepath.Join(dir, "xdpvip")
+		out, err := exec.Command("go", "build", "-o", xdpvipBin, "../cmd/xdpvip").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "building xdpvip: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// Node is one xdpvip daemon running in a test host's namespace.
+type Node struct {
+	t    testing.TB
+	Host *testnet.Host
+	Proc *testnet.Process
+	Dir  string // config, socket, pid file
+	Conf string
+	Sock string
+	// BPFDir is the node's own pin directory (pins are per interface name,
+	// and every test host's interface is eth0).
+	BPFDir string
+}
+
+// StartXdpvip writes conf into a fresh directory and runs `xdpvip run` in
+// host's namespace with its own control socket, pid file and pin
+// directory. extra flags are appended (e.g. "--dataplane", "none"). It
+// waits until the control socket answers.
+func StartXdpvip(t testing.TB, host *testnet.Host, conf string, extra ...string) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	n := &Node{t: t, Host: host, Dir: dir, Conf: filepath.Join(dir, "keepalived.conf"), Sock: filepath.Join(dir, "xdpvip.sock")}
+	n.BPFDir = filepath.Join("/sys/fs/bpf", "xdpvip-test-"+filepath.Base(host.NS()))
+	if err := os.WriteFile(n.Conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(n.BPFDir) })
+	n.start(extra...)
+	return n
+}
+
+func (n *Node) start(extra ...string) {
+	n.t.Helper()
+	args := []string{"run", "-f", n.Conf, "--control-socket", n.Sock, "--pid-file", filepath.Join(n.Dir, "xdpvip.pid"),
+		"--bpf-dir", n.BPFDir, "--log-level", "debug"}
+	args = append(args, extra...)
+	n.Proc = n.Host.Start(xdpvipBin, args...)
+	testnet.Eventually(n.t, 10*time.Second, func() error {
+		if n.Proc.Exited() {
+			return fmt.Errorf("xdpvip exited at start:\n%s", n.Proc.Log())
+		}
+		_, err := n.StatusErr()
+		return err
+	})
+}
+
+// Restart starts the daemon again with the same config after it stopped.
+func (n *Node) Restart(extra ...string) {
+	n.t.Helper()
+	n.start(extra...)
+}
+
+// StatusErr asks the daemon for its status.
+func (n *Node) StatusErr() (daemon.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var st daemon.Status
+	err := control.Call(ctx, n.Sock, "status", &st)
+	return st, err
+}
+
+// Status asks the daemon for its status and fails the test if it cannot.
+func (n *Node) Status() daemon.Status {
+	n.t.Helper()
+	st, err := n.StatusErr()
+	if err != nil {
+		n.t.Fatalf("%s: status: %v\n%s", n.Host.Name(), err, n.Proc.Log())
+	}
+	return st
+}
+
+// Instance returns the named instance's status.
+func (n *Node) Instance(name string) (daemon.InstanceStatus, error) {
+	st, err := n.StatusErr()
+	if err != nil {
+		return daemon.InstanceStatus{}, err
+	}
+	for _, in := range st.Instances {
+		if in.Name == name {
+			return in, nil
+		}
+	}
+	return daemon.InstanceStatus{}, fmt.Errorf("%s: no instance %q", n.Host.Name(), name)
+}
+
+// WaitState waits until the instance is in state (MASTER, BACKUP, FAULT).
+func (n *Node) WaitState(instance, state string, timeout time.Duration) {
+	n.t.Helper()
+	testnet.Eventually(n.t, timeout, func() error {
+		in, err := n.Instance(instance)
+		if err != nil {
+			return err
+		}
+		if in.State != state {
+			return fmt.Errorf("%s: %s is %s, want %s", n.Host.Name(), instance, in.State, state)
+		}
+		return nil
+	})
+}
+
+// LVS returns the daemon's virtual-server listing.
+func (n *Node) LVS() daemon.LVSList {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var l daemon.LVSList
+	if err := control.Call(ctx, n.Sock, "lvs", &l); err != nil {
+		n.t.Fatalf("%s: lvs: %v", n.Host.Name(), err)
+	}
+	return l
+}
+
+// CLI runs an xdpvip subcommand against this node's control socket.
+func (n *Node) CLI(args ...string) (string, error) {
+	args = append(args, "--control-socket", n.Sock)
+	out, err := exec.Command(xdpvipBin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// Stop sends sig and waits for the process to exit.
+func (n *Node) Stop(sig syscall.Signal) {
+	n.t.Helper()
+	if n.Proc.Exited() {
+		return
+	}
+	if err := n.Proc.Signal(sig); err != nil {
+		n.t.Fatalf("%s: signal %v: %v", n.Host.Name(), sig, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = n.Proc.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		n.t.Fatalf("%s: xdpvip did not exit after %v:\n%s", n.Host.Name(), sig, n.Proc.Log())
+	}
+}
+
+// HasAddr reports whether addr is configured on the host's interface.
+func HasAddr(t testing.TB, h *testnet.Host, addr string) bool {
+	t.Helper()
+	out, err := h.Exec(context.Background(), "ip", "-o", "addr", "show", "dev", h.Iface())
+	if err != nil {
+		t.Fatalf("%s: ip addr: %v", h.Name(), err)
+	}
+	return strings.Contains(string(out), " "+addr+"/")
+}
+
+// VRRPConf renders a minimal keepalived.conf with one vrrp_instance; body
+// holds extra instance lines (authentication, unicast_peer, nopreempt…).
+func VRRPConf(name string, vrid, prio int, advertInt string, vip string, body string) string {
+	return fmt.Sprintf(`global_defs {
+    router_id %s
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id %d
+    priority %d
+    advert_int %s
+%s
+    virtual_ipaddress {
+        %s
+    }
+}
+`, name, vrid, prio, advertInt, body, vip)
+}

@@ -75,6 +75,9 @@ func (d *diagSink) add(sev Severity, pos Pos, kw, format string, args ...any) {
 	if d.aborted {
 		return
 	}
+	if kw == "" {
+		kw = `""` // an empty quoted keyword
+	}
 	if len(d.list) >= maxDiagnostics {
 		d.aborted = true
 		d.list = append(d.list, Diagnostic{Pos: pos, Keyword: kw, Severity: Error,

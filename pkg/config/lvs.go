@@ -37,7 +37,7 @@ func (b *builder) common(n *node, h *inherited) bool {
 		h.delayLoop = dur(time.Microsecond)
 	case "retry", "nb_get_retry":
 		if n.key == "nb_get_retry" {
-			b.d.warnf(n.pos, n.key, "old name of retry (keepalived 2.x no longer knows it), read as retry")
+			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry)")
 		}
 		if v, ok := b.intArg(n, 0, 1<<20); ok {
 			h.retry = &v

@@ -1,0 +1,171 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// dumpModel writes every non-zero field of v as "path = value", one per
+// line, in field order: a stable text form of the model for golden files.
+func dumpModel(b *bytes.Buffer, path string, v reflect.Value) {
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		fmt.Fprintf(b, "%s = %s\n", path, x)
+		return
+	case netip.Addr:
+		fmt.Fprintf(b, "%s = %s\n", path, x)
+		return
+	case netip.Prefix:
+		fmt.Fprintf(b, "%s = %s\n", path, x)
+		return
+	case net.HardwareAddr:
+		fmt.Fprintf(b, "%s = %s\n", path, x)
+		return
+	case Pos:
+		fmt.Fprintf(b, "%s = %s:%d\n", path, filepath.ToSlash(x.File), x.Line)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			dumpModel(b, path, v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Field(i)
+			if f.IsZero() {
+				continue
+			}
+			dumpModel(b, path+"."+v.Type().Field(i).Name, f)
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			fmt.Fprintf(b, "%s = %x\n", path, v.Bytes())
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			dumpModel(b, fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+		}
+	case reflect.String:
+		fmt.Fprintf(b, "%s = %q\n", path, v.String())
+	default:
+		fmt.Fprintf(b, "%s = %v\n", path, v.Interface())
+	}
+}
+
+func TestGolden(t *testing.T) {
+	confs, err := filepath.Glob("testdata/*.conf")
+	if err != nil || len(confs) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, conf := range confs {
+		t.Run(filepath.Base(conf), func(t *testing.T) {
+			cfg, diags, err := LoadWith(conf, Options{ConfigID: "golden"})
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "# err: %v\n", err != nil)
+			for _, d := range diags {
+				fmt.Fprintf(&b, "# %s: %s\n", d.Severity, d)
+			}
+			dumpModel(&b, "Config", reflect.ValueOf(cfg))
+			golden := strings.TrimSuffix(conf, ".conf") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestGolden -update)", err)
+			}
+			if !bytes.Equal(b.Bytes(), want) {
+				t.Errorf("%s differs from the model; diff with -update and review:\n%s", golden, firstDiff(string(want), b.String()))
+			}
+		})
+	}
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\nwant %s\ngot  %s", i+1, wl, gl)
+		}
+	}
+	return ""
+}
+
+// FuzzParse: no input may panic, hang or produce an unbounded number of
+// diagnostics; a config accepted once must be accepted again identically.
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{"testdata/*.conf", "testdata/conf.d/*.conf", "../../examples/*.conf"} {
+		files, _ := filepath.Glob(dir)
+		for _, file := range files {
+			src, err := os.ReadFile(file)
+			if err == nil {
+				f.Add(src)
+			}
+		}
+	}
+	f.Add([]byte("$A=${A}${A}\nx $A\n~SEQ(N,1,100000) ~SEQ(M,1,100000) a\n"))
+	noFiles := Options{
+		ConfigID: "fuzz",
+		ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
+		Glob:     func(string) ([]string, error) { return nil, nil },
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, diags, err := ParseWith("fuzz.conf", src, noFiles)
+		if len(diags) > maxDiagnostics+1 {
+			t.Fatalf("%d diagnostics", len(diags))
+		}
+		hasErr := false
+		for _, d := range diags {
+			if d.Severity == Error {
+				hasErr = true
+			}
+			if d.Keyword == "" && d.Line > 0 {
+				t.Fatalf("diagnostic without keyword: %v", d)
+			}
+		}
+		if hasErr != (err != nil) {
+			t.Fatalf("err %v but Error diagnostics %v", err, hasErr)
+		}
+		if cfg == nil {
+			t.Fatal("nil config")
+		}
+	})
+}
+
+// FuzzTokenize: the tokenizer never panics and never yields a word
+// containing an unquoted blank.
+func FuzzTokenize(f *testing.F) {
+	for _, s := range []string{`a "b c" 'd' {e}`, `"\x41\101\cA\q`, "${X} $Y {", "a\"b c\"d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		toks, _ := tokenize(s, Pos{"t", 1})
+		for _, tk := range toks {
+			if !tk.quoted && strings.ContainsAny(tk.text, " \t") && !strings.Contains(tk.text, "${") {
+				t.Fatalf("unquoted token %q has a blank", tk.text)
+			}
+		}
+	})
+}

@@ -490,7 +490,7 @@ func (b *builder) vrrpScript(blk *node) {
 		s.Timeout = s.Interval
 	}
 	if s.Script.IsZero() {
-		b.d.errorf(blk.pos, blk.key, "%q has no script", s.Name)
+		b.d.warnf(blk.pos, blk.key, "%q has no script, removed", s.Name)
 		return
 	}
 	b.cfg.Scripts = append(b.cfg.Scripts, s)

@@ -422,11 +422,7 @@ func (b *builder) finishInstances() {
 		if !in.Preempt && in.InitialState == StateMaster {
 			b.d.warnf(pos("nopreempt"), "nopreempt", "has no effect with state MASTER")
 		}
-		for i := range in.TrackScripts {
-			if b.cfg.Script(in.TrackScripts[i].Name) == nil {
-				b.d.warnf(pos("track_script"), "track_script", "no vrrp_script %q, ignored", in.TrackScripts[i].Name)
-			}
-		}
+		in.TrackScripts = b.knownScripts(in.TrackScripts, pos("track_script"))
 	}
 	b.crossInstance()
 }
@@ -501,6 +497,7 @@ func (b *builder) crossInstance() {
 		}
 	}
 	for _, g := range b.cfg.SyncGroups {
+		g.TrackScripts = b.knownScripts(g.TrackScripts, g.Pos)
 		var kept []string
 		for _, m := range g.Members {
 			in := b.cfg.Instance(m)
@@ -532,4 +529,18 @@ func disjointPeers(a, b *VRRPInstance) bool {
 		}
 	}
 	return true
+}
+
+// knownScripts drops track_script entries naming no vrrp_script, with a
+// warning, as keepalived does.
+func (b *builder) knownScripts(list []TrackScript, pos Pos) []TrackScript {
+	var kept []TrackScript
+	for _, t := range list {
+		if b.cfg.Script(t.Name) == nil {
+			b.d.warnf(pos, "track_script", "no vrrp_script %q, ignored", t.Name)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept
 }

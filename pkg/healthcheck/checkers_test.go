@@ -27,12 +27,12 @@ import (
 
 // runCheck runs c with a connect_timeout and returns its error and how
 // long it took.
-func runCheck(c Checker, timeout time.Duration) (error, time.Duration) {
+func runCheck(c Checker, timeout time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
 	err := c.Check(ctx)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // silent accepts and never answers.
@@ -61,7 +61,7 @@ func TestTCPCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := runCheck(c, 2*time.Second); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			if _, err := runCheck(c, 2*time.Second); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
 		})
@@ -81,7 +81,7 @@ func TestTCPCheckBindTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err, _ := runCheck(c, 2*time.Second); err != nil {
+	if _, err := runCheck(c, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	testnet.Eventually(t, 2*time.Second, func() error {
@@ -108,7 +108,7 @@ func TestTCPCheckConnectTimeout(t *testing.T) {
 	var cerr error
 	var took time.Duration
 	h.MustDo(func() error {
-		cerr, took = runCheck(c, 500*time.Millisecond)
+		took, cerr = runCheck(c, 500*time.Millisecond)
 		return nil
 	})
 	if !errors.Is(cerr, ErrConnect) {
@@ -171,7 +171,7 @@ func TestHTTPCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err, took := runCheck(c, 500*time.Millisecond)
+			took, err := runCheck(c, 500*time.Millisecond)
 			if (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
@@ -207,7 +207,7 @@ func TestHTTPCheckRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := runCheck(c, 2*time.Second); err != nil {
+			if _, err := runCheck(c, 2*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			reqs := srv.requests()
@@ -248,7 +248,7 @@ func TestHTTPDigestMatchesGenhash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err, _ := runCheck(c, 2*time.Second); err != nil {
+	if _, err := runCheck(c, 2*time.Second); err != nil {
 		t.Fatalf("digest genhash printed (%s) fails our check: %v", want, err)
 	}
 	if want != md5hex(body) {
@@ -293,7 +293,7 @@ func TestSSLGetCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := runCheck(c, 2*time.Second); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
+			if _, err := runCheck(c, 2*time.Second); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
 			mu.Lock()
@@ -310,7 +310,7 @@ func TestSSLGetCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err, took := runCheck(c, 300*time.Millisecond); !errors.Is(err, ErrTimeout) || took > 2*time.Second {
+	if took, err := runCheck(c, 300*time.Millisecond); !errors.Is(err, ErrTimeout) || took > 2*time.Second {
 		t.Fatalf("hung TLS server: %v after %v", err, took)
 	}
 }
@@ -355,7 +355,7 @@ func TestSMTPCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := runCheck(c, 500*time.Millisecond); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
+			if _, err := runCheck(c, 500*time.Millisecond); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
 		})
@@ -459,7 +459,7 @@ func TestDNSCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := runCheck(c, 300*time.Millisecond); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
+			if _, err := runCheck(c, 300*time.Millisecond); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
 		})
@@ -496,7 +496,7 @@ func TestUDPCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := runCheck(c, 300*time.Millisecond); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
+			if _, err := runCheck(c, 300*time.Millisecond); (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
 		})
@@ -524,7 +524,7 @@ func TestPingCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err, _ := runCheck(c, 2*time.Second); err != nil {
+	if _, err := runCheck(c, 2*time.Second); err != nil {
 		if os.Geteuid() != 0 {
 			t.Skipf("no ICMP socket without root or ping_group_range: %v", err)
 		}
@@ -551,7 +551,7 @@ func TestPingCheckUnanswered(t *testing.T) {
 		}
 		var cerr error
 		var took time.Duration
-		h.MustDo(func() error { cerr, took = runCheck(c, 1500*time.Millisecond); return nil })
+		h.MustDo(func() error { took, cerr = runCheck(c, 1500*time.Millisecond); return nil })
 		if (tt.want == nil) != (cerr == nil) || !errors.Is(cerr, tt.want) {
 			t.Fatalf("ping %s = %v, want %v", tt.addr, cerr, tt.want)
 		}

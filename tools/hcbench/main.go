@@ -231,9 +231,9 @@ func run(n int, d, delay time.Duration) error {
 		fmt.Printf("%-34s checks/s %8.1f  failed %d  CPU %6.2f%% of one core  peak RSS %6.1f MiB  goroutines %d\n",
 			p.name, p.rate(), p.failed, p.cpuPct(), float64(p.peakRSSKiB)/1024, p.goroutines)
 	}
-	fmt.Printf("ratio monitors/baseline: CPU x%.1f (+%.2f%% of a core), peak RSS x%.2f (+%.1f MiB); expected checks/s %d, got %.1f; transitions %d\n",
-		mon.cpuPct()/max(base.cpuPct(), 0.01), mon.cpuPct()-base.cpuPct(),
-		float64(mon.peakRSSKiB)/float64(base.peakRSSKiB), float64(mon.peakRSSKiB-base.peakRSSKiB)/1024,
+	fmt.Printf("monitors vs baseline: CPU +%.2f%% of a core (%.1f us per check), peak RSS x%.2f (+%.1f MiB, %.1f KiB per monitor); expected checks/s %d, got %.1f; transitions %d\n",
+		mon.cpuPct()-base.cpuPct(), float64((mon.cpu-base.cpu*mon.wall/base.wall).Microseconds())/float64(max(mon.checks, 1)),
+		float64(mon.peakRSSKiB)/float64(base.peakRSSKiB), float64(mon.peakRSSKiB-base.peakRSSKiB)/1024, float64(mon.peakRSSKiB-base.peakRSSKiB)/float64(n),
 		int(float64(n)/delay.Seconds()), mon.rate(), events.Load())
 	return nil
 }

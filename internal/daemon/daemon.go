@@ -108,9 +108,6 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer srv.Close()
-	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
-	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
-	go srv.Serve()
 
 	d.planes, err = openPlanes(opts, cfg, opts.Logger)
 	if err != nil {
@@ -119,6 +116,11 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.planes.Close()
 
 	d.lvsMgr = lvs.NewManager(d.planes.backend(), lvs.ManagerOptions{OnQuorum: d.onQuorum})
+	// Serve only once the dataplane and the manager exist: Status and LVS
+	// read them.
+	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
+	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
+	go srv.Serve()
 	if err := d.apply(ctx, cfg); err != nil {
 		d.shutdown()
 		return err

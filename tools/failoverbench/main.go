@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -123,7 +124,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	res, err := run(ctx, o, os.Stdout, os.Stderr)
+	if err == nil && o.jsonOut != "" {
+		err = writeJSON(o.jsonOut, res)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "failoverbench:", err)
 		stop()
 		os.Exit(1)
@@ -143,34 +148,40 @@ type bench struct {
 	cliIdx int
 }
 
-func run(ctx context.Context, o options) error {
+// run builds the topology, runs every scenario, prints a line per run to
+// progress and the table to out, and tears everything down.
+func run(ctx context.Context, o options, out, progress io.Writer) (results, error) {
 	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, raw sockets, XDP)")
+		return nil, errors.New("needs root (network namespaces, raw sockets, XDP)")
 	}
 	var err error
 	if o.xdpvip, err = resolveBinary(o.xdpvip, o.daemons, false); err != nil {
-		return err
+		return nil, err
 	}
 	if o.keepalived, err = resolveBinary(o.keepalived, o.daemons, true); err != nil {
-		return err
+		return nil, err
 	}
 	for _, tool := range []string{"ip", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("needs %s: %w", tool, err)
+			return nil, fmt.Errorf("needs %s: %w", tool, err)
 		}
 	}
+	// The responders, prober and watchers stop with this context.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	topo, err := newTopology()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer topo.Close()
+	defer cancel() // stop the probes before the namespaces go
 	workDir, err := os.MkdirTemp("", "failoverbench-"+topo.prefix+"-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.keep {
-		fmt.Fprintln(os.Stderr, "failoverbench: work directory", workDir)
+		fmt.Fprintln(progress, "failoverbench: work directory", workDir)
 	} else {
 		defer os.RemoveAll(workDir)
 	}
@@ -185,13 +196,13 @@ func run(ctx context.Context, o options) error {
 		_ = b.runner.removePins(topo.lb2)
 	}()
 	if err := b.setup(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	defer b.lb1NH.Close()
 	defer b.lb2NH.Close()
 	defer b.cliNH.Close()
 
-	printHeader(o, topo)
+	printHeader(out, o, topo)
 	res := results{}
 	for _, sc := range o.scenarios {
 		for i := range o.runs {
@@ -203,26 +214,21 @@ func run(ctx context.Context, o options) error {
 			}
 			for _, d := range order {
 				if ctx.Err() != nil {
-					return fmt.Errorf("interrupted: %w", ctx.Err())
+					return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 				}
 				m, err := b.runOnce(ctx, sc, d)
 				if err != nil {
-					return fmt.Errorf("%s run %d, %s: %w", sc.Name, i+1, d.Name, err)
+					return nil, fmt.Errorf("%s run %d, %s: %w", sc.Name, i+1, d.Name, err)
 				}
 				res.add(sc.Name, d.Name, m)
-				fmt.Fprintf(os.Stderr, "%-12s run %d/%d  %-12s master %8s  neigh %8s  tcp %8s\n",
+				fmt.Fprintf(progress, "%-12s run %d/%d  %-12s master %8s  neigh %8s  tcp %8s\n",
 					sc.Name, i+1, o.runs, d.Name, msOrDash(m[metricMaster]), msOrDash(m[metricNeigh]), msOrDash(m[metricTCP]))
 			}
 		}
 	}
-	fmt.Println()
-	printTable(os.Stdout, res, o.scenarios, o.daemons)
-	if o.jsonOut != "" {
-		if err := writeJSON(o.jsonOut, res); err != nil {
-			return err
-		}
-	}
-	return nil
+	fmt.Fprintln(out)
+	printTable(out, res, o.scenarios, o.daemons)
+	return res, nil
 }
 
 // resolveBinary finds the binary for the xdpvip or keepalived daemons, if
@@ -458,21 +464,21 @@ func (b *bench) vipOn(nh *netlink.Handle, name string, want bool) error {
 	return nil
 }
 
-func printHeader(o options, t *topology) {
+func printHeader(w io.Writer, o options, t *topology) {
 	var names []string
 	for _, d := range o.daemons {
 		names = append(names, d.Name)
 	}
-	fmt.Printf("failoverbench: %d runs per scenario and daemon (%s), interleaved\n", o.runs, strings.Join(names, ", "))
+	fmt.Fprintf(w, "failoverbench: %d runs per scenario and daemon (%s), interleaved\n", o.runs, strings.Join(names, ", "))
 	for _, d := range o.daemons {
-		fmt.Printf("  %-12s %s\n", d.Name, daemonVersion(o, d))
+		fmt.Fprintf(w, "  %-12s %s\n", d.Name, daemonVersion(o, d))
 	}
 	var u syscall.Utsname
 	if syscall.Uname(&u) == nil {
-		fmt.Printf("  kernel %s, %d CPUs\n", utsString(u.Release[:]), runtime.NumCPU())
+		fmt.Fprintf(w, "  kernel %s, %d CPUs\n", utsString(u.Release[:]), runtime.NumCPU())
 	}
-	fmt.Printf("  namespaces %s-*, VIP %s, TCP probe every %v (timeout %v)\n", t.prefix, vipPrefix, o.probeInterval, o.probeTimeout)
-	fmt.Println("  t0 = SIGKILL of the MASTER's process group (crash; then its cable down) or SIGTERM (graceful)")
+	fmt.Fprintf(w, "  namespaces %s-*, VIP %s, TCP probe every %v (timeout %v)\n", t.prefix, vipPrefix, o.probeInterval, o.probeTimeout)
+	fmt.Fprintln(w, "  t0 = SIGKILL of the MASTER's process group (crash; then its cable down) or SIGTERM (graceful)")
 }
 
 func daemonVersion(o options, d daemonSpec) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/daemon"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
@@ -285,5 +286,66 @@ func checkNoDrops(t *testing.T, x *interopXdpvip) {
 				t.Errorf("xdpvip XDP on %s dropped %d adverts: %s", ifname, n, reason)
 			}
 		}
+	}
+}
+
+// TestKeepalivedWrongPassword: with different PASS passwords neither side
+// accepts the other's adverts, so both become MASTER (the split brain that
+// mismatched authentication causes with keepalived too). keepalived logs
+// the rejection; xdpvip counts it as an "auth" drop, in the daemon when it
+// receives on a socket and in the XDP program otherwise.
+func TestKeepalivedWrongPassword(t *testing.T) {
+	testnet.Require(t)
+	RequireKeepalived(t)
+	for _, dp := range []string{"none", "xdp"} {
+		t.Run(dp, func(t *testing.T) {
+			n := testnet.New(t)
+			xh := n.AddHost("xdpvip", "192.0.2.11/24")
+			kh := n.AddHost("ka", "192.0.2.12/24")
+			x := StartXdpvip(t, xh, KAConf("xdpvip", 2, interopVRID, 100, "1", "123456", interopVIP+"/24"), "--dataplane", dp)
+			k := StartKeepalived(t, kh, KAConf("ka", 2, interopVRID, 90, "1", "654321", interopVIP+"/24"))
+
+			elect := interopMasterDown(2, 90, time.Second) + 5*time.Second
+			x.WaitState("VI_1", "MASTER", elect)
+			k.WaitState("VI_1", "MASTER", elect)
+
+			// keepalived 2.2.7, vrrp.c: "(%s) received an invalid passwd!".
+			const kaReject = "(VI_1) received an invalid passwd!"
+			var in daemon.InstanceStatus
+			testnet.Eventually(t, 5*time.Second, func() error {
+				if k.LogCount(kaReject) == 0 {
+					return fmt.Errorf("keepalived logged no %q", kaReject)
+				}
+				st := x.Status()
+				in = st.Instances[0]
+				auth := in.Drops["auth"]
+				if dp == "xdp" {
+					auth = st.XDPDrops["eth0"]["auth"]
+				}
+				if auth < 2 {
+					return fmt.Errorf("xdpvip (%s) counted %d auth drops, want >= 2 (status %+v)", dp, auth, st)
+				}
+				return nil
+			})
+			t.Logf("keepalived logged %d rejections; xdpvip instance drops %v, XDP drops %v",
+				k.LogCount(kaReject), in.Drops, x.Status().XDPDrops)
+			if in.AdvertsIn != 0 {
+				t.Errorf("xdpvip accepted %d adverts with the wrong password", in.AdvertsIn)
+			}
+			if !strings.HasPrefix(in.Master, xh.Addr(4).String()+" ") {
+				t.Errorf("xdpvip names %q as master, want itself", in.Master)
+			}
+			for reason, c := range in.Drops {
+				if reason != "auth" && c != 0 {
+					t.Errorf("xdpvip dropped %d adverts for %s, want auth only", c, reason)
+				}
+			}
+			if states := k.States("VI_1"); slices.Contains(states[1:], "BACKUP") {
+				t.Errorf("keepalived went back to BACKUP (states %v): it accepted xdpvip's advert", states)
+			}
+			if !HasAddr(t, xh, interopVIP) || !HasAddr(t, kh, interopVIP) {
+				t.Errorf("VIP not on both nodes (xdpvip %v, keepalived %v)", HasAddr(t, xh, interopVIP), HasAddr(t, kh, interopVIP))
+			}
+		})
 	}
 }

@@ -11,12 +11,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvip/xdpvip/internal/daemon"
@@ -240,13 +242,63 @@ func resolvedState(state int) bool {
 	return state&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE) != 0
 }
 
+// inNS runs f on a locked OS thread switched into h's network namespace,
+// then switches the thread back and releases it. Sockets f opens stay in
+// h's namespace. Unlike testnet.Host.Do it does not throw the thread away:
+// testnet.Host.Start sets Pdeathsig, which the kernel fires when the
+// thread that forked the child exits, so a discarded thread can SIGKILL a
+// daemon the test started earlier from it.
+func inNS(h *testnet.Host, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(h.NS())
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering %s: %w", h.NS(), err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the thread dies with this goroutine rather
+			// than run anything else in the wrong namespace.
+			errc <- errors.Join(ferr, fmt.Errorf("leaving %s: %w", h.NS(), err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// mustInNS is inNS that fails the test on error.
+func mustInNS(t testing.TB, h *testnet.Host, f func() error) {
+	t.Helper()
+	if err := inNS(h, f); err != nil {
+		t.Fatalf("%s: %v", h.Name(), err)
+	}
+}
+
 // serveName runs a TCP listener on every address of h's namespace at
 // tcpPort that answers each connection with h's name. The VIP is served
 // as soon as it is added to the interface.
 func serveName(t testing.TB, h *testnet.Host) {
 	t.Helper()
 	var ln net.Listener
-	h.MustDo(func() error {
+	mustInNS(t, h, func() error {
 		var err error
 		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", tcpPort))
 		return err
@@ -268,7 +320,7 @@ func serveName(t testing.TB, h *testnet.Host) {
 // listener answered with.
 func dialName(h *testnet.Host, addr netip.Addr, timeout time.Duration) (string, error) {
 	var name string
-	err := h.Do(func() error {
+	err := inNS(h, func() error {
 		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(addr, tcpPort).String(), timeout)
 		if err != nil {
 			return err
@@ -303,7 +355,7 @@ func waitTCPFrom(t testing.TB, h *testnet.Host, addr netip.Addr, want string, si
 // AF_PACKET socket, so every byte (TTL, checksums, lengths) is the test's.
 func sendFrames(t testing.TB, h *testnet.Host, dstMAC net.HardwareAddr, frames ...[]byte) {
 	t.Helper()
-	h.MustDo(func() error {
+	mustInNS(t, h, func() error {
 		ifi, err := net.InterfaceByName(h.Iface())
 		if err != nil {
 			return err

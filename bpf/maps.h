@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* maps.h: every map of the XDP program. All are pinned by name under
+ * <bpf-dir>/<ifname>/ so a restarted daemon reuses them. */
+#ifndef XDPVIP_MAPS_H
+#define XDPVIP_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "consts.h"
+#include "shared.h"
+
+/* counters: per-CPU packet counters indexed by enum counter (drop reasons,
+ * accepted adverts, forwarding verdicts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, enum counter);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} counters SEC(".maps");
+
+/* iface: the interface's own MAC and ifindex (one entry, written by Go). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct iface_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} iface SEC(".maps");
+
+/* vrid_config: VRRP instances configured on this interface, by (vrid,
+ * family). Adverts for any other VRID are dropped as "vrid". */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_VRIDS);
+	__type(key, struct vrid_key);
+	__type(value, struct vrid_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrid_config SEC(".maps");
+
+/* vrrp_peers: unicast-peer allow-list, used when vrid_config.any_peer is 0.
+ * The value is unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PEERS);
+	__type(key, struct peer_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrrp_peers SEC(".maps");
+
+/* vrrp_peer_state: the last valid advert per (vrid, family): source,
+ * priority, interval, time and count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_VRIDS);
+	__type(key, struct vrid_key);
+	__type(value, struct vrrp_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrrp_peer_state SEC(".maps");
+
+/* vrrp_events: one struct vrrp_event per valid advert, read by Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vrrp_events SEC(".maps");
+
+/* scratch: per-CPU buffer for checksumming a VRRP message with its
+ * pseudo-header. */
+struct scratch_buf {
+	__u8 buf[VRRP_MAX_MSG + PSEUDO6_LEN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch_buf);
+} scratch SEC(".maps");
+
+/* vip_state: VIPs this node is MASTER for (value 1). Frames for a VIP
+ * not in here go to the kernel untouched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_VIPS);
+	__type(key, struct vip_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_state SEC(".maps");
+
+/* services: virtual servers (VIP, port, proto) → id, table size, flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services SEC(".maps");
+
+/* maglev_tables: per service id, an inner array of ring_size real ids (the
+ * Maglev lookup table). Go swaps a service's table by writing a new inner
+ * map into its slot, which is atomic for the program. */
+struct maglev_ring {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65537);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct maglev_ring);
+} maglev_tables SEC(".maps");
+
+/* reals: real servers by id: MAC, interface, owning service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct real);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reals SEC(".maps");
+
+/* real_stats: per-CPU packets, bytes and new flows per real server id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct real_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_stats SEC(".maps");
+
+/* flows: established flows pinned to their real server (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_FLOWS);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* persist: persistence_timeout choices per (service, client) (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_PERSIST);
+	__type(key, struct persist_key);
+	__type(value, struct persist_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} persist SEC(".maps");
+
+#endif

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* shared.h: structs and enums shared with Go. bpf2go emits a named Go type
+ * for each of them, so keep every field explicitly sized and padded. */
+#ifndef XDPVIP_SHARED_H
+#define XDPVIP_SHARED_H
+
+#include <linux/types.h>
+
+/* Counter indexes of the per-CPU "counters" map. The drop reasons come
+ * first and their Go names are the lower-case suffixes. */
+enum counter {
+	CNT_TRUNCATED = 0,
+	CNT_TTL,
+	CNT_VERSION,
+	CNT_TYPE,
+	CNT_VRID,
+	CNT_LENGTH,
+	CNT_ADDR_COUNT,
+	CNT_CHECKSUM,
+	CNT_AUTH_TYPE,
+	CNT_AUTH,
+	CNT_INTERVAL,
+	CNT_UNICAST_PEER,
+	CNT_FAMILY,
+	CNT_VRRP_VALID,     /* adverts accepted */
+	CNT_RINGBUF_FULL,   /* accepted adverts whose event could not be sent */
+	CNT_FWD_TX,         /* VIP frames sent back out with XDP_TX */
+	CNT_FWD_REDIRECT,   /* VIP frames redirected to another interface */
+	CNT_FWD_NO_REAL,    /* VIP frames passed: no usable real server */
+	CNT_MAX,
+};
+
+/* Key of vrid_config and vrrp_peer_state. */
+struct vrid_key {
+	__u8 vrid;
+	__u8 family;    /* 4 or 6 */
+	__u8 pad[2];
+};
+
+/* What Go configured for one VRRP instance on this interface. */
+struct vrid_cfg {
+	__u8 version;       /* 2 or 3 */
+	__u8 auth_type;     /* v2: 0 none, 1 password */
+	__u8 any_peer;      /* 1: accept any source; 0: only vrrp_peers */
+	__u8 addr_count;    /* expected address count; 0 = any */
+	__u16 interval_cs;  /* v2: expected advert interval, centiseconds; 0 = any */
+	__u8 pad[2];
+	__u8 auth[8];       /* v2 password, zero padded */
+};
+
+/* Key of the unicast-peer allow-list. */
+struct peer_key {
+	__u8 vrid;
+	__u8 family;
+	__u8 pad[2];
+	__u8 addr[16];      /* IPv4 in the first 4 bytes */
+};
+
+/* Last valid advert seen for a (vrid, family). */
+struct vrrp_peer {
+	__u8 src[16];
+	__u8 priority;
+	__u8 version;
+	__u16 interval_cs;
+	__u32 pad;
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
+	__u64 count;
+};
+
+/* Ring-buffer event for one valid advert. payload holds the VRRP message
+ * (payload_len bytes) so Go can decode the address list. */
+struct vrrp_event {
+	__u64 ktime_ns;
+	__u8 vrid;
+	__u8 family;
+	__u8 version;
+	__u8 priority;
+	__u16 interval_cs;
+	__u16 payload_len;
+	__u8 src[16];
+	__u8 dst[16];
+	__u8 payload[1024];
+};
+
+/* Interface the program is attached to (single entry, written by Go). */
+struct iface_config {
+	__u8 mac[6];
+	__u8 pad[2];
+	__u32 ifindex;
+};
+
+/* Key of vip_state: a VIP this node may own. */
+struct vip_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* Key of services: a virtual server. port is in network byte order. */
+struct svc_key {
+	__u8 addr[16];
+	__u16 port;
+	__u8 proto;
+	__u8 family;
+};
+
+struct svc_value {
+	__u32 id;               /* index into maglev_tables and stats */
+	__u32 ring_size;        /* M: the Maglev table's prime size */
+	__u32 persist_timeout_s;
+	__u8 flags;             /* SVC_F_* */
+	__u8 pad[3];
+};
+
+/* A real server: where to send frames and how. */
+struct real {
+	__u8 mac[6];
+	__u8 flags;             /* REAL_F_* */
+	__u8 family;
+	__u32 ifindex;          /* interface to send on; 0 = this one */
+	__u32 svc_id;           /* the service this real server belongs to */
+	__u8 addr[16];          /* its address (for Go and bpftool) */
+	__u16 port;             /* its port, host order (for Go and bpftool) */
+	__u8 pad[2];
+};
+
+/* Per-real-server counters (per CPU). */
+struct real_counters {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+
+/* Key of the flow table: a connection's 5-tuple. Ports network order. */
+struct flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+struct flow_value {
+	__u32 real_id;
+	__u32 svc_id;
+};
+
+/* Key of the persistence table: (service, client address). */
+struct persist_key {
+	__u32 svc_id;
+	__u8 client[16];
+};
+
+struct persist_value {
+	__u32 real_id;
+	__u32 pad;
+	__u64 last_seen_ns;
+};
+
+#endif

@@ -1,0 +1,296 @@
+// Package dataplane loads the xdpvip XDP program (bpf/xdp_vip.c) onto one
+// interface, pins its maps and link under <bpf-dir>/<ifname>/, and is the Go
+// side of every map: VRRP instance configuration, the advert ring buffer,
+// drop counters, VIP ownership and the LVS-DR tables (it implements
+// lvs.Backend).
+//
+// A Dataplane is opened once per interface:
+//
+//	dp, err := dataplane.Open(dataplane.Options{Iface: "eth0", BPFDir: "/sys/fs/bpf/xdpvip"})
+//	dp.ConfigureVRID(51, dataplane.VRIDConfig{Version: 3, Family: 4})
+//	ev, err := dp.ReadAdvert(ctx)   // valid adverts, decoded in XDP
+//	dp.SetVIPActive(vip, true)      // on MASTER; false on BACKUP
+//	dp.Apply(services)              // virtual servers (lvs.Backend)
+//
+// Open reuses pinned maps and the pinned link when they exist, so a daemon
+// restart does not interrupt forwarding. Close releases the handles and
+// leaves the program attached; Detach removes it.
+package dataplane
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultBPFDir is where pins live unless Options.BPFDir says otherwise.
+const DefaultBPFDir = "/sys/fs/bpf/xdpvip"
+
+// DefaultTableSize is the Maglev table size M (prime).
+const DefaultTableSize = 65537
+
+// linkPin is the file name of the pinned XDP link inside the interface dir.
+const linkPin = "link"
+
+// Errors returned (wrapped) by this package.
+var (
+	ErrNoInterface      = errors.New("dataplane: no such interface")
+	ErrBadMode          = errors.New("dataplane: mode must be native, generic or auto")
+	ErrBadTableSize     = errors.New("dataplane: table size must be a prime between 3 and 65537")
+	ErrNotAttached      = errors.New("dataplane: no pinned XDP link")
+	ErrBadVRID          = errors.New("dataplane: bad VRRP instance configuration")
+	ErrBadService       = errors.New("dataplane: bad virtual server")
+	ErrTableFull        = errors.New("dataplane: table full")
+	ErrClosed           = errors.New("dataplane: closed")
+	ErrIncompatiblePins = errors.New("dataplane: pinned maps do not match this program (run detach first)")
+)
+
+// Options configure Open.
+type Options struct {
+	// Iface is the interface to attach to.
+	Iface string
+	// BPFDir is the bpffs directory for pins (DefaultBPFDir when empty).
+	// bpffs is mounted there when it is not already.
+	BPFDir string
+	// Mode is "native", "generic" or "auto" (default: native, falling
+	// back to generic with a log line).
+	Mode string
+	// Logger receives attach decisions and neighbour-resolution problems.
+	Logger *slog.Logger
+	// TableSize is the Maglev table size M, a prime (DefaultTableSize when 0).
+	TableSize uint32
+}
+
+// Dataplane is the XDP program attached to one interface and its maps.
+type Dataplane struct {
+	objs    xdpvipObjects
+	link    link.Link // nil when loaded without attaching (tests)
+	log     *slog.Logger
+	ifindex int
+	ifname  string
+	mac     net.HardwareAddr
+	m       uint32 // Maglev table size
+	pinDir  string
+
+	mu      sync.Mutex
+	ring    *ringbuf.Reader
+	lvs     lvsState
+	closed  bool
+	nl      *netlinkResolver // nil when loaded without an interface
+	stopNbr chan struct{}
+	nbrDone chan struct{}
+}
+
+// ObjectHash is the SHA-256 (hex, first 16 digits) of the embedded BPF object.
+func ObjectHash() string {
+	sum := sha256.Sum256(_XdpvipBytes)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Open loads (or reuses) the program and maps for opts.Iface and attaches it.
+func Open(opts Options) (*Dataplane, error) {
+	if opts.BPFDir == "" {
+		opts.BPFDir = DefaultBPFDir
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Mode == "" {
+		opts.Mode = "auto"
+	}
+	if opts.Mode != "native" && opts.Mode != "generic" && opts.Mode != "auto" {
+		return nil, fmt.Errorf("%w: %q", ErrBadMode, opts.Mode)
+	}
+	ifc, err := net.InterfaceByName(opts.Iface)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrNoInterface, opts.Iface, err)
+	}
+	if err := ensureBPFFS(opts.BPFDir); err != nil {
+		return nil, err
+	}
+	pinDir := filepath.Join(opts.BPFDir, opts.Iface)
+	if err := os.MkdirAll(pinDir, 0o700); err != nil {
+		return nil, fmt.Errorf("dataplane: pin dir: %w", err)
+	}
+	d, err := load(loadOptions{
+		pinDir:    pinDir,
+		tableSize: opts.TableSize,
+		ifindex:   ifc.Index,
+		ifname:    ifc.Name,
+		mac:       ifc.HardwareAddr,
+		logger:    opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := newNetlinkResolver(opts.Logger)
+	if err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	d.lvs.resolve = res
+	d.nl = res
+	if err := d.attach(opts.Mode); err != nil {
+		res.close()
+		d.objs.Close()
+		return nil, err
+	}
+	d.startNeighbourRefresh(defaultRefresh)
+	return d, nil
+}
+
+// attach reuses the pinned link (swapping in the freshly loaded program,
+// which shares the pinned maps) or creates and pins a new one.
+func (d *Dataplane) attach(mode string) error {
+	path := filepath.Join(d.pinDir, linkPin)
+	if l, err := link.LoadPinnedLink(path, nil); err == nil {
+		if err := l.Update(d.objs.XdpVip); err != nil {
+			l.Close()
+			return fmt.Errorf("dataplane: update pinned link %s: %w", path, err)
+		}
+		d.log.Info("reusing pinned XDP link", "iface", d.ifname, "pin", path)
+		d.link = l
+		return nil
+	}
+	var flags []link.XDPAttachFlags
+	switch mode {
+	case "native":
+		flags = []link.XDPAttachFlags{link.XDPDriverMode}
+	case "generic":
+		flags = []link.XDPAttachFlags{link.XDPGenericMode}
+	default:
+		flags = []link.XDPAttachFlags{link.XDPDriverMode, link.XDPGenericMode}
+	}
+	var errs []error
+	for i, f := range flags {
+		l, err := link.AttachXDP(link.XDPOptions{Program: d.objs.XdpVip, Interface: d.ifindex, Flags: f})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", modeName(f), err))
+			if i+1 < len(flags) {
+				d.log.Warn("native XDP attach failed, falling back to generic", "iface", d.ifname, "err", err)
+			}
+			continue
+		}
+		if err := l.Pin(path); err != nil {
+			l.Close()
+			return fmt.Errorf("dataplane: pin link: %w", err)
+		}
+		d.log.Info("attached XDP program", "iface", d.ifname, "mode", modeName(f), "pin", path)
+		d.link = l
+		return nil
+	}
+	return fmt.Errorf("dataplane: attach to %s: %w", d.ifname, errors.Join(errs...))
+}
+
+func modeName(f link.XDPAttachFlags) string {
+	if f == link.XDPGenericMode {
+		return "generic"
+	}
+	return "native"
+}
+
+// Close stops the neighbour refresher and releases all handles. The program
+// stays attached and the maps stay pinned.
+func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	ring := d.ring
+	d.mu.Unlock()
+	if d.stopNbr != nil {
+		close(d.stopNbr)
+		<-d.nbrDone
+	}
+	var errs []error
+	if ring != nil {
+		errs = append(errs, ring.Close())
+	}
+	if d.link != nil {
+		errs = append(errs, d.link.Close())
+	}
+	d.lvs.closeTables()
+	if d.nl != nil {
+		d.nl.close()
+	}
+	errs = append(errs, d.objs.Close())
+	return errors.Join(errs...)
+}
+
+// Detach removes the XDP program from iface and deletes its pins.
+func Detach(bpfDir, iface string) error {
+	if bpfDir == "" {
+		bpfDir = DefaultBPFDir
+	}
+	dir := filepath.Join(bpfDir, iface)
+	path := filepath.Join(dir, linkPin)
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNotAttached, path, err)
+	}
+	errs := []error{l.Unpin(), l.Close()}
+	entries, err := os.ReadDir(dir)
+	if err == nil {
+		for _, e := range entries {
+			errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
+		}
+	}
+	errs = append(errs, os.Remove(dir))
+	return errors.Join(errs...)
+}
+
+// ensureBPFFS mounts bpffs at dir unless dir already lies on one.
+func ensureBPFFS(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("dataplane: bpf dir: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("dataplane: statfs %s: %w", dir, err)
+	}
+	if st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("dataplane: mount bpffs at %s: %w", dir, err)
+	}
+	return nil
+}
+
+// addr16 stores a into the 16-byte form the maps use (IPv4 in the first 4).
+func addr16(a netip.Addr) (out [16]byte) {
+	if a.Is4() {
+		b := a.As4()
+		copy(out[:], b[:])
+		return out
+	}
+	return a.As16()
+}
+
+// addrFrom16 is addr16's inverse.
+func addrFrom16(b [16]byte, family uint8) netip.Addr {
+	if family == 4 {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
+
+func family(a netip.Addr) uint8 {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}

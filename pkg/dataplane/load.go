@@ -1,0 +1,84 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/cilium/ebpf"
+)
+
+// loadOptions are what load needs; Open fills them from the interface.
+type loadOptions struct {
+	pinDir    string // "" = no pinning (prog.Run tests)
+	tableSize uint32
+	ifindex   int
+	ifname    string
+	mac       net.HardwareAddr
+	logger    *slog.Logger
+}
+
+// load creates (or reuses pinned) maps, loads the program and writes the
+// interface entry. It does not attach.
+func load(o loadOptions) (*Dataplane, error) {
+	if o.tableSize == 0 {
+		o.tableSize = DefaultTableSize
+	}
+	if !validTableSize(o.tableSize) {
+		return nil, fmt.Errorf("%w: %d", ErrBadTableSize, o.tableSize)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	spec, err := loadXdpvip()
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: parse BPF object: %w", err)
+	}
+	spec.Maps["maglev_tables"].InnerMap.MaxEntries = o.tableSize
+	var copts ebpf.CollectionOptions
+	if o.pinDir == "" {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	} else {
+		copts.Maps.PinPath = o.pinDir
+	}
+	d := &Dataplane{log: o.logger, ifindex: o.ifindex, ifname: o.ifname, mac: o.mac, m: o.tableSize, pinDir: o.pinDir}
+	d.lvs.resolve = noResolver{}
+	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("%w: %v", ErrIncompatiblePins, err)
+		}
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("dataplane: verifier: %+v", ve)
+		}
+		return nil, fmt.Errorf("dataplane: load: %w", err)
+	}
+	var ic xdpvipIfaceConfig
+	copy(ic.Mac[:], o.mac)
+	ic.Ifindex = uint32(o.ifindex)
+	if err := d.objs.Iface.Put(uint32(0), &ic); err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("dataplane: write iface: %w", err)
+	}
+	if err := d.lvs.init(d); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// validTableSize reports whether m is a prime in [3, 65537].
+func validTableSize(m uint32) bool {
+	if m < 3 || m > 65537 {
+		return false
+	}
+	for i := uint32(2); i*i <= m; i++ {
+		if m%i == 0 {
+			return false
+		}
+	}
+	return true
+}

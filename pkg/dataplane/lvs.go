@@ -1,0 +1,459 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpvip/xdpvip/pkg/lvs"
+	"github.com/xdpvip/xdpvip/pkg/maglev"
+)
+
+// Table limits; they match bpf/consts.h.
+const (
+	maxServices = 256
+	maxReals    = 4096
+	// noReal is a real id that is never valid: Maglev slots without a
+	// real server hold it, and the program passes such frames.
+	noReal = ^uint32(0)
+)
+
+// Service flags and real flags, as in bpf/consts.h.
+const (
+	svcHashSrc = 0x1
+	svcPersist = 0x2
+	realValid  = 0x1
+)
+
+// svcIdent identifies a virtual server the XDP program can see.
+type svcIdent struct {
+	proto uint8
+	addr  netip.Addr
+	port  uint16
+}
+
+// svcEntry is one programmed service.
+type svcEntry struct {
+	id    uint32
+	svc   lvs.Service
+	reals map[netip.AddrPort]uint32 // dest → real id
+	sig   string                    // the usable (key, weight) set of the current table
+	table *ebpf.Map                 // inner map currently in maglev_tables (nil when reused from pins)
+}
+
+// lvsState is the Go mirror of services, reals and maglev_tables.
+type lvsState struct {
+	d        *Dataplane
+	services map[svcIdent]*svcEntry
+	svcUsed  [maxServices]bool
+	realUsed [maxReals]bool
+	nextReal uint32
+	resolve  resolver
+}
+
+// init rebuilds the id allocation from pinned maps, so that a restarted
+// daemon gives every service and real server its previous id and the
+// flows already pinned to them stay valid.
+func (s *lvsState) init(d *Dataplane) error {
+	s.d = d
+	s.services = map[svcIdent]*svcEntry{}
+	byID := map[uint32]*svcEntry{}
+	var (
+		k xdpvipSvcKey
+		v xdpvipSvcValue
+	)
+	it := d.objs.Services.Iterate()
+	for it.Next(&k, &v) {
+		if v.Id >= maxServices {
+			continue
+		}
+		id := svcIdent{proto: k.Proto, addr: addrFrom16(k.Addr, k.Family), port: ntohs(k.Port)}
+		e := &svcEntry{id: v.Id, reals: map[netip.AddrPort]uint32{}}
+		e.svc.Key = lvs.ServiceKey{Proto: id.proto, Addr: id.addr, Port: id.port}
+		s.services[id] = e
+		s.svcUsed[v.Id] = true
+		byID[v.Id] = e
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("dataplane: read pinned services: %w", err)
+	}
+	var r xdpvipReal
+	for rid := uint32(0); rid < maxReals; rid++ {
+		if err := d.objs.Reals.Lookup(rid, &r); err != nil {
+			return fmt.Errorf("dataplane: read pinned reals: %w", err)
+		}
+		if r.Family == 0 {
+			continue
+		}
+		e := byID[r.SvcId]
+		if e == nil {
+			continue
+		}
+		s.realUsed[rid] = true
+		e.reals[netip.AddrPortFrom(addrFrom16(r.Addr, r.Family), r.Port)] = rid
+	}
+	return nil
+}
+
+func (s *lvsState) closeTables() {
+	for _, e := range s.services {
+		if e.table != nil {
+			e.table.Close()
+			e.table = nil
+		}
+	}
+}
+
+// Name implements lvs.Backend.
+func (d *Dataplane) Name() string { return "xdp" }
+
+// SetVIPActive marks vip as owned by this node (MASTER) or not. Only frames
+// to an active VIP are forwarded; everything else goes to the kernel.
+func (d *Dataplane) SetVIPActive(vip netip.Addr, active bool) error {
+	vip = vip.Unmap()
+	if !vip.IsValid() {
+		return fmt.Errorf("%w: invalid VIP", ErrBadService)
+	}
+	k := xdpvipVipKey{Addr: addr16(vip), Family: family(vip)}
+	if active {
+		if err := d.objs.VipState.Put(&k, uint8(1)); err != nil {
+			return fmt.Errorf("dataplane: activate %v: %w", vip, err)
+		}
+		return nil
+	}
+	if err := d.objs.VipState.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("dataplane: deactivate %v: %w", vip, err)
+	}
+	return nil
+}
+
+// Apply implements lvs.Backend: afterwards the program forwards exactly
+// the given services. Fwmark services and non-DR real servers cannot be
+// done in XDP; they are skipped with a log line. A real server whose MAC
+// is not (yet) in the neighbour table stays out of the Maglev table until
+// the background refresh resolves it.
+func (d *Dataplane) Apply(services []lvs.Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return d.applyLocked(services)
+}
+
+func (d *Dataplane) applyLocked(services []lvs.Service) error {
+	s := &d.lvs
+	want := map[svcIdent]lvs.Service{}
+	for _, svc := range services {
+		if svc.Key.Fwmark != 0 {
+			d.log.Warn("xdp dataplane: fwmark services are not supported, skipping", "fwmark", svc.Key.Fwmark)
+			continue
+		}
+		if svc.Key.Proto != lvs.ProtoTCP && svc.Key.Proto != lvs.ProtoUDP {
+			d.log.Warn("xdp dataplane: only TCP and UDP services, skipping", "proto", svc.Key.Proto)
+			continue
+		}
+		addr := svc.Key.Addr.Unmap()
+		if !addr.IsValid() {
+			return fmt.Errorf("%w: invalid VIP", ErrBadService)
+		}
+		want[svcIdent{proto: svc.Key.Proto, addr: addr, port: svc.Key.Port}] = svc
+	}
+	var errs []error
+	for id, e := range s.services {
+		if _, ok := want[id]; !ok {
+			errs = append(errs, s.removeService(id, e))
+		}
+	}
+	for id, svc := range want {
+		errs = append(errs, s.applyService(id, svc))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *lvsState) removeService(id svcIdent, e *svcEntry) error {
+	d := s.d
+	k := svcKey(id)
+	var errs []error
+	if err := d.objs.Services.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("dataplane: delete service: %w", err))
+	}
+	if err := d.objs.MaglevTables.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("dataplane: delete table: %w", err))
+	}
+	for ap, rid := range e.reals {
+		errs = append(errs, s.freeReal(rid))
+		delete(e.reals, ap)
+	}
+	if e.table != nil {
+		e.table.Close()
+	}
+	s.svcUsed[e.id] = false
+	delete(s.services, id)
+	return errors.Join(errs...)
+}
+
+func svcKey(id svcIdent) xdpvipSvcKey {
+	return xdpvipSvcKey{Addr: addr16(id.addr), Port: htons(id.port), Proto: id.proto, Family: family(id.addr)}
+}
+
+func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
+	d := s.d
+	e := s.services[id]
+	if e == nil {
+		sid, ok := firstFree(s.svcUsed[:], 0)
+		if !ok {
+			return fmt.Errorf("%w: more than %d services", ErrTableFull, maxServices)
+		}
+		s.svcUsed[sid] = true
+		e = &svcEntry{id: sid, reals: map[netip.AddrPort]uint32{}}
+		s.services[id] = e
+	}
+	e.svc = svc
+
+	// Real servers: allocate ids, drop the ones no longer listed.
+	wantReals := map[netip.AddrPort]lvs.Dest{}
+	for _, dst := range svc.Dests {
+		if dst.Method != "" && !strings.EqualFold(dst.Method, "DR") {
+			d.log.Warn("xdp dataplane: only DR real servers, skipping", "vip", id.addr, "rs", dst.Addr, "method", dst.Method)
+			continue
+		}
+		a := dst.Addr.Unmap()
+		if family(a) != family(id.addr) {
+			return fmt.Errorf("%w: real server %v of %v is another family", ErrBadService, a, id.addr)
+		}
+		wantReals[netip.AddrPortFrom(a, dst.Port)] = dst
+	}
+	var errs []error
+	for ap, rid := range e.reals {
+		if _, ok := wantReals[ap]; !ok {
+			errs = append(errs, s.freeReal(rid))
+			delete(e.reals, ap)
+		}
+	}
+	for ap := range wantReals {
+		if _, ok := e.reals[ap]; ok {
+			continue
+		}
+		rid, ok := s.allocReal()
+		if !ok {
+			return fmt.Errorf("%w: more than %d real servers", ErrTableFull, maxReals)
+		}
+		e.reals[ap] = rid
+	}
+	if err := s.refreshService(id, e); err != nil {
+		errs = append(errs, err)
+	}
+
+	// The service entry last, so the program never sees it without a table.
+	v := xdpvipSvcValue{Id: e.id, RingSize: d.m}
+	switch {
+	case svc.PersistenceTimeout > 0:
+		v.Flags |= svcPersist
+		v.PersistTimeoutS = uint32((svc.PersistenceTimeout + time.Second - 1) / time.Second)
+	case svc.Scheduler == "sh":
+		v.Flags |= svcHashSrc
+	}
+	k := svcKey(id)
+	if err := d.objs.Services.Put(&k, &v); err != nil {
+		errs = append(errs, fmt.Errorf("dataplane: write service %v:%d: %w", id.addr, id.port, err))
+	}
+	return errors.Join(errs...)
+}
+
+// refreshService resolves the service's real servers, writes their entries
+// and rebuilds its Maglev table when the usable set changed.
+func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
+	d := s.d
+	weights := map[netip.AddrPort]int{}
+	for _, dst := range e.svc.Dests {
+		weights[netip.AddrPortFrom(dst.Addr.Unmap(), dst.Port)] = dst.Weight
+	}
+	var (
+		entries []maglev.Entry
+		ids     []uint32
+		errs    []error
+	)
+	aps := make([]netip.AddrPort, 0, len(e.reals))
+	for ap := range e.reals {
+		aps = append(aps, ap)
+	}
+	slices.SortFunc(aps, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	for _, ap := range aps {
+		rid := e.reals[ap]
+		r := xdpvipReal{SvcId: e.id, Addr: addr16(ap.Addr()), Family: family(ap.Addr()), Port: ap.Port()}
+		mac, ifindex, err := s.resolve.Resolve(ap.Addr())
+		if err != nil {
+			d.log.Warn("xdp dataplane: real server not resolved yet", "rs", ap.Addr(), "err", err)
+		} else {
+			copy(r.Mac[:], mac)
+			r.Ifindex = uint32(ifindex)
+			r.Flags = realValid
+		}
+		if err := d.objs.Reals.Put(rid, &r); err != nil {
+			errs = append(errs, fmt.Errorf("dataplane: write real %v: %w", ap, err))
+			continue
+		}
+		if r.Flags&realValid != 0 && weights[ap] > 0 {
+			entries = append(entries, maglev.Entry{Key: ap.String(), Weight: uint32(weights[ap])})
+			ids = append(ids, rid)
+		}
+	}
+	var sig strings.Builder
+	for i, en := range entries {
+		fmt.Fprintf(&sig, "%s=%d/%d;", en.Key, en.Weight, ids[i])
+	}
+	if sig.String() == e.sig && e.sig != "" {
+		return errors.Join(errs...)
+	}
+	if err := s.writeTable(e, entries, ids); err != nil {
+		errs = append(errs, fmt.Errorf("dataplane: table for %v:%d: %w", id.addr, id.port, err))
+	} else {
+		e.sig = sig.String()
+	}
+	return errors.Join(errs...)
+}
+
+// writeTable builds the Maglev table into a new inner map and swaps it in
+// with one update of maglev_tables (atomic for the program).
+func (s *lvsState) writeTable(e *svcEntry, entries []maglev.Entry, ids []uint32) error {
+	d := s.d
+	slots := make([]uint32, d.m)
+	for i := range slots {
+		slots[i] = noReal
+	}
+	if len(entries) > 0 {
+		tab, err := maglev.Build(entries, d.m)
+		if err != nil {
+			return err
+		}
+		for i, idx := range tab {
+			if idx >= 0 {
+				slots[i] = ids[idx]
+			}
+		}
+	}
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "maglev_ring",
+		Type:       ebpf.Array,
+		KeySize:    4,
+		ValueSize:  4,
+		MaxEntries: d.m,
+	})
+	if err != nil {
+		return fmt.Errorf("create table: %w", err)
+	}
+	keys := make([]uint32, d.m)
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := m.BatchUpdate(keys, slots, nil); err != nil {
+		for i := range keys {
+			if err := m.Put(keys[i], slots[i]); err != nil {
+				m.Close()
+				return fmt.Errorf("fill table: %w", err)
+			}
+		}
+	}
+	if err := d.objs.MaglevTables.Put(e.id, m); err != nil {
+		m.Close()
+		return fmt.Errorf("swap table: %w", err)
+	}
+	if e.table != nil {
+		e.table.Close()
+	}
+	e.table = m
+	return nil
+}
+
+func (s *lvsState) allocReal() (uint32, bool) {
+	rid, ok := firstFree(s.realUsed[:], s.nextReal)
+	if !ok {
+		return 0, false
+	}
+	s.realUsed[rid] = true
+	s.nextReal = (rid + 1) % maxReals
+	return rid, true
+}
+
+// freeReal clears a real server's entry: flows pinned to it fall back to
+// the Maglev table.
+func (s *lvsState) freeReal(rid uint32) error {
+	s.realUsed[rid] = false
+	if err := s.d.objs.Reals.Put(rid, &xdpvipReal{}); err != nil {
+		return fmt.Errorf("dataplane: clear real %d: %w", rid, err)
+	}
+	return nil
+}
+
+// firstFree returns the first false index at or after start, wrapping.
+func firstFree(used []bool, start uint32) (uint32, bool) {
+	n := uint32(len(used))
+	for i := uint32(0); i < n; i++ {
+		j := (start + i) % n
+		if !used[j] {
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// Stats implements lvs.Backend: per real server, packets, bytes and new
+// flows forwarded by the program (summed over CPUs). Replies bypass the
+// load balancer in DR, so the Out counters are zero.
+func (d *Dataplane) Stats() ([]lvs.ServiceStats, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []lvs.ServiceStats
+	for _, e := range d.lvs.services {
+		st := lvs.ServiceStats{Key: e.svc.Key}
+		aps := make([]netip.AddrPort, 0, len(e.reals))
+		for ap := range e.reals {
+			aps = append(aps, ap)
+		}
+		slices.SortFunc(aps, func(a, b netip.AddrPort) int { return a.Compare(b) })
+		for _, ap := range aps {
+			var per []xdpvipRealCounters
+			if err := d.objs.RealStats.Lookup(e.reals[ap], &per); err != nil {
+				return nil, fmt.Errorf("dataplane: real stats: %w", err)
+			}
+			ds := lvs.DestStats{Addr: ap.Addr(), Port: ap.Port()}
+			for _, c := range per {
+				ds.PktsIn += c.Packets
+				ds.BytesIn += c.Bytes
+				ds.Conns += c.NewFlows
+			}
+			st.Conns += ds.Conns
+			st.PktsIn += ds.PktsIn
+			st.BytesIn += ds.BytesIn
+			st.Dests = append(st.Dests, ds)
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b lvs.ServiceStats) int {
+		if c := a.Key.Addr.Compare(b.Key.Addr); c != 0 {
+			return c
+		}
+		if a.Key.Port != b.Key.Port {
+			return int(a.Key.Port) - int(b.Key.Port)
+		}
+		return int(a.Key.Proto) - int(b.Key.Proto)
+	})
+	return out, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+func ntohs(v uint16) uint16 { return htons(v) }
+
+// resolver finds the MAC and egress interface of a real server.
+type resolver interface {
+	Resolve(addr netip.Addr) (mac net.HardwareAddr, ifindex int, err error)
+}
+
+var _ lvs.Backend = (*Dataplane)(nil)

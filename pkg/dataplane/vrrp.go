@@ -1,0 +1,320 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// VRIDConfig is what the XDP program checks adverts of one VRRP instance
+// against.
+type VRIDConfig struct {
+	// Version is the VRRP version, 2 or 3. Adverts of the other version
+	// are dropped as "version".
+	Version uint8
+	// Family is 4 or 6. VRRPv2 is IPv4 only.
+	Family uint8
+	// AuthType is VRRPv2's authentication type: 0 none, 1 simple password
+	// (keepalived's auth_type PASS). Ignored for v3.
+	AuthType uint8
+	// AuthPass is the v2 password, at most 8 bytes (keepalived truncates
+	// longer ones to 8).
+	AuthPass string
+	// Interval is the advert_int v2 adverts must carry (whole seconds);
+	// 0 accepts any. v3 adverts carry their own interval and are not checked.
+	Interval time.Duration
+	// Peers are the unicast peers adverts may come from; empty accepts any
+	// source.
+	Peers []netip.Addr
+	// AddrCount is the address count adverts must carry; 0 accepts any.
+	AddrCount uint8
+}
+
+// AdvertEvent is one valid advert as the XDP program saw it.
+type AdvertEvent struct {
+	VRID     uint8
+	Family   uint8 // 4 or 6
+	Version  uint8
+	Priority uint8
+	// Interval is the advert interval the advert carries.
+	Interval time.Duration
+	Src, Dst netip.Addr
+	// Payload is the VRRP message (header, addresses, v2 auth data).
+	Payload []byte
+	// Monotonic is CLOCK_MONOTONIC at reception (bpf_ktime_get_ns).
+	Monotonic time.Duration
+}
+
+// PeerState is the last valid advert seen for a (VRID, family).
+type PeerState struct {
+	Src       netip.Addr
+	Priority  uint8
+	Version   uint8
+	Interval  time.Duration
+	Monotonic time.Duration // when it was last seen
+	Count     uint64
+}
+
+// ConfigureVRID tells the program to accept adverts for vrid as cfg says.
+// Reconfiguring replaces the previous settings.
+func (d *Dataplane) ConfigureVRID(vrid uint8, cfg VRIDConfig) error {
+	if cfg.Version != 2 && cfg.Version != 3 {
+		return fmt.Errorf("%w: vrid %d: version %d", ErrBadVRID, vrid, cfg.Version)
+	}
+	if cfg.Family != 4 && cfg.Family != 6 {
+		return fmt.Errorf("%w: vrid %d: family %d", ErrBadVRID, vrid, cfg.Family)
+	}
+	if cfg.Version == 2 && cfg.Family == 6 {
+		return fmt.Errorf("%w: vrid %d: VRRPv2 is IPv4 only", ErrBadVRID, vrid)
+	}
+	if vrid == 0 {
+		return fmt.Errorf("%w: vrid 0", ErrBadVRID)
+	}
+	if cfg.AuthType > 1 {
+		return fmt.Errorf("%w: vrid %d: auth type %d not supported", ErrBadVRID, vrid, cfg.AuthType)
+	}
+	secs := cfg.Interval / time.Second
+	if cfg.Interval%time.Second != 0 || secs > 255 {
+		return fmt.Errorf("%w: vrid %d: v2 interval %v is not whole seconds in 0..255", ErrBadVRID, vrid, cfg.Interval)
+	}
+	val := xdpvipVridCfg{
+		Version:   cfg.Version,
+		AuthType:  cfg.AuthType,
+		AddrCount: cfg.AddrCount,
+	}
+	if cfg.Version == 2 {
+		val.IntervalCs = uint16(secs * 100)
+		if cfg.AuthType == 1 {
+			copy(val.Auth[:], cfg.AuthPass)
+		}
+	}
+	if len(cfg.Peers) == 0 {
+		val.AnyPeer = 1
+	}
+	keep := map[xdpvipPeerKey]bool{}
+	for _, p := range cfg.Peers {
+		p = p.Unmap()
+		if family(p) != cfg.Family {
+			return fmt.Errorf("%w: vrid %d: peer %v is not IPv%d", ErrBadVRID, vrid, p, cfg.Family)
+		}
+		pk := xdpvipPeerKey{Vrid: vrid, Family: cfg.Family, Addr: addr16(p)}
+		keep[pk] = true
+		if err := d.objs.VrrpPeers.Put(&pk, uint8(1)); err != nil {
+			return fmt.Errorf("dataplane: vrid %d: peer %v: %w", vrid, p, err)
+		}
+	}
+	key := xdpvipVridKey{Vrid: vrid, Family: cfg.Family}
+	if err := d.objs.VridConfig.Put(&key, &val); err != nil {
+		return fmt.Errorf("dataplane: vrid %d: %w", vrid, err)
+	}
+	return d.deletePeers(vrid, cfg.Family, keep)
+}
+
+// RemoveVRID stops accepting adverts for (vrid, family); they are then
+// dropped as "vrid".
+func (d *Dataplane) RemoveVRID(vrid, family uint8) error {
+	key := xdpvipVridKey{Vrid: vrid, Family: family}
+	if err := d.objs.VridConfig.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("dataplane: remove vrid %d: %w", vrid, err)
+	}
+	if err := d.objs.VrrpPeerState.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("dataplane: remove vrid %d state: %w", vrid, err)
+	}
+	return d.deletePeers(vrid, family, nil)
+}
+
+// deletePeers removes (vrid, family)'s allow-list entries not in keep.
+func (d *Dataplane) deletePeers(vrid, fam uint8, keep map[xdpvipPeerKey]bool) error {
+	var (
+		k    xdpvipPeerKey
+		v    uint8
+		dead []xdpvipPeerKey
+	)
+	it := d.objs.VrrpPeers.Iterate()
+	for it.Next(&k, &v) {
+		if k.Vrid == vrid && k.Family == fam && !keep[k] {
+			dead = append(dead, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("dataplane: list peers: %w", err)
+	}
+	for _, k := range dead {
+		if err := d.objs.VrrpPeers.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("dataplane: delete peer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Peer returns the last valid advert seen for (vrid, family); ok is false
+// when none has been seen since the VRID was configured.
+func (d *Dataplane) Peer(vrid, family uint8) (p PeerState, ok bool, err error) {
+	var v xdpvipVrrpPeer
+	key := xdpvipVridKey{Vrid: vrid, Family: family}
+	if err := d.objs.VrrpPeerState.Lookup(&key, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return PeerState{}, false, nil
+		}
+		return PeerState{}, false, fmt.Errorf("dataplane: peer state: %w", err)
+	}
+	return PeerState{
+		Src:       addrFrom16(v.Src, family),
+		Priority:  v.Priority,
+		Version:   v.Version,
+		Interval:  time.Duration(v.IntervalCs) * 10 * time.Millisecond,
+		Monotonic: time.Duration(v.LastSeenNs),
+		Count:     v.Count,
+	}, true, nil
+}
+
+// readSlice bounds one blocking ring-buffer read so ReadAdvert notices a
+// cancelled context.
+const readSlice = 200 * time.Millisecond
+
+// ReadAdvert blocks until the program accepts an advert or ctx ends. Call
+// it from one goroutine at a time.
+func (d *Dataplane) ReadAdvert(ctx context.Context) (AdvertEvent, error) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return AdvertEvent{}, ErrClosed
+	}
+	if d.ring == nil {
+		r, err := ringbuf.NewReader(d.objs.VrrpEvents)
+		if err != nil {
+			d.mu.Unlock()
+			return AdvertEvent{}, fmt.Errorf("dataplane: ring buffer: %w", err)
+		}
+		d.ring = r
+	}
+	r := d.ring
+	d.mu.Unlock()
+
+	// The reader holds its lock while blocked, so a deadline cannot be set
+	// from another goroutine: wait in short slices and check ctx between.
+	for {
+		if err := ctx.Err(); err != nil {
+			return AdvertEvent{}, err
+		}
+		dl := time.Now().Add(readSlice)
+		if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+			dl = cd
+		}
+		r.SetDeadline(dl)
+		rec, err := r.Read()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return AdvertEvent{}, ErrClosed
+			}
+			return AdvertEvent{}, fmt.Errorf("dataplane: read ring buffer: %w", err)
+		}
+		ev, err := decodeAdvertEvent(rec.RawSample)
+		if err != nil {
+			return AdvertEvent{}, err
+		}
+		return ev, nil
+	}
+}
+
+// errShortEvent is returned for a ring-buffer record shorter than its header.
+var errShortEvent = errors.New("dataplane: short advert event")
+
+// decodeAdvertEvent decodes struct vrrp_event (bpf/shared.h), host order
+// (little endian):
+//
+//	 0: ktime_ns u64
+//	 8: vrid u8   9: family u8   10: version u8   11: priority u8
+//	12: interval_cs u16   14: payload_len u16
+//	16: src [16]   32: dst [16]   48: payload [1024]
+func decodeAdvertEvent(b []byte) (AdvertEvent, error) {
+	const hdr = 48
+	if len(b) < hdr {
+		return AdvertEvent{}, fmt.Errorf("%w: %d bytes", errShortEvent, len(b))
+	}
+	ev := AdvertEvent{
+		Monotonic: time.Duration(binary.LittleEndian.Uint64(b[0:8])),
+		VRID:      b[8],
+		Family:    b[9],
+		Version:   b[10],
+		Priority:  b[11],
+		Interval:  time.Duration(binary.LittleEndian.Uint16(b[12:14])) * 10 * time.Millisecond,
+	}
+	if ev.Family != 4 && ev.Family != 6 {
+		return AdvertEvent{}, fmt.Errorf("dataplane: advert event: family %d", ev.Family)
+	}
+	n := int(binary.LittleEndian.Uint16(b[14:16]))
+	if hdr+n > len(b) {
+		return AdvertEvent{}, fmt.Errorf("%w: payload %d bytes, record %d", errShortEvent, n, len(b))
+	}
+	ev.Src = addrFrom16([16]byte(b[16:32]), ev.Family)
+	ev.Dst = addrFrom16([16]byte(b[32:48]), ev.Family)
+	ev.Payload = append([]byte(nil), b[hdr:hdr+n]...)
+	return ev, nil
+}
+
+// counterNames names the counters map's indexes (enum counter).
+var counterNames = map[xdpvipCounter]string{
+	xdpvipCounterCNT_TRUNCATED:    "truncated",
+	xdpvipCounterCNT_TTL:          "ttl",
+	xdpvipCounterCNT_VERSION:      "version",
+	xdpvipCounterCNT_TYPE:         "type",
+	xdpvipCounterCNT_VRID:         "vrid",
+	xdpvipCounterCNT_LENGTH:       "length",
+	xdpvipCounterCNT_ADDR_COUNT:   "addr_count",
+	xdpvipCounterCNT_CHECKSUM:     "checksum",
+	xdpvipCounterCNT_AUTH_TYPE:    "auth_type",
+	xdpvipCounterCNT_AUTH:         "auth",
+	xdpvipCounterCNT_INTERVAL:     "interval",
+	xdpvipCounterCNT_UNICAST_PEER: "unicast_peer",
+	xdpvipCounterCNT_FAMILY:       "family",
+	xdpvipCounterCNT_VRRP_VALID:   "vrrp_valid",
+	xdpvipCounterCNT_RINGBUF_FULL: "ringbuf_full",
+	xdpvipCounterCNT_FWD_TX:       "fwd_tx",
+	xdpvipCounterCNT_FWD_REDIRECT: "fwd_redirect",
+	xdpvipCounterCNT_FWD_NO_REAL:  "fwd_no_real",
+}
+
+// Counters returns every counter of the program, summed over CPUs, by name:
+// the VRRP drop reasons (see DropCounters), vrrp_valid, ringbuf_full,
+// fwd_tx, fwd_redirect and fwd_no_real.
+func (d *Dataplane) Counters() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(counterNames))
+	for idx, name := range counterNames {
+		var per []uint64
+		if err := d.objs.Counters.Lookup(uint32(idx), &per); err != nil {
+			return nil, fmt.Errorf("dataplane: counter %s: %w", name, err)
+		}
+		var sum uint64
+		for _, v := range per {
+			sum += v
+		}
+		out[name] = sum
+	}
+	return out, nil
+}
+
+// DropCounters returns the VRRP drop counters by reason: truncated, ttl,
+// version, type, vrid, length, addr_count, checksum, auth_type, auth,
+// interval, unicast_peer, family.
+func (d *Dataplane) DropCounters() (map[string]uint64, error) {
+	all, err := d.Counters()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, int(xdpvipCounterCNT_FAMILY)+1)
+	for idx := xdpvipCounterCNT_TRUNCATED; idx <= xdpvipCounterCNT_FAMILY; idx++ {
+		out[counterNames[idx]] = all[counterNames[idx]]
+	}
+	return out, nil
+}

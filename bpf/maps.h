@@ -14,7 +14,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CNT_MAX);
-	__type(key, enum counter);
+	__type(key, __u32); /* enum counter; array keys must be plain ints */
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } counters SEC(".maps");

@@ -22,8 +22,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Puts struct vrrp_event into BTF (the ring buffer has no value type). */
+/* Put struct vrrp_event and enum counter into BTF for bpf2go: the ring
+ * buffer has no value type and array keys must be plain integers. */
 const struct vrrp_event *unused_vrrp_event __attribute__((unused));
+const enum counter *unused_counter __attribute__((unused));
 
 static __always_inline void count(enum counter idx)
 {

@@ -192,6 +192,7 @@ const (
 	xdpvipMapVrrpPeerState   = "vrrp_peer_state"
 	xdpvipMapVrrpPeers       = "vrrp_peers"
 	xdpvipProgXdpVip         = "xdp_vip"
+	xdpvipVarUnusedCounter   = "unused_counter"
 	xdpvipVarUnusedVrrpEvent = "unused_vrrp_event"
 )
 
@@ -264,6 +265,7 @@ type xdpvipMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpvipVariableSpecs struct {
+	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedVrrpEvent *ebpf.VariableSpec `ebpf:"unused_vrrp_event"`
 }
 
@@ -326,6 +328,7 @@ func (m *xdpvipMaps) Close() error {
 //
 // It can be passed to loadXdpvipObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpvipVariables struct {
+	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedVrrpEvent *ebpf.Variable `ebpf:"unused_vrrp_event"`
 }
 

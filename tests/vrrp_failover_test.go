@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -228,6 +229,108 @@ func TestVRRPPreemption(t *testing.T) {
 			}
 			n2.WaitState(vrrpInstance, "BACKUP", 3*advertInt)
 			if !HasAddr(t, ln.lvs1, vipAddr.String()) || HasAddr(t, ln.lvs2, vipAddr.String()) {
+				t.Error("VIP not back on lvs1 only")
+			}
+		})
+	}
+}
+
+// TestVRRPTracking: what lvs1 (100) tracks going bad moves the VIP to
+// lvs2 (90, preempt on), and coming back moves it home. A vrrp_script
+// with weight -20 lowers lvs1's effective priority to 80, below lvs2's;
+// weight 0 puts lvs1 in FAULT and releases the VIP; so does a tracked
+// interface going down (one in track_interface set down, or the cable of
+// the instance's own interface, tracked by default, cut).
+func TestVRRPTracking(t *testing.T) {
+	type env struct {
+		ln   *lbNet
+		flag string // the file the check script tests for
+	}
+	cases := []struct {
+		name  string
+		lines []string
+		top   string
+		prep  func(t *testing.T, e env)
+		fail  func(t *testing.T, e env)
+		heal  func(t *testing.T, e env)
+		// state and effective priority of lvs1 while the object is bad
+		badState string
+		badPrio  int
+	}{
+		{
+			name:     "script weight -20",
+			lines:    []string{"track_script {\n        chk_flag\n    }"},
+			top:      "vrrp_script chk_flag {\n    script \"/usr/bin/test -e FLAG\"\n    interval 1\n    weight -20\n    fall 1\n    rise 1\n}\n",
+			fail:     func(t *testing.T, e env) { removeFile(t, e.flag) },
+			heal:     func(t *testing.T, e env) { touchFile(t, e.flag) },
+			badState: "BACKUP", badPrio: 80,
+		},
+		{
+			name:     "script weight 0",
+			lines:    []string{"track_script {\n        chk_flag\n    }"},
+			top:      "vrrp_script chk_flag {\n    script \"/usr/bin/test -e FLAG\"\n    interval 1\n    weight 0\n    fall 1\n    rise 1\n}\n",
+			fail:     func(t *testing.T, e env) { removeFile(t, e.flag) },
+			heal:     func(t *testing.T, e env) { touchFile(t, e.flag) },
+			badState: "FAULT", badPrio: 100,
+		},
+		{
+			// A veth pair inside lvs1's namespace (this kernel has no
+			// dummy driver); trk0 is tracked, trk1 only gives it carrier.
+			name:  "track_interface",
+			lines: []string{"track_interface {\n        trk0\n    }"},
+			prep: func(t *testing.T, e env) {
+				e.ln.lvs1.MustExec("ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+				e.ln.lvs1.MustExec("ip", "link", "set", "trk1", "up")
+				e.ln.lvs1.MustExec("ip", "link", "set", "trk0", "up")
+			},
+			fail:     func(t *testing.T, e env) { e.ln.lvs1.MustExec("ip", "link", "set", "trk0", "down") },
+			heal:     func(t *testing.T, e env) { e.ln.lvs1.MustExec("ip", "link", "set", "trk0", "up") },
+			badState: "FAULT", badPrio: 100,
+		},
+		{
+			name:     "own interface carrier",
+			fail:     func(t *testing.T, e env) { e.ln.net.SetLink(e.ln.lvs1, false) },
+			heal:     func(t *testing.T, e env) { e.ln.net.SetLink(e.ln.lvs1, true) },
+			badState: "FAULT", badPrio: 100,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // coarse bounds only: CPU contention does not matter here
+			e := env{ln: newLBNet(t), flag: filepath.Join(t.TempDir(), "healthy")}
+			touchFile(t, e.flag)
+			if tc.prep != nil {
+				tc.prep(t, e)
+			}
+			top := strings.ReplaceAll(tc.top, "FLAG", e.flag)
+			n1 := StartXdpvip(t, e.ln.lvs1, instConf{routerID: "lvs1", priority: 100, lines: tc.lines, top: top}.String())
+			n2 := StartXdpvip(t, e.ln.lvs2, instConf{routerID: "lvs2", priority: 90}.String())
+			n1.WaitState(vrrpInstance, "MASTER", masterDownInterval(100)+5*time.Second)
+			n2.WaitState(vrrpInstance, "BACKUP", 3*advertInt)
+			if p := instanceOf(t, n1).EffectivePriority; p != 100 {
+				t.Fatalf("lvs1 effective priority %d with everything healthy, want 100", p)
+			}
+
+			tc.fail(t, e)
+			// Detection (script interval or link event) + lvs2's
+			// Master_Down_Interval when lvs1 only lowers its priority.
+			n1.WaitState(vrrpInstance, tc.badState, masterDownInterval(90)+5*time.Second)
+			n2.WaitState(vrrpInstance, "MASTER", masterDownInterval(90)+5*time.Second)
+			in := instanceOf(t, n1)
+			if in.EffectivePriority != tc.badPrio || in.ConfiguredPriority != 100 {
+				t.Errorf("lvs1 priority effective %d configured %d while unhealthy, want %d and 100", in.EffectivePriority, in.ConfiguredPriority, tc.badPrio)
+			}
+			if HasAddr(t, e.ln.lvs1, vipAddr.String()) || !HasAddr(t, e.ln.lvs2, vipAddr.String()) {
+				t.Error("VIP not on lvs2 only while lvs1 is unhealthy")
+			}
+
+			tc.heal(t, e)
+			n1.WaitState(vrrpInstance, "MASTER", masterDownInterval(100)+5*time.Second)
+			n2.WaitState(vrrpInstance, "BACKUP", 3*advertInt)
+			if p := instanceOf(t, n1).EffectivePriority; p != 100 {
+				t.Errorf("lvs1 effective priority %d after healing, want 100", p)
+			}
+			if !HasAddr(t, e.ln.lvs1, vipAddr.String()) || HasAddr(t, e.ln.lvs2, vipAddr.String()) {
 				t.Error("VIP not back on lvs1 only")
 			}
 		})

@@ -386,3 +386,19 @@ func writeScript(t testing.TB, dir, name, body string) string {
 	}
 	return p
 }
+
+// touchFile creates an empty file (the flag a check script tests for).
+func touchFile(t testing.TB, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// removeFile removes a flag file.
+func removeFile(t testing.TB, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -252,20 +252,58 @@ func Detach(bpfDir, iface string) error {
 	return errors.Join(errs...)
 }
 
-// ensureBPFFS mounts bpffs at dir unless dir already lies on one.
+// ensureBPFFS makes dir a directory on a bpffs, mounting one if needed:
+// inside an existing bpffs it just creates dir; if dir's nearest existing
+// ancestor is the conventional /sys/fs/bpf without a bpffs (as inside
+// `ip netns exec`, which remounts /sys), it mounts bpffs there; otherwise
+// it creates dir and mounts bpffs on it.
+//
+// Pins live as long as the bpffs mount that holds them: a bpffs mounted in
+// a private mount namespace disappears with it.
 func ensureBPFFS(dir string) error {
+	dir = filepath.Clean(dir)
+	anc := dir
+	for {
+		if _, err := os.Stat(anc); err == nil {
+			break
+		}
+		parent := filepath.Dir(anc)
+		if parent == anc {
+			break
+		}
+		anc = parent
+	}
+	onBPF := func(p string) (bool, error) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(p, &st); err != nil {
+			return false, fmt.Errorf("dataplane: statfs %s: %w", p, err)
+		}
+		return st.Type == unix.BPF_FS_MAGIC, nil
+	}
+	ok, err := onBPF(anc)
+	if err != nil {
+		return err
+	}
+	mountAt := ""
+	switch {
+	case ok:
+	case anc == "/sys/fs/bpf":
+		mountAt = anc
+	case anc == dir:
+		mountAt = dir
+	default:
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("dataplane: bpf dir: %w", err)
+		}
+		mountAt = dir
+	}
+	if mountAt != "" {
+		if err := unix.Mount("bpf", mountAt, "bpf", 0, "mode=0700"); err != nil {
+			return fmt.Errorf("dataplane: mount bpffs at %s: %w", mountAt, err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("dataplane: bpf dir: %w", err)
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("dataplane: statfs %s: %w", dir, err)
-	}
-	if st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("dataplane: mount bpffs at %s: %w", dir, err)
 	}
 	return nil
 }

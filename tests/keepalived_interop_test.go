@@ -21,6 +21,7 @@ import (
 const (
 	interopVRID = 51
 	interopVIP  = "192.0.2.100"
+	interopVIP6 = "2001:db8::100"
 	// takeoverSlack is added to the RFC bound of every measured takeover:
 	// the issue's +100 ms plus room for a loaded 2-core machine running
 	// two daemons and the test.
@@ -85,6 +86,9 @@ type interopCase struct {
 	xdpPrio   int
 	kaPrio    int
 	dataplane string // xdpvip's --dataplane
+	// ipv6: the instance's VIP is interopVIP6 (VRRPv3 over IPv6, adverts
+	// from link-local addresses).
+	ipv6 bool
 	// crash: after the graceful failover, the stopped MASTER comes back
 	// (and preempts), then crashes and its peer takes over again.
 	crash bool
@@ -101,6 +105,8 @@ func TestKeepalivedInterop(t *testing.T) {
 		{name: "v3-100ms/xdpvip-master/xdp", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, xdpPrio: 100, kaPrio: 90, dataplane: "xdp", crash: true},
 		{name: "v3-100ms/keepalived-master/xdp", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, xdpPrio: 90, kaPrio: 100, dataplane: "xdp", crash: true},
 		{name: "v3-100ms/xdpvip-master/none", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, xdpPrio: 100, kaPrio: 90, dataplane: "none", crash: true},
+		{name: "v3-ipv6/xdpvip-master/xdp", version: 3, ipv6: true, advertInt: "0.1", interval: 100 * time.Millisecond, xdpPrio: 100, kaPrio: 90, dataplane: "xdp"},
+		{name: "v3-ipv6/keepalived-master/none", version: 3, ipv6: true, advertInt: "0.1", interval: 100 * time.Millisecond, xdpPrio: 90, kaPrio: 100, dataplane: "none"},
 	}
 	// Serial: every case measures takeover times.
 	for _, tc := range cases {
@@ -110,14 +116,18 @@ func TestKeepalivedInterop(t *testing.T) {
 
 func runInterop(t *testing.T, tc interopCase) {
 	n := testnet.New(t)
-	xh := n.AddHost("xdpvip", "192.0.2.11/24")
-	kh := n.AddHost("ka", "192.0.2.12/24")
-	vip := netip.MustParseAddr(interopVIP)
+	xh := n.AddHost("xdpvip", "192.0.2.11/24", testnet.WithAddr("2001:db8::11/64"))
+	kh := n.AddHost("ka", "192.0.2.12/24", testnet.WithAddr("2001:db8::12/64"))
+	vipText, vipPrefix := interopVIP, interopVIP+"/24"
+	if tc.ipv6 {
+		vipText, vipPrefix = interopVIP6, interopVIP6+"/64"
+	}
+	vip := netip.MustParseAddr(vipText)
 	watch := map[*testnet.Host]*AddrWatch{xh: WatchAddrs(t, xh), kh: WatchAddrs(t, kh)}
 
 	extra := []string{"--dataplane", tc.dataplane}
-	xconf := KAConf("xdpvip", tc.version, interopVRID, tc.xdpPrio, tc.advertInt, tc.pass, interopVIP+"/24")
-	kconf := KAConf("ka", tc.version, interopVRID, tc.kaPrio, tc.advertInt, tc.pass, interopVIP+"/24")
+	xconf := KAConf("xdpvip", tc.version, interopVRID, tc.xdpPrio, tc.advertInt, tc.pass, vipPrefix)
+	kconf := KAConf("ka", tc.version, interopVRID, tc.kaPrio, tc.advertInt, tc.pass, vipPrefix)
 	x := &interopXdpvip{Node: StartXdpvip(t, xh, xconf, extra...), extra: extra}
 	k := interopKA{StartKeepalived(t, kh, kconf)}
 
@@ -131,7 +141,7 @@ func runInterop(t *testing.T, tc interopCase) {
 	elect := interopMasterDown(tc.version, masterPrio, tc.interval) + 5*time.Second
 	master.WaitState("MASTER", elect)
 	backup.WaitState("BACKUP", elect)
-	checkVIPOn(t, master.H(), backup.H())
+	checkVIPOn(t, vipText, master.H(), backup.H())
 	checkSeesPeer(t, x, k, tc)
 
 	// Graceful stop of the MASTER: it sends priority 0 and the BACKUP takes
@@ -146,9 +156,9 @@ func runInterop(t *testing.T, tc interopCase) {
 	if took > bound {
 		t.Errorf("graceful takeover by %s took %v, want <= %v", backup.Name(), took, bound)
 	}
-	checkVIPOn(t, backup.H(), master.H())
+	checkVIPOn(t, vipText, backup.H(), master.H())
 	if xdpvipBackup {
-		checkXdpvipMaster(t, x)
+		checkXdpvipMaster(t, x, tc.ipv6)
 	}
 	if !tc.crash {
 		return
@@ -158,7 +168,7 @@ func runInterop(t *testing.T, tc interopCase) {
 	master.Restart()
 	master.WaitState("MASTER", elect)
 	backup.WaitState("BACKUP", 5*time.Second)
-	checkVIPOn(t, master.H(), backup.H())
+	checkVIPOn(t, vipText, master.H(), backup.H())
 	checkSeesPeer(t, x, k, tc)
 
 	// Crash: nothing is sent; the BACKUP waits Master_Down_Interval. The
@@ -176,20 +186,20 @@ func runInterop(t *testing.T, tc interopCase) {
 		t.Errorf("crash takeover by %s took %v, want <= %v", backup.Name(), took, bound)
 	}
 	if xdpvipBackup {
-		checkXdpvipMaster(t, x)
+		checkXdpvipMaster(t, x, tc.ipv6)
 	}
 }
 
 // checkVIPOn checks the VIP is on the MASTER's interface and not on the
 // other's.
-func checkVIPOn(t *testing.T, on, off *testnet.Host) {
+func checkVIPOn(t *testing.T, vip string, on, off *testnet.Host) {
 	t.Helper()
 	testnet.Eventually(t, 5*time.Second, func() error {
-		if !HasAddr(t, on, interopVIP) {
-			return fmt.Errorf("VIP %s not on %s", interopVIP, on.Name())
+		if !HasAddr(t, on, vip) {
+			return fmt.Errorf("VIP %s not on %s", vip, on.Name())
 		}
-		if HasAddr(t, off, interopVIP) {
-			return fmt.Errorf("VIP %s still on %s", interopVIP, off.Name())
+		if HasAddr(t, off, vip) {
+			return fmt.Errorf("VIP %s still on %s", vip, off.Name())
 		}
 		return nil
 	})
@@ -216,7 +226,7 @@ func checkSeesPeer(t *testing.T, x *interopXdpvip, k interopKA, tc interopCase) 
 	if in.Receive != wantRecv {
 		t.Errorf("xdpvip receives adverts via %q, want %q", in.Receive, wantRecv)
 	}
-	kaAddr := k.Host.Addr(4).String()
+	kaAddr := interopSource(t, k.Host, tc.ipv6)
 	switch in.State {
 	case "BACKUP":
 		testnet.Eventually(t, 5*time.Second, func() error {
@@ -255,17 +265,27 @@ func checkSeesPeer(t *testing.T, x *interopXdpvip, k interopKA, tc interopCase) 
 }
 
 // checkXdpvipMaster checks xdpvip's status after it took over.
-func checkXdpvipMaster(t *testing.T, x *interopXdpvip) {
+func checkXdpvipMaster(t *testing.T, x *interopXdpvip, ipv6 bool) {
 	t.Helper()
 	in, err := x.Instance("VI_1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The status marks its own address: "192.0.2.11 (this node)".
-	if own := x.Host.Addr(4).String(); !strings.HasPrefix(in.Master, own+" ") {
+	if own := interopSource(t, x.Host, ipv6); !strings.HasPrefix(in.Master, own+" ") {
 		t.Errorf("xdpvip MASTER names %q as master, want itself (%s)", in.Master, own)
 	}
 	checkNoDrops(t, x)
+}
+
+// interopSource is the address a host's adverts come from: its IPv4
+// address, or for IPv6 its link-local address (RFC 5798 §5.1.2.1).
+func interopSource(t *testing.T, h *testnet.Host, ipv6 bool) string {
+	t.Helper()
+	if ipv6 {
+		return linkLocal(t, h)
+	}
+	return h.Addr(4).String()
 }
 
 // checkNoDrops checks xdpvip dropped none of keepalived's adverts, neither

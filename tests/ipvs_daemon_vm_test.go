@@ -1,0 +1,405 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+)
+
+// TestIPVSDaemonInVM boots Debian's stock kernel (it has IPVS; this host's
+// does not) and runs xdpvip itself there with --dataplane ipvs and the
+// seed's configuration, in one boot:
+//
+//  1. ipvsadm -Ln shows exactly the seed's service, and `xdpvip lvs` the same;
+//  2. a client's HTTP request through the VIP is answered by a real server
+//     directly (the director counts packets in, none out);
+//  3. a stopped real server leaves the table (then, with
+//     inhibit_on_failure, is weighted 0) within the check bound, and comes
+//     back when it listens again;
+//  4. a reload that changes one weight changes only that entry, and
+//     re-creates nothing;
+//  5. SIGTERM removes the daemon's services, as keepalived does without
+//     --dont-release-ipvs;
+//
+// and a service made by hand before the daemon started survives all of it.
+// The guest prints one PASS or FAIL marker per check; it skips only when
+// qemu cannot start.
+func TestIPVSDaemonInVM(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: apt-get download into the kernel cache and the guest's test setup")
+	}
+	seed, err := os.ReadFile("../examples/seed-master.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	confs, err := guestSeedConfigs(string(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "xdpvip")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/xdpvip")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building a static xdpvip: %v\n%s", err, out)
+	}
+	files := []ipvsvm.File{
+		{Src: bin, Dst: "/xdpvip", Mode: 0o755},
+		{Data: []byte(ipvsDaemonScript), Dst: "/daemon-vm.sh", Mode: 0o755},
+		{Data: []byte(seedIPVSListing + "\n"), Dst: "/etc/xdpvip/expected-ipvsadm.txt"},
+	}
+	for name, c := range confs {
+		files = append(files, ipvsvm.File{Data: []byte(c), Dst: "/etc/xdpvip/" + name + ".conf"})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := ipvsvm.Run(ctx, ipvsvm.Options{
+		Files:   files,
+		Command: "/bin/sh /daemon-vm.sh",
+		Accel:   os.Getenv("XDPVIP_IPVSVM_ACCEL"),
+		Timeout: 150 * time.Second,
+		Logf:    t.Logf,
+	})
+	if errors.Is(err, ipvsvm.ErrQEMUUnavailable) {
+		t.Skipf("qemu cannot start the IPVS guest: %v", err)
+	}
+	if res != nil {
+		t.Logf("guest console (%s, %v):\n%s", res.Accel, res.Elapsed.Round(time.Millisecond), res.Console)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := parseGuestChecks(res.Console)
+	for _, name := range ipvsDaemonChecks {
+		switch r, ok := results[name]; {
+		case !ok:
+			t.Errorf("check %s printed no result", name)
+		case r.verdict != "PASS":
+			t.Errorf("check %s: %s %s", name, r.verdict, r.detail)
+		default:
+			t.Logf("check %s: PASS %s", name, r.detail)
+		}
+	}
+	for name, r := range results {
+		if !slices.Contains(ipvsDaemonChecks, name) {
+			t.Errorf("unexpected check %s: %s %s", name, r.verdict, r.detail)
+		}
+	}
+	if res.ExitCode != 0 {
+		t.Errorf("guest script exit %d", res.ExitCode)
+	}
+	t.Logf("harness total %v", time.Since(start).Round(time.Millisecond))
+}
+
+// seedIPVSListing is the seed chapter's `ipvsadm` output in numeric form.
+const seedIPVSListing = `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.168.12.211:80 wrr persistent 50
+  -> 192.168.28.103:80            Route   1      0          0
+  -> 192.168.28.104:80            Route   1      0          0`
+
+// ipvsDaemonChecks are the markers the guest script must print, in order.
+var ipvsDaemonChecks = []string{
+	"1-ipvsadm-seed-listing",
+	"1-xdpvip-lvs-listing",
+	"1-foreign-kept-after-start",
+	"2-http-through-dr",
+	"2-persistence",
+	"2-dr-counters",
+	"2-xdpvip-lvs-stats",
+	"3-removed-when-down",
+	"3-xdpvip-lvs-down",
+	"3-back-when-up",
+	"3-inhibit-reload-changes-nothing",
+	"3-inhibited-when-down",
+	"3-xdpvip-lvs-inhibited",
+	"3-inhibit-back-when-up",
+	"4-reload-changes-only-rs2",
+	"4-reload-recreates-nothing",
+	"4-foreign-kept-after-reload",
+	"5-sigterm-exits",
+	"5-sigterm-removes-owned",
+	"5-sigterm-removes-vip",
+	"5-foreign-kept-after-stop",
+}
+
+type guestCheck struct{ verdict, detail string }
+
+var guestCheckLine = regexp.MustCompile(`(?m)^XDPVIP-DAEMON-VM: (PASS|FAIL) (\S+): ?(.*)$`)
+
+// parseGuestChecks reads the script's markers; a check printed twice
+// keeps a FAIL.
+func parseGuestChecks(console string) map[string]guestCheck {
+	out := map[string]guestCheck{}
+	for _, m := range guestCheckLine.FindAllStringSubmatch(console, -1) {
+		if prev, ok := out[m[2]]; ok && prev.verdict == "FAIL" {
+			continue
+		}
+		out[m[2]] = guestCheck{verdict: m[1], detail: m[3]}
+	}
+	return out
+}
+
+// guestSeedConfigs adapts the seed's configuration for the guest: the
+// addresses and interface stay (the guest's namespaces use them), the
+// checks get connect_timeout 1, retry 1 and delay_before_retry 1 (with the
+// seed's delay_loop 1) so that a failure is seen within 3 s. It returns
+// "seed", "inhibit" (rs1 with inhibit_on_failure) and "weight3" (that, and
+// rs2 with weight 3).
+func guestSeedConfigs(seed string) (map[string]string, error) {
+	edits := []struct{ old, new string }{
+		{"connect_timeout 3", "connect_timeout 1"},
+		{"nb_get_retry 3", "retry 1"},
+		{"delay_before_retry 3", "delay_before_retry 1"},
+	}
+	base := seed
+	if !strings.Contains(base, "delay_loop 1 ") {
+		return nil, errors.New("seed: no delay_loop 1")
+	}
+	for _, e := range edits {
+		if n := strings.Count(base, e.old); n != 2 {
+			return nil, fmt.Errorf("seed: %q appears %d times; want once per real server", e.old, n)
+		}
+		base = strings.ReplaceAll(base, e.old, e.new)
+	}
+	const rs1, rs2 = "real_server 192.168.28.103 80 {", "real_server 192.168.28.104 80 {"
+	if strings.Count(base, rs1) != 1 || strings.Count(base, rs2) != 1 {
+		return nil, errors.New("seed: real servers 192.168.28.103 and .104 not found once each")
+	}
+	inhibit := strings.Replace(base, rs1, rs1+"\n        inhibit_on_failure", 1)
+	i := strings.Index(inhibit, rs2)
+	j := strings.Index(inhibit[i:], "weight 1")
+	if j < 0 {
+		return nil, errors.New("seed: rs2 has no weight 1")
+	}
+	weight3 := inhibit[:i+j] + "weight 3" + inhibit[i+j+len("weight 1"):]
+	return map[string]string{"seed": base, "inhibit": inhibit, "weight3": weight3}, nil
+}
+
+// ipvsDaemonScript runs in the guest's root namespace. It builds a bridge
+// with four namespaces: lvs (the director: xdpvip, the VIP by VRRP on
+// eth0), rs1 and rs2 (the VIP on lo with arp_ignore=1/arp_announce=2,
+// busybox httpd with a CGI that names the server and the client address
+// it sees) and client. Times come from /proc/uptime (10 ms resolution).
+const ipvsDaemonScript = `set -u
+# iproute2's ip: busybox's applet has no netns support.
+ip() { /usr/sbin/ip "$@"; }
+VIP=192.168.12.211
+RS1=192.168.28.103
+RS2=192.168.28.104
+CL=192.168.28.50
+CONF=/etc/xdpvip/keepalived.conf
+SOCK=/run/xdpvip.sock
+# Check bound: delay_loop*(retry+1) + connect_timeout = 1*2+1 s, plus margin.
+BOUND_MS=3000
+LIMIT_MS=5000
+fails=0
+pass() { n=$1; shift; echo "XDPVIP-DAEMON-VM: PASS $n: $*"; }
+fail() { n=$1; shift; echo "XDPVIP-DAEMON-VM: FAIL $n: $*"; fails=$((fails+1)); }
+check() { n=$1; d=$2; shift 2; if "$@"; then pass $n "$d"; else fail $n "$d"; fi; }
+now_ms() { awk '{printf "%d\n", $1*1000}' /proc/uptime; }
+# waitfor MS CMD...: run CMD until it succeeds or MS ms passed; $took is the time taken.
+waitfor() {
+	lim=$1; shift; s=$(now_ms)
+	while :; do
+		if "$@" >/dev/null 2>&1; then took=$(( $(now_ms) - s )); return 0; fi
+		took=$(( $(now_ms) - s ))
+		[ $took -gt $lim ] && return 1
+		sleep 0.05
+	done
+}
+IPVS() { ip netns exec lvs /usr/sbin/ipvsadm "$@"; }
+XL() { c=$1; shift; ip netns exec lvs /xdpvip $c --control-socket $SOCK "$@"; }
+listing() { IPVS -Ln "$@" | sed 's/ *$//'; }
+# block KEY LISTING-CMD...: the lines of service KEY (addr:port) in a listing
+block() { k=$1; shift; "$@" | sed 's/ *$//' | awk -v k="$k" '$1 ~ /^(TCP|UDP|SCTP|FWM)$/ {p = ($2 == k)} p'; }
+# norm: a listing without the connection columns, which age on their own
+norm() { listing | awk '$1 == "->" {print substr($0, 1, 48); next} {print}'; }
+has_service() { listing | grep -q "^TCP  $VIP:80 "; }
+rs_gone() { ! block $VIP:80 listing | grep -q -- "-> $1:80 "; }
+rs_weight() { block $VIP:80 listing | grep -qE -- "-> $1:80 +Route +$2 "; }
+vip_on_lvs() { ip -n lvs -4 addr show dev eth0 | grep -q " $VIP/32 "; }
+reloaded() { XL status --json | grep -qE "\"reloads\": *$1,"; }
+dead() { ! kill -0 $dpid 2>/dev/null; }
+start_http() {
+	mkdir -p /srv/$1/cgi-bin
+	cat >/srv/$1/cgi-bin/who <<EOF
+#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+echo "$1 remote=\$REMOTE_ADDR"
+EOF
+	chmod 755 /srv/$1/cgi-bin/who
+	nsenter --net=/run/netns/$1 httpd -f -p 80 -h /srv/$1 &
+	eval "http_$1=\$!"
+	waitfor 5000 ip netns exec $1 timeout 3 wget -q -O /dev/null http://127.0.0.1/cgi-bin/who || echo "httpd in $1 does not answer"
+}
+stop_http() { eval "p=\$http_$1"; kill $p; wait $p 2>/dev/null; }
+# busybox 1.35's wget -T crashes; bound it with timeout instead.
+get() { body=$(ip netns exec client timeout 3 wget -q -O - http://$VIP/cgi-bin/who 2>/dev/null) && [ -n "$body" ]; }
+
+echo "== network"
+ip link add br0 type bridge
+ip link set br0 up
+for spec in lvs:192.168.28.101 rs1:$RS1 rs2:$RS2 client:$CL; do
+	ns=${spec%%:*}; addr=${spec#*:}
+	ip netns add $ns
+	ip link add v$ns type veth peer name eth0 netns $ns
+	ip link set v$ns master br0 up
+	ip -n $ns link set lo up
+	ip -n $ns addr add $addr/24 dev eth0
+	ip -n $ns link set eth0 up
+done
+ip -n client route add $VIP/32 dev eth0
+for ns in rs1 rs2; do
+	ip -n $ns addr add $VIP/32 dev lo
+	ip netns exec $ns sh -c 'for i in all eth0; do echo 1 >/proc/sys/net/ipv4/conf/$i/arp_ignore; echo 2 >/proc/sys/net/ipv4/conf/$i/arp_announce; done'
+	start_http $ns
+done
+IPVS -A -t 10.9.9.9:81 -s rr
+foreign=$(block 10.9.9.9:81 listing)
+echo "hand-made service: $foreign"
+
+echo "== 1: xdpvip --dataplane ipvs with the seed's configuration"
+cp /etc/xdpvip/seed.conf $CONF
+ip netns exec lvs /xdpvip run -f $CONF --control-socket $SOCK --pid-file /run/xdpvip.pid \
+	--bpf-dir /run/xdpvip-bpf --dataplane ipvs --log-level debug >/tmp/xdpvip.log 2>&1 &
+# ip netns exec forks and waits: signal the daemon by its pid file,
+# wait for ip (whose status is the daemon's).
+ipx=$!
+waitfor 10000 test -s /run/xdpvip.pid
+dpid=$(cat /run/xdpvip.pid)
+waitfor 20000 has_service
+echo "service in the kernel ${took} ms after start"
+{ listing | head -n 3; block $VIP:80 listing; } >/tmp/got
+check 1-ipvsadm-seed-listing "ipvsadm -Ln shows the seed's service" diff /etc/xdpvip/expected-ipvsadm.txt /tmp/got
+{ echo "xdpvip Virtual Server (dataplane ipvs)"; tail -n +2 /etc/xdpvip/expected-ipvsadm.txt; } >/tmp/want-xl
+XL lvs | sed 's/ *$//' >/tmp/got-xl
+check 1-xdpvip-lvs-listing "xdpvip lvs lists what ipvsadm does" diff /tmp/want-xl /tmp/got-xl
+check 1-foreign-kept-after-start "$foreign" [ "$(block 10.9.9.9:81 listing)" = "$foreign" ]
+listing
+
+echo "== 2: HTTP through IPVS DR"
+waitfor 15000 vip_on_lvs && echo "VIP on the director ${took} ms after the service" || echo "VIP not on the director"
+if waitfor 20000 get; then
+	case "$body" in
+	rs[12]" remote=$CL") pass 2-http-through-dr "answered by '$body' ${took} ms after the VIP" ;;
+	*) fail 2-http-through-dr "real server saw '$body'; want rs1 or rs2 with remote=$CL" ;;
+	esac
+else
+	fail 2-http-through-dr "no answer through $VIP in ${took} ms"
+	echo "--- diagnostics"
+	ip -n client neigh; ip -n client route; ip -n lvs addr show dev eth0; ip -n lvs neigh; ip -s -n lvs link show eth0
+	IPVS -Lnc
+	ip netns exec client timeout 3 wget -O - http://$VIP/cgi-bin/who
+	ip netns exec client timeout 3 wget -O - http://$RS1/cgi-bin/who
+	ip netns exec lvs timeout 3 wget -O - http://$RS1/cgi-bin/who
+fi
+first=$body
+same=0
+for i in 1 2 3 4; do get && [ "$body" = "$first" ] && same=$((same+1)); done
+check 2-persistence "4 more requests answered by the same server: $same" [ $same = 4 ]
+stats_agree() {
+	block $VIP:80 listing --stats >/tmp/st-ipvsadm
+	block $VIP:80 XL lvs --stats >/tmp/st-xl
+	set -- $(head -n 1 /tmp/st-ipvsadm)
+	conns=${3:-0} inpkts=${4:-0} outpkts=${5:-0}
+	[ "$conns" -ge 5 ] && cmp -s /tmp/st-ipvsadm /tmp/st-xl
+}
+waitfor 10000 stats_agree
+cat /tmp/st-ipvsadm
+check 2-dr-counters "conns $conns, packets in $inpkts, out $outpkts" [ "$conns" -ge 5 -a "$inpkts" -gt 0 -a "$outpkts" = 0 ]
+check 2-xdpvip-lvs-stats "xdpvip lvs --stats equals ipvsadm -Ln --stats" eval '[ -s /tmp/st-ipvsadm ] && cmp /tmp/st-ipvsadm /tmp/st-xl'
+[ -s /tmp/st-xl ] || XL lvs --stats
+
+echo "== 3: a real server that stops listening"
+rs_weight $RS1 1 && rs1_before=yes || rs1_before=no
+stop_http rs1
+if [ $rs1_before = yes ] && waitfor 10000 rs_gone $RS1; then
+	check 3-removed-when-down "rs1 removed ${took} ms after its server stopped (bound ${BOUND_MS} ms + margin)" [ $took -le $LIMIT_MS ]
+else
+	fail 3-removed-when-down "rs1 listed before: $rs1_before; still listed after ${took} ms"
+fi
+listing
+XL lvs | tee /tmp/xl-down
+check 3-xdpvip-lvs-down "xdpvip lvs marks rs1 DOWN, not programmed" grep -qE -- "-> $RS1:80 +Route +- .*DOWN" /tmp/xl-down
+start_http rs1
+if waitfor 10000 rs_weight $RS1 1; then
+	check 3-back-when-up "rs1 back ${took} ms after its server started" [ $took -le $LIMIT_MS ]
+else
+	fail 3-back-when-up "rs1 not back after ${took} ms"
+fi
+before=$(norm)
+cp /etc/xdpvip/inhibit.conf $CONF
+kill -HUP $dpid
+waitfor 10000 reloaded 1 || echo "reload 1 not reported"
+check 3-inhibit-reload-changes-nothing "adding inhibit_on_failure changed nothing in the kernel" [ "$(norm)" = "$before" ]
+stop_http rs1
+if waitfor 10000 rs_weight $RS1 0; then
+	check 3-inhibited-when-down "rs1 weight 0 ${took} ms after its server stopped (bound ${BOUND_MS} ms + margin)" [ $took -le $LIMIT_MS ]
+else
+	fail 3-inhibited-when-down "rs1 not weighted 0 after ${took} ms"
+fi
+listing
+XL lvs | tee /tmp/xl-inh
+check 3-xdpvip-lvs-inhibited "xdpvip lvs marks rs1 DOWN inhibited with weight 0" grep -qE -- "-> $RS1:80 +Route +0 .*DOWN inhibited" /tmp/xl-inh
+start_http rs1
+if waitfor 10000 rs_weight $RS1 1; then
+	check 3-inhibit-back-when-up "rs1 weight 1 again ${took} ms after its server started" [ $took -le $LIMIT_MS ]
+else
+	fail 3-inhibit-back-when-up "rs1 not weight 1 after ${took} ms"
+fi
+
+echo "== 4: reload with rs2 weight 3"
+before=$(norm)
+stats_before=$(block $VIP:80 listing --stats)
+cp /etc/xdpvip/weight3.conf $CONF
+kill -HUP $dpid
+waitfor 10000 reloaded 2 || echo "reload 2 not reported"
+waitfor 5000 rs_weight $RS2 3
+after=$(norm)
+want=$(echo "$before" | sed "/-> $RS2:80 /s/Route   1 /Route   3 /")
+check 4-reload-changes-only-rs2 "after the reload only rs2's weight differs" [ "$after" = "$want" -a "$after" != "$before" ]
+[ "$after" = "$want" ] || { echo "before:"; echo "$before"; echo "after:"; echo "$after"; }
+stats_after=$(block $VIP:80 listing --stats)
+check 4-reload-recreates-nothing "service and real-server counters kept" [ "$stats_after" = "$stats_before" ]
+[ "$stats_after" = "$stats_before" ] || { echo "$stats_before"; echo "$stats_after"; }
+check 4-foreign-kept-after-reload "$foreign" [ "$(block 10.9.9.9:81 listing)" = "$foreign" ]
+listing
+
+echo "== 5: SIGTERM"
+has_service && owned=yes || owned=no
+vip_on_lvs && vip_before=yes || vip_before=no
+kill -TERM $dpid
+if waitfor 10000 dead; then
+	wait $ipx
+	rc=$?
+	check 5-sigterm-exits "xdpvip exited with $rc ${took} ms after SIGTERM" [ $rc = 0 ]
+else
+	fail 5-sigterm-exits "xdpvip still running ${took} ms after SIGTERM"
+fi
+listing
+check 5-sigterm-removes-owned "the daemon's service (there before: $owned) is gone" eval '[ $owned = yes ] && ! has_service'
+check 5-sigterm-removes-vip "the VIP (there before: $vip_before) left the director's eth0" eval '[ $vip_before = yes ] && ! vip_on_lvs'
+check 5-foreign-kept-after-stop "$foreign" [ "$(block 10.9.9.9:81 listing)" = "$foreign" ]
+
+echo "== xdpvip log (tail)"
+tail -n 60 /tmp/xdpvip.log
+for ns in rs1 rs2; do stop_http $ns; done
+echo "$fails check(s) failed"
+[ $fails -gt 100 ] && fails=100
+exit $fails
+`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -171,7 +172,7 @@ func TestLVSDrillMasterDown(t *testing.T) {
 			if failedAfter > 0 {
 				t.Errorf("%d requests failed after the switch", failedAfter)
 			}
-			if HasAddr(t, l.LVS2, labVIP) == false {
+			if !HasAddr(t, l.LVS2, labVIP) {
 				t.Error("VIP not on lvs2")
 			}
 			// lvs2's XDP program forwarded the requests after the switch.
@@ -268,4 +269,62 @@ func (ld *labLoad) WaitAnsweredSince(t testing.TB, since time.Time, n int, timeo
 		}
 		return nil
 	})
+}
+
+// TestLVSSeedListing: with the seed's virtual server (wrr, DR, TCP,
+// persistence_timeout 50, two real servers of weight 1) `xdpvip lvs`
+// prints the seed's `ipvsadm` listing for the lab's addresses, column for
+// column; persistence keeps the client on one real server.
+func TestLVSSeedListing(t *testing.T) {
+	l := newLVSLab(t)
+	l.StartNginx(l.RS1)
+	l.StartNginx(l.RS2)
+	n1, n2 := l.StartLBs(labVS(50, "", labTCPReal(labRS1, 1, ""), labTCPReal(labRS2, 1, "")))
+	// The seed's listing with the lab's addresses, and -n's numeric ports
+	// for ":http"; the columns are ipvsadm's (trailing blanks included).
+	want := "Prot LocalAddress:Port Scheduler Flags\n" +
+		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+		"TCP  192.0.2.100:80 wrr persistent 50\n" +
+		"  -> 192.0.2.21:80                Route   1      0          0         \n" +
+		"  -> 192.0.2.22:80                Route   1      0          0         \n"
+	for _, n := range []*Node{n1, n2} {
+		waitCLIDest(t, n, labRS1, true, 10*time.Second)
+		waitCLIDest(t, n, labRS2, true, 10*time.Second)
+		out, err := n.CLI("lvs")
+		if err != nil {
+			t.Fatalf("%s: xdpvip lvs: %v\n%s", n.Host.Name(), err, out)
+		}
+		first, rest, _ := strings.Cut(out, "\n")
+		if first != "xdpvip Virtual Server (dataplane xdp)" {
+			t.Errorf("%s: first line %q", n.Host.Name(), first)
+		}
+		if rest != want {
+			t.Errorf("%s: xdpvip lvs prints\n%s\nwant (after the first line)\n%s", n.Host.Name(), out, want)
+		}
+		svc, err := labService(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.Scheduler != "wrr" || svc.PersistenceTimeout != 50 || svc.Protocol != "TCP" {
+			t.Errorf("%s: service %s persistence %d protocol %s, want wrr, 50, TCP", n.Host.Name(), svc.Scheduler, svc.PersistenceTimeout, svc.Protocol)
+		}
+	}
+
+	// persistence_timeout keys on the client address: every connection
+	// from the client lands on the same real server.
+	got, errs := labSplit(l.Client, l.VIP, 100)
+	if len(errs) > 0 || len(got) != 1 {
+		t.Errorf("persistence 50: 100 requests from one client answered %v, errors %v; want one real server", got, errs)
+	}
+	svc, err := labService(n1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each connection is at least SYN, ACK + request and FIN through the
+	// load balancer. (Conns counts persistence entries here, one per
+	// client, where IPVS counts connections.)
+	if svc.InPkts < 3*100 {
+		t.Errorf("lvs1 counted %d packets in for 100 requests, want at least 300", svc.InPkts)
+	}
+	t.Logf("persistence 50: %v; lvs1 counted %d packets in, %d new flows", got, svc.InPkts, svc.Conns)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/xdpvip/xdpvip/internal/version"
+	"github.com/xdpvip/xdpvip/pkg/dataplane"
 )
 
 func init() {
@@ -21,6 +22,6 @@ func runVersion(args []string) int {
 		}
 		return 2
 	}
-	fmt.Fprintf(os.Stdout, "xdpvip %s (commit %s)\n", version.Version, version.Commit)
+	fmt.Fprintf(os.Stdout, "xdpvip %s (commit %s, bpf object %s)\n", version.Version, version.Commit, dataplane.ObjectHash())
 	return 0
 }

@@ -447,6 +447,14 @@ func (d *Daemon) shutdown() {
 	if d.lvsMgr != nil {
 		d.lvsMgr.Shutdown()
 	}
+	// Like keepalived (without --dont-release-ipvs), remove the IPVS
+	// services this daemon owns; services made by others stay. (The XDP
+	// program's maps stay, so forwarding survives a restart.)
+	if d.planes != nil && d.planes.ipvs != nil {
+		if err := d.planes.ipvs.Apply(nil); err != nil {
+			d.log.Error("removing the IPVS services failed", "err", err)
+		}
+	}
 	waitNotifier(d.notifier, 5*time.Second)
 }
 

@@ -238,8 +238,8 @@ func (in *instance) run(ctx context.Context) {
 			in.perform(in.handleDatagram(time.Now(), r))
 		case ev := <-in.events:
 			in.perform(in.m.Step(time.Now(), ev))
-		case now := <-timer.C:
-			now = time.Now()
+		case <-timer.C:
+			now := time.Now()
 			if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
 				in.perform(in.m.Step(now, vrrp.Timer{}))
 			}

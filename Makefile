@@ -48,7 +48,8 @@ bench: build
 	./tools/bench.sh
 
 demo: deps build
-	./tools/demo.sh
+	$(GO) build -o bin/demo ./tools/demo
+	./bin/demo --xdpvip $(BIN)
 
 clean:
 	rm -rf bin

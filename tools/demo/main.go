@@ -625,4 +625,3 @@ func (l *lab) teardown() {
 		_ = os.RemoveAll(l.dir)
 	}
 }
-

@@ -47,6 +47,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -75,6 +76,8 @@ type options struct {
 	bpfRoot       string
 	probeInterval time.Duration
 	probeTimeout  time.Duration
+	maxStall      time.Duration
+	retries       int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -91,6 +94,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.bpfRoot, "bpf-root", "/sys/fs/bpf", "bpffs directory under which each xdpvip gets a pin directory")
 	fs.DurationVar(&o.probeInterval, "probe-interval", 5*time.Millisecond, "time between TCP connects to the VIP")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 100*time.Millisecond, "timeout of one TCP connect and answer")
+	fs.DurationVar(&o.maxStall, "max-stall", 25*time.Millisecond, "repeat a run in which the measuring process itself went this long without running")
+	fs.IntVar(&o.retries, "retries", 3, "how often a stalled run is repeated before its figures are kept anyway (flagged)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %v", errBadFlag, err)
 	}
@@ -99,6 +104,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.runs < 1 {
 		return o, fmt.Errorf("%w: --runs must be at least 1", errBadFlag)
+	}
+	if o.retries < 0 {
+		return o, fmt.Errorf("%w: --retries must not be negative", errBadFlag)
 	}
 	if o.probeInterval <= 0 || o.probeTimeout <= 0 {
 		return o, fmt.Errorf("%w: --probe-interval and --probe-timeout must be positive", errBadFlag)
@@ -204,6 +212,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (results, erro
 
 	printHeader(out, o, topo)
 	res := results{}
+	repeated, kept := 0, 0 // runs in which this process stalled
 	for _, sc := range o.scenarios {
 		for i := range o.runs {
 			order := append([]daemonSpec(nil), o.daemons...)
@@ -216,18 +225,33 @@ func run(ctx context.Context, o options, out, progress io.Writer) (results, erro
 				if ctx.Err() != nil {
 					return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 				}
-				m, err := b.runOnce(ctx, sc, d)
-				if err != nil {
-					return nil, fmt.Errorf("%s run %d, %s: %w", sc.Name, i+1, d.Name, err)
+				for attempt := 0; ; attempt++ {
+					m, stall, err := b.runOnce(ctx, sc, d)
+					if err != nil {
+						return nil, fmt.Errorf("%s run %d, %s: %w", sc.Name, i+1, d.Name, err)
+					}
+					line := fmt.Sprintf("%-12s run %d/%d  %-12s master %8s  neigh %8s  tcp %8s  (stall %s)",
+						sc.Name, i+1, o.runs, d.Name, msOrDash(m[metricMaster]), msOrDash(m[metricNeigh]), msOrDash(m[metricTCP]), msOrDash(stall))
+					if stall > o.maxStall && attempt < o.retries {
+						fmt.Fprintf(progress, "%s  discarded: the benchmark itself stalled, repeating\n", line)
+						repeated++
+						continue
+					}
+					if stall > o.maxStall {
+						line += "  kept after " + strconv.Itoa(o.retries) + " repeats: figures are upper bounds"
+						kept++
+					}
+					fmt.Fprintln(progress, line)
+					res.add(sc.Name, d.Name, m)
+					break
 				}
-				res.add(sc.Name, d.Name, m)
-				fmt.Fprintf(progress, "%-12s run %d/%d  %-12s master %8s  neigh %8s  tcp %8s\n",
-					sc.Name, i+1, o.runs, d.Name, msOrDash(m[metricMaster]), msOrDash(m[metricNeigh]), msOrDash(m[metricTCP]))
 			}
 		}
 	}
 	fmt.Fprintln(out)
 	printTable(out, res, o.scenarios, o.daemons)
+	fmt.Fprintf(out, "\nruns repeated because the benchmark process stalled > %v: %d; stalled runs kept after %d repeats: %d\n",
+		o.maxStall, repeated, o.retries, kept)
 	return res, nil
 }
 
@@ -348,14 +372,15 @@ func (b *bench) reset() error {
 
 // runOnce runs one failover of daemon d in scenario sc and returns the
 // three delays (-1 for a metric not met within the deadline).
-func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numMetrics]time.Duration, err error) {
+// The second result is the longest stall of this process while it measured.
+func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numMetrics]time.Duration, stall time.Duration, err error) {
 	t := b.topo
 	if err := b.reset(); err != nil {
-		return m, fmt.Errorf("reset: %w", err)
+		return m, 0, fmt.Errorf("reset: %w", err)
 	}
 	lb1, err := b.runner.start(d, t.lb1, sc, nodeConf{RouterID: "lb1", State: "MASTER", Priority: 100})
 	if err != nil {
-		return m, err
+		return m, 0, err
 	}
 	defer lb1.stop(10 * time.Second)
 	alive := func(p *process, name string) error {
@@ -371,13 +396,13 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		return b.vipOn(b.lb1NH, "lb1", true)
 	})
 	if err != nil {
-		return m, fmt.Errorf("lb1 never took the VIP: %w\n%s", err, lb1.logTail(20))
+		return m, 0, fmt.Errorf("lb1 never took the VIP: %w\n%s", err, lb1.logTail(20))
 	}
 
 	lb2Start := time.Now()
 	lb2, err := b.runner.start(d, t.lb2, sc, nodeConf{RouterID: "lb2", State: "BACKUP", Priority: 90})
 	if err != nil {
-		return m, err
+		return m, 0, err
 	}
 	defer lb2.stop(10 * time.Second)
 	steady := func() error {
@@ -403,7 +428,7 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		return nil
 	}
 	if err := waitFor(10*time.Second, steady); err != nil {
-		return m, fmt.Errorf("no steady state: %w", err)
+		return m, 0, fmt.Errorf("no steady state: %w", err)
 	}
 	// lb2 listens for 3 × advert_int + 0.5 s, then a random fraction of
 	// advert_int so the failure falls at a random point of the advert cycle.
@@ -417,9 +442,10 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		}
 		return nil
 	}); err != nil {
-		return m, err
+		return m, 0, err
 	}
 
+	meter := startStallMeter(time.Millisecond)
 	t0 := time.Now()
 	b.obs.arm(t0)
 	if sc.Graceful {
@@ -431,16 +457,18 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		}
 	}
 	if err != nil {
-		return m, fmt.Errorf("failing lb1: %w", err)
+		meter.Stop()
+		return m, 0, fmt.Errorf("failing lb1: %w", err)
 	}
 	m = b.obs.wait(t0.Add(4*sc.AdvertInt + 3*time.Second))
+	stall = meter.Stop()
 	if ctx.Err() != nil {
-		return m, ctx.Err()
+		return m, stall, ctx.Err()
 	}
 	if m[metricMaster] < 0 {
-		return m, fmt.Errorf("lb2 never took the VIP:\n%s", lb2.logTail(20))
+		return m, stall, fmt.Errorf("lb2 never took the VIP:\n%s", lb2.logTail(20))
 	}
-	return m, nil
+	return m, stall, nil
 }
 
 // errNotYet keeps waitFor polling.

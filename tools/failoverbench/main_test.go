@@ -408,3 +408,29 @@ func TestBenchVRRPv3(t *testing.T) {
 		}
 	}
 }
+
+func TestLateness(t *testing.T) {
+	base := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name            string
+		prev, due, woke time.Time
+		want            time.Duration
+	}{
+		{"on time", at(0), at(1), at(1), 0},
+		{"woke early is no stall", at(0), at(1), at(0), 0},
+		{"late to its tick", at(0), at(1), at(4), 3 * time.Millisecond},
+		{"missed ticks: the gap counts", at(0), at(30), at(30), 29 * time.Millisecond},
+		{"late and missed ticks: the larger", at(0), at(20), at(45), 44 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := lateness(tt.prev, tt.due, tt.woke, time.Millisecond); got != tt.want {
+			t.Errorf("%s: lateness = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// The running meter reports a finite, non-negative stall.
+	m := startStallMeter(time.Millisecond)
+	if got := m.Stop(); got < 0 || got > time.Minute {
+		t.Errorf("stall meter = %v", got)
+	}
+}

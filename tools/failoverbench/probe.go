@@ -329,3 +329,49 @@ func waitFor(timeout time.Duration, cond func() error) error {
 		}
 	}
 }
+
+// stallMeter measures the longest stretch the measuring process went
+// without running during a run: the largest gap between wakeups of a
+// 1 ms ticker. A stall delays every mark taken in it, so a run with a
+// long stall measures the benchmark's host, not the daemon.
+type stallMeter struct {
+	stop chan struct{}
+	max  chan time.Duration
+}
+
+func startStallMeter(tick time.Duration) *stallMeter {
+	s := &stallMeter{stop: make(chan struct{}), max: make(chan time.Duration, 1)}
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		last := time.Now()
+		var worst time.Duration
+		for {
+			select {
+			case <-s.stop:
+				worst = max(worst, time.Since(last)-tick)
+				s.max <- worst
+				return
+			case now := <-t.C:
+				woke := time.Now()
+				worst = max(worst, lateness(last, now, woke, tick))
+				last = woke
+			}
+		}
+	}()
+	return s
+}
+
+// lateness is how long a ticker's receiver went without running: it woke
+// at woke for a tick due at due, having last woken at prev. It is the
+// larger of the delay past the due time and the gap between wakeups
+// beyond one tick (the ticker drops ticks a slow receiver misses).
+func lateness(prev, due, woke time.Time, tick time.Duration) time.Duration {
+	return max(woke.Sub(prev)-tick, woke.Sub(due), 0)
+}
+
+// Stop ends the measurement and returns the longest stall seen.
+func (s *stallMeter) Stop() time.Duration {
+	close(s.stop)
+	return <-s.max
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/tools/ipvsvm"
 )
 
@@ -187,6 +188,92 @@ func guestSeedConfigs(seed string) (map[string]string, error) {
 	}
 	weight3 := inhibit[:i+j] + "weight 3" + inhibit[i+j+len("weight 1"):]
 	return map[string]string{"seed": base, "inhibit": inhibit, "weight3": weight3}, nil
+}
+
+// TestGuestSeedConfigs checks, without qemu, that the guest's three
+// configurations are the seed's with only the intended changes.
+func TestGuestSeedConfigs(t *testing.T) {
+	seed, err := os.ReadFile("../examples/seed-master.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	confs, err := guestSeedConfigs(string(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rsWant struct {
+		addr    string
+		weight  int
+		inhibit bool
+	}
+	tests := []struct {
+		name string
+		want []rsWant
+	}{
+		{"seed", []rsWant{{"192.168.28.103", 1, false}, {"192.168.28.104", 1, false}}},
+		{"inhibit", []rsWant{{"192.168.28.103", 1, true}, {"192.168.28.104", 1, false}}},
+		{"weight3", []rsWant{{"192.168.28.103", 1, true}, {"192.168.28.104", 3, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := config.Parse(tt.name+".conf", []byte(confs[tt.name]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Instances) != 1 || cfg.Instances[0].Interface != "eth0" || len(cfg.VirtualServers) != 1 {
+				t.Fatalf("want the seed's one instance on eth0 and one virtual server; got %d, %d", len(cfg.Instances), len(cfg.VirtualServers))
+			}
+			vs := cfg.VirtualServers[0]
+			if vs.DelayLoop != time.Second || vs.Scheduler != "wrr" || vs.Method != config.MethodDR || vs.PersistenceTimeout != 50*time.Second {
+				t.Errorf("virtual server %+v; want the seed's wrr DR persistent 50, delay_loop 1", vs)
+			}
+			if len(vs.RealServers) != len(tt.want) {
+				t.Fatalf("%d real servers; want %d", len(vs.RealServers), len(tt.want))
+			}
+			for i, w := range tt.want {
+				rs := vs.RealServers[i]
+				if rs.Addr.String() != w.addr || rs.Weight != w.weight || rs.InhibitOnFailure != w.inhibit {
+					t.Errorf("real server %d: %s weight %d inhibit %v; want %+v", i, rs.Addr, rs.Weight, rs.InhibitOnFailure, w)
+				}
+				if len(rs.Checkers) != 1 {
+					t.Fatalf("real server %s: %d checkers; want its TCP_CHECK", rs.Addr, len(rs.Checkers))
+				}
+				c := rs.Checkers[0]
+				if c.ConnectTimeout != time.Second || c.Retry != 1 || c.DelayBeforeRetry != time.Second || c.ConnectPort != 80 {
+					t.Errorf("real server %s: check timeout %v retry %d delay_before_retry %v port %d; want 1s, 1, 1s, 80",
+						rs.Addr, c.ConnectTimeout, c.Retry, c.DelayBeforeRetry, c.ConnectPort)
+				}
+			}
+		})
+	}
+}
+
+func TestParseGuestChecks(t *testing.T) {
+	tests := []struct {
+		name    string
+		console string
+		want    map[string]guestCheck
+	}{
+		{"empty", "", map[string]guestCheck{}},
+		{"pass and fail", "noise\nXDPVIP-DAEMON-VM: PASS a-b: took 20 ms\nXDPVIP-DAEMON-VM: FAIL c: \n",
+			map[string]guestCheck{"a-b": {"PASS", "took 20 ms"}, "c": {"FAIL", ""}}},
+		{"a fail is kept", "XDPVIP-DAEMON-VM: FAIL x: first\nXDPVIP-DAEMON-VM: PASS x: second\n",
+			map[string]guestCheck{"x": {"FAIL", "first"}}},
+		{"not at line start", "  XDPVIP-DAEMON-VM: PASS y: z\nXDPVIP-DAEMON-VM: MAYBE w: v\n", map[string]guestCheck{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := parseGuestChecks(tt.console)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v; want %v", got, tt.want)
+			}
+			for k, w := range tt.want {
+				if got[k] != w {
+					t.Errorf("%s: got %+v; want %+v", k, got[k], w)
+				}
+			}
+		})
+	}
 }
 
 // ipvsDaemonScript runs in the guest's root namespace. It builds a bridge

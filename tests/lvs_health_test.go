@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,6 +186,15 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "hang.pid")
 	hang := labScript(t, dir, "hang.sh", `echo $$ >> "$1"; exec sleep 300`)
+	// A run still in flight when the test ends (the daemon is killed at
+	// cleanup) would outlive the test.
+	t.Cleanup(func() {
+		for _, pid := range readPIDs(pidFile) {
+			if labPIDRunning(pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
 	const (
 		connectTimeout = 2 * time.Second
 		miscTimeout    = 2 * time.Second
@@ -305,6 +315,25 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 	if _, err := n1.StatusErr(); err != nil {
 		t.Errorf("status after the failing checks: %v", err)
 	}
+
+	// A graceful stop ends the checks, the script in flight included:
+	// stop while a run is in flight.
+	testnet.Eventually(t, 2*(drillDelayLoop+miscTimeout), func() error {
+		pids := readPIDs(pidFile)
+		if last := pids[len(pids)-1]; !labPIDRunning(last) {
+			return fmt.Errorf("no MISC_CHECK run in flight (last pid %d)", last)
+		}
+		return nil
+	})
+	n1.Stop(syscall.SIGTERM)
+	testnet.Eventually(t, 5*time.Second, func() error {
+		for _, pid := range readPIDs(pidFile) {
+			if labPIDRunning(pid) {
+				return fmt.Errorf("MISC_CHECK script pid %d still running after xdpvip stopped", pid)
+			}
+		}
+		return nil
+	})
 }
 
 // serveSilently listens on port in h's namespace, accepts every

@@ -132,7 +132,11 @@ static __always_inline int handle_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
 	need = VRRP_HDR_LEN + (__u32)cnt * alen + (ver == 2 ? VRRP_V2_AUTH_LEN : 0);
 	if (cnt == 0 || (cfg->addr_count && cnt != cfg->addr_count) || need > VRRP_MAX_MSG)
 		return drop(CNT_ADDR_COUNT);
+	/* Same split as pkg/vrrp: shorter than the count says is truncated,
+	 * longer is a length error (the raw-socket path drops both). */
 	if (v->payload_len < need)
+		return drop(CNT_TRUNCATED);
+	if (v->payload_len > need)
 		return drop(CNT_LENGTH);
 
 	s = bpf_map_lookup_elem(&scratch, &zero);

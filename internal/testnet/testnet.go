@@ -343,7 +343,10 @@ func (h *Host) Start(name string, args ...string) *Process {
 	cmd := exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + h.ns, "--", name}, args...)...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: the kernel fires it when the *thread* that forked the
+	// child exits, and Do throws threads away, so a later Do could kill a
+	// process started here. Cleanup kills the process group instead.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("testnet: Start %s in %s: %v", name, h.ns, err)

@@ -81,6 +81,45 @@ func TestLVSDrillRealServerDown(t *testing.T) {
 	}
 }
 
+// TestLVSDrillPersistentRealServerDown is drill 1 with the seed's own
+// persistence_timeout 50: the client is pinned to one real server; that
+// server's nginx stops, and once it is listed down the client's requests
+// are all answered by the other one. When the first comes back, the client
+// stays where persistence put it (as with IPVS's persistence template).
+func TestLVSDrillPersistentRealServerDown(t *testing.T) {
+	l := newLVSLab(t)
+	nginx := map[string]*labNginx{"rs1": l.StartNginx(l.RS1), "rs2": l.StartNginx(l.RS2)}
+	addr := map[string]string{"rs1": labRS1, "rs2": labRS2}
+	n1, _ := l.StartLBs(labVS(50, "", labTCPReal(labRS1, 1, ""), labTCPReal(labRS2, 1, "")))
+	waitCLIDest(t, n1, labRS1, true, 10*time.Second)
+	waitCLIDest(t, n1, labRS2, true, 10*time.Second)
+	got, errs := labSplit(l.Client, l.VIP, 50)
+	if len(errs) > 0 || len(got) != 1 {
+		t.Fatalf("persistence 50: 50 requests answered %v, errors %v; want one real server", got, errs)
+	}
+	pinned, other := "rs1", "rs2"
+	if got["rs2"] > 0 {
+		pinned, other = "rs2", "rs1"
+	}
+	t.Logf("the client is pinned to %s", pinned)
+
+	t0 := time.Now()
+	nginx[pinned].Stop()
+	waitCLIDest(t, n1, addr[pinned], false, drillDetectBound()+drillMargin)
+	t.Logf("%s down after %v (bound %v)", pinned, time.Since(t0), drillDetectBound())
+	got, errs = labSplit(l.Client, l.VIP, 100)
+	if len(errs) > 0 || got[other] != 100 {
+		t.Fatalf("%s down: 100 requests answered %v, errors %v; want all by %s", pinned, got, errs, other)
+	}
+
+	nginx[pinned].Start()
+	waitCLIDest(t, n1, addr[pinned], true, drillDetectBound()+drillMargin)
+	got, errs = labSplit(l.Client, l.VIP, 100)
+	if len(errs) > 0 || got[other] != 100 {
+		t.Errorf("%s back within the persistence timeout: 100 requests answered %v, errors %v; want all still by %s", pinned, got, errs, other)
+	}
+}
+
 // TestLVSDrillMasterDown is drill 2: the MASTER load balancer stops
 // (SIGTERM), or crashes (SIGKILL and its cable cut); the VIP moves to
 // lvs2, the client's neighbour entry for the VIP shows lvs2's MAC (the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -271,8 +270,7 @@ func checkXdpvipMaster(t *testing.T, x *interopXdpvip, ipv6 bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The status marks its own address: "192.0.2.11 (this node)".
-	if own := interopSource(t, x.Host, ipv6); !strings.HasPrefix(in.Master, own+" ") {
+	if own := interopSource(t, x.Host, ipv6); in.Master != own || !in.MasterIsSelf {
 		t.Errorf("xdpvip MASTER names %q as master, want itself (%s)", in.Master, own)
 	}
 	checkNoDrops(t, x)
@@ -352,7 +350,7 @@ func TestKeepalivedWrongPassword(t *testing.T) {
 			if in.AdvertsIn != 0 {
 				t.Errorf("xdpvip accepted %d adverts with the wrong password", in.AdvertsIn)
 			}
-			if !strings.HasPrefix(in.Master, xh.Addr(4).String()+" ") {
+			if in.Master != xh.Addr(4).String() || !in.MasterIsSelf {
 				t.Errorf("xdpvip names %q as master, want itself", in.Master)
 			}
 			for reason, c := range in.Drops {

@@ -50,7 +50,7 @@ func TestVRRPElection(t *testing.T) {
 			if m.EffectivePriority != 100 || b.EffectivePriority != 90 {
 				t.Errorf("effective priorities %d/%d, want 100/90", m.EffectivePriority, b.EffectivePriority)
 			}
-			if !strings.HasPrefix(m.Master, lvs1Addr.String()) {
+			if m.Master != lvs1Addr.String() || !m.MasterIsSelf {
 				t.Errorf("lvs1 reports master %q, want itself (%s)", m.Master, lvs1Addr)
 			}
 			if b.Master != lvs1Addr.String() || b.MasterPriority != 100 {

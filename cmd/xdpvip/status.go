@@ -54,8 +54,11 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 	fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO(cfg/eff)\tMASTER\tVIPS\tTRANS\tADV IN/OUT\tDROPPED")
 	for _, in := range st.Instances {
 		master := in.Master
-		if master == "" {
+		switch {
+		case master == "":
 			master = "-"
+		case in.MasterIsSelf:
+			master += " (this node)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d/%d\t%s\t%s\t%d\t%d/%d\t%s\n",
 			in.Name, in.Interface, in.VRID, in.Version, in.State, in.ConfiguredPriority, in.EffectivePriority,

@@ -379,8 +379,9 @@ func (in *instance) snapshot() {
 	} else {
 		s.Master, s.MasterPriority = "", 0
 	}
-	if in.m.State() == vrrp.StateMaster {
-		s.Master, s.MasterPriority = in.conn.Source().String()+" (this node)", int(in.m.Priority())
+	s.MasterIsSelf = in.m.State() == vrrp.StateMaster
+	if s.MasterIsSelf {
+		s.Master, s.MasterPriority = in.conn.Source().String(), int(in.m.Priority())
 	}
 	s.MasterAdvertInterval = in.m.MasterAdverInterval().String()
 	s.Transitions = st.Transitions

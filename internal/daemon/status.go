@@ -16,7 +16,9 @@ type InstanceStatus struct {
 	EffectivePriority  int    `json:"effective_priority"`
 	// Master is the current master's address as last heard (ours while
 	// MASTER), empty when unknown.
-	Master               string    `json:"master"`
+	Master string `json:"master"`
+	// MasterIsSelf is set while this node is the MASTER.
+	MasterIsSelf         bool      `json:"master_is_self"`
 	MasterPriority       int       `json:"master_priority"`
 	Source               string    `json:"source"`
 	AdvertInterval       string    `json:"advert_interval"`

@@ -180,14 +180,34 @@ func (d *Daemon) reload(ctx context.Context) {
 // sameInstance reports whether two instance configurations are equal but
 // for where they were written.
 func sameInstance(a, b *config.VRRPInstance) bool {
-	x, y := *a, *b
-	x.Pos, y.Pos = config.Pos{}, config.Pos{}
-	for i := range x.VIPs {
-		x.VIPs[i].Pos = config.Pos{}
+	return reflect.DeepEqual(comparable(a), comparable(b))
+}
+
+// comparable is a copy of in without positions (its slices copied too).
+func comparable(in *config.VRRPInstance) config.VRRPInstance {
+	x := *in
+	x.Pos = config.Pos{}
+	strip := func(vs []config.VIP) []config.VIP {
+		out := make([]config.VIP, len(vs))
+		for i, v := range vs {
+			v.Pos = config.Pos{}
+			out[i] = v
+		}
+		return out
 	}
-	for i := range y.VIPs {
-		y.VIPs[i].Pos = config.Pos{}
+	x.VIPs, x.ExcludedVIPs = strip(x.VIPs), strip(x.ExcludedVIPs)
+	return x
+}
+
+// onlyPriorityChanged reports whether a and b differ in priority alone:
+// such an instance keeps running and just gets its new priority, as a
+// keepalived reload does, instead of leaving and rejoining.
+func onlyPriorityChanged(a, b *config.VRRPInstance) bool {
+	x, y := comparable(a), comparable(b)
+	if x.Priority == y.Priority || x.Priority == vrrp.PriorityOwner || y.Priority == vrrp.PriorityOwner {
+		return false
 	}
+	x.Priority = y.Priority
 	return reflect.DeepEqual(x, y)
 }
 
@@ -204,9 +224,19 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	var stop []*runningInstance
 	for name, ri := range old {
 		nc := cfg.Instance(name)
-		if nc != nil && sameInstance(ri.cfg, nc) && oldCfg != nil && sameTracking(oldCfg, cfg, nc) {
-			keep[name] = ri
-			continue
+		if nc != nil && oldCfg != nil && sameTracking(oldCfg, cfg, nc) {
+			if sameInstance(ri.cfg, nc) {
+				keep[name] = ri
+				continue
+			}
+			if onlyPriorityChanged(ri.cfg, nc) {
+				d.log.Info("priority changed by reload", "instance", name, "from", ri.cfg.Priority, "to", nc.Priority)
+				ri.cfg = nc
+				ri.in.setConfiguredPriority(nc.Priority)
+				ri.trk.setBase(uint8(nc.Priority))
+				keep[name] = ri
+				continue
+			}
 		}
 		stop = append(stop, ri)
 	}

@@ -387,6 +387,13 @@ func (in *instance) snapshot() {
 	s.Transitions = st.Transitions
 }
 
+// setConfiguredPriority records a priority changed by a reload.
+func (in *instance) setConfiguredPriority(p int) {
+	in.mu.Lock()
+	in.status.ConfiguredPriority = p
+	in.mu.Unlock()
+}
+
 // State is the instance's state as of its last step.
 func (in *instance) State() vrrp.State {
 	in.mu.Lock()

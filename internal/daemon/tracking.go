@@ -106,6 +106,20 @@ func (t *tracker) set(kind, name string, ok bool) {
 	t.mu.Unlock()
 }
 
+// setBase changes the configured priority (a reload) and posts the new
+// effective priority.
+func (t *tracker) setBase(base uint8) {
+	t.mu.Lock()
+	t.base = base
+	p, _ := t.compute()
+	changed := p != t.sentPrio
+	t.sentPrio = p
+	t.mu.Unlock()
+	if changed {
+		t.in.post(vrrp.PriorityChanged{New: p})
+	}
+}
+
 // publish tells the instance whether it is in fault.
 func (t *tracker) publish(fault bool) {
 	t.mu.Lock()

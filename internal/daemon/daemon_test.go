@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/lvs"
+)
+
+func loadSeed(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Load("../../examples/seed-master.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestReloadComparisons(t *testing.T) {
+	a, b := loadSeed(t), loadSeed(t)
+	x, y := a.Instances[0], b.Instances[0]
+	y.Pos.Line += 10
+	y.VIPs[0].Pos.Line += 10
+	if !sameInstance(x, y) {
+		t.Error("instances differing only in positions are not the same")
+	}
+	if y.VIPs[0].Pos.Line == 0 || x.VIPs[0].Pos.Line == 0 {
+		t.Error("sameInstance cleared the configuration's positions")
+	}
+	if onlyPriorityChanged(x, y) {
+		t.Error("onlyPriorityChanged with equal priorities")
+	}
+	y.Priority = 50
+	if sameInstance(x, y) || !onlyPriorityChanged(x, y) {
+		t.Error("a priority change is not recognised as one")
+	}
+	y.AdvertInt = 2 * time.Second
+	if onlyPriorityChanged(x, y) {
+		t.Error("priority and advert_int changed, reported as priority only")
+	}
+	y.AdvertInt, y.Priority = x.AdvertInt, 255
+	if onlyPriorityChanged(x, y) {
+		t.Error("becoming address owner is not a plain priority change")
+	}
+}
+
+// TestSeedMapping: the seed's virtual server reaches the lvs model and the
+// health monitors with keepalived's meaning.
+func TestSeedMapping(t *testing.T) {
+	cfg := loadSeed(t)
+	vss, err := lvsVirtualServers(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vss) != 1 {
+		t.Fatalf("%d virtual servers, want 1", len(vss))
+	}
+	vs := vss[0]
+	want := lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: netip.MustParseAddr("192.168.12.211"), Port: 80}
+	if vs.Key != want || vs.Scheduler != "wrr" || vs.Method != "DR" || vs.PersistenceTimeout != 50*time.Second {
+		t.Errorf("virtual server %+v", vs)
+	}
+	if len(vs.RealServers) != 2 || vs.RealServers[0].Weight != 1 || vs.RealServers[1].Addr != netip.MustParseAddr("192.168.28.104") {
+		t.Errorf("real servers %+v", vs.RealServers)
+	}
+	mons, err := healthMonitors(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mons) != 2 {
+		t.Fatalf("%d monitors, want 2", len(mons))
+	}
+	m := mons[0]
+	if m.vs != want || m.rs != (lvs.RealServerKey{Addr: netip.MustParseAddr("192.168.28.103"), Port: 80}) {
+		t.Errorf("monitor keys %v %v", m.vs, m.rs)
+	}
+	if len(m.cfg.Checkers) != 1 {
+		t.Fatalf("%d checkers", len(m.cfg.Checkers))
+	}
+	tm := m.cfg.Checkers[0].Timing
+	if tm.DelayLoop != time.Second || tm.Retry != 3 || tm.DelayBeforeRetry != 3*time.Second || tm.ConnectTimeout != 3*time.Second {
+		t.Errorf("TCP_CHECK timing %+v, want delay_loop 1s, retry 3, delay_before_retry 3s, connect_timeout 3s", tm)
+	}
+}
+
+func TestScopeOf(t *testing.T) {
+	for in, ok := range map[string]bool{"": true, "global": true, "link": true, "host": true, "site": true, "nowhere": true, "200": true, "bogus": false, "300": false} {
+		if _, err := scopeOf(in); (err == nil) != ok {
+			t.Errorf("scopeOf(%q) err %v", in, err)
+		}
+	}
+}

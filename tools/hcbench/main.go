@@ -7,7 +7,13 @@
 // with -serve) so that accepting connections is not counted as checking
 // cost.
 //
-//	go run ./tools/hcbench -n 5000 -d 20s
+// With -daemon PATH, a third phase runs the xdpvip daemon itself
+// (--dataplane none) with a generated keepalived.conf holding one virtual
+// server and the N real servers with TCP_CHECK, and measures the daemon's
+// CPU time and peak RSS (VmHWM) from /proc the same way, so the library
+// figures and the daemon's are side by side in one run.
+//
+//	go run ./tools/hcbench -n 5000 -d 20s [-daemon bin/xdpvip]
 package main
 
 import (
@@ -36,6 +42,7 @@ func main() {
 	d := flag.Duration("d", 20*time.Second, "measuring time of each phase")
 	delay := flag.Duration("delay-loop", time.Second, "delay_loop of every monitor")
 	serve := flag.Bool("serve", false, "internal: run the listeners and print their ports")
+	daemonBin := flag.String("daemon", "", "also measure this xdpvip binary running the same checks")
 	flag.Parse()
 	if err := raiseNofile(uint64(*n)*2 + 1024); err != nil {
 		fmt.Fprintln(os.Stderr, "hcbench: raising RLIMIT_NOFILE:", err)
@@ -45,7 +52,7 @@ func main() {
 	if *serve {
 		err = runListeners(*n)
 	} else {
-		err = run(*n, *d, *delay)
+		err = run(*n, *d, *delay, *daemonBin)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hcbench:", err)
@@ -141,7 +148,7 @@ func (c countingCheck) Check(ctx context.Context) error {
 	return err
 }
 
-func run(n int, d, delay time.Duration) error {
+func run(n int, d, delay time.Duration, daemonBin string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -235,5 +242,100 @@ func run(n int, d, delay time.Duration) error {
 		mon.cpuPct()-base.cpuPct(), float64((mon.cpu-base.cpu*mon.wall/base.wall).Microseconds())/float64(max(mon.checks, 1)),
 		float64(mon.peakRSSKiB)/float64(base.peakRSSKiB), float64(mon.peakRSSKiB-base.peakRSSKiB)/1024, float64(mon.peakRSSKiB-base.peakRSSKiB)/float64(n),
 		int(float64(n)/delay.Seconds()), mon.rate(), events.Load())
+	if daemonBin == "" {
+		return nil
+	}
+	dp, err := measureDaemon(daemonBin, ports, d, delay)
+	if err != nil {
+		return fmt.Errorf("daemon phase: %w", err)
+	}
+	fmt.Printf("%-34s checks/s %8s  up %d/%d  CPU %6.2f%% of one core  peak RSS %6.1f MiB\n",
+		dp.name, "-", dp.checks, n, dp.cpuPct(), float64(dp.peakRSSKiB)/1024)
+	fmt.Printf("daemon vs in-process monitors: CPU x%.2f, peak RSS x%.2f\n",
+		dp.cpuPct()/mon.cpuPct(), float64(dp.peakRSSKiB)/float64(mon.peakRSSKiB))
 	return nil
+}
+
+// measureDaemon runs `xdpvip run --dataplane none` with a virtual server of
+// one TCP_CHECK real server per port and measures it from /proc.
+func measureDaemon(bin string, ports []uint16, d, delay time.Duration) (phase, error) {
+	dir, err := os.MkdirTemp("", "hcbench-")
+	if err != nil {
+		return phase{}, err
+	}
+	defer os.RemoveAll(dir)
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual_server 192.0.2.1 80 {\n    delay_loop %g\n    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n", delay.Seconds())
+	for _, p := range ports {
+		fmt.Fprintf(&b, "    real_server 127.0.0.1 %d {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 3\n            retry 1\n            delay_before_retry 1\n        }\n    }\n", p)
+	}
+	b.WriteString("}\n")
+	conf, sock := dir+"/keepalived.conf", dir+"/xdpvip.sock"
+	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		return phase{}, err
+	}
+	cmd := exec.Command(bin, "run", "-f", conf, "--control-socket", sock, "--dataplane", "none", "--log-level", "error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return phase{}, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	up := func() (int, error) {
+		out, err := exec.Command(bin, "lvs", "--json", "--control-socket", sock).Output()
+		if err != nil {
+			return 0, err
+		}
+		return strings.Count(string(out), `"up": true`) + strings.Count(string(out), `"up":true`), nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := up(); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return phase{}, fmt.Errorf("the daemon did not answer")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(delay + 2*time.Second) // past warmup
+	c0, t0 := procCPU(pid), time.Now()
+	time.Sleep(d)
+	c1, t1 := procCPU(pid), time.Now()
+	n, err := up()
+	if err != nil {
+		return phase{}, err
+	}
+	return phase{name: "xdpvip daemon, same checks", checks: int64(n), wall: t1.Sub(t0), cpu: c1 - c0, peakRSSKiB: procHWM(pid)}, nil
+}
+
+// procCPU is a process's user+sys time from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// procHWM is a process's peak RSS (VmHWM) in KiB.
+func procHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			v, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return v
+		}
+	}
+	return 0
 }

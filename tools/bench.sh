@@ -67,7 +67,7 @@ if [ -f "$out/failover.txt" ]; then
 fi
 if [ -f "$out/go.txt" ]; then
   echo "-- Go benchmarks:"
-  grep -E '^(pkg:|Benchmark|ok|FAIL|---)' "$out/go.txt" || true
+  grep -E '^(pkg:|Benchmark|FAIL|---)' "$out/go.txt" || true
 fi
 [ -n "${BENCH_OUT:-}" ] && echo "raw outputs in $out"
 exit $status

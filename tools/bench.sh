@@ -10,7 +10,7 @@
 #   BENCHTIME=500ms                 -benchtime of the Go benchmarks
 #   BENCH_PKGS=./pkg/...            packages whose Benchmark* functions run
 #   BENCH_OUT=DIR                   keep the raw outputs there (default: a temp dir, removed)
-#   SKIP_FAILOVER=1 / SKIP_GO=1     run only one half
+#   SKIP_FAILOVER=1 / SKIP_GO=1 / SKIP_XDP=1 / SKIP_HC=1   skip a part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,12 +58,36 @@ if [ "${SKIP_GO:-}" != 1 ]; then
   fi
 fi
 
+if [ "${SKIP_XDP:-}" != 1 ]; then
+  echo "== XDP packets/s against the kernel stack (tools/xdpbench.sh)"
+  if ! SKIP_GO=1 BENCH_OUT="$out/xdp" ./tools/xdpbench.sh | tee "$out/xdp.txt"; then
+    echo "bench: XDP benchmark failed" >&2
+    status=1
+  fi
+fi
+
+if [ "${SKIP_HC:-}" != 1 ] && [ "$(id -u)" = 0 ]; then
+  echo "== 5000 TCP_CHECK targets at delay_loop 1 (tools/hcbench, in-process and the daemon)"
+  if ! go run ./tools/hcbench -n 5000 -d 10s -daemon bin/xdpvip | tee "$out/hc.txt"; then
+    echo "bench: health-check benchmark failed" >&2
+    status=1
+  fi
+fi
+
 echo
 echo "================ summary ================"
 if [ -f "$out/failover.txt" ]; then
   echo "-- failover (ms from the failure; median [min-max]; ratio of medians):"
   # The table follows the first blank line of the failover output.
   awk 'f; /^$/ && !f {f=1}' "$out/failover.txt"
+fi
+if [ -f "$out/xdp.txt" ]; then
+  echo "-- XDP vs kernel stack:"
+  grep -E '^(path|kernel|xdp-|ratio)' "$out/xdp.txt" | tail -n 6 || true
+fi
+if [ -f "$out/hc.txt" ]; then
+  echo "-- health checks:"
+  grep -E 'monitors|daemon' "$out/hc.txt" || true
 fi
 if [ -f "$out/go.txt" ]; then
   echo "-- Go benchmarks:"

@@ -18,13 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/rlimit"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
-
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
@@ -156,9 +150,6 @@ func (l *lvsLab) AddRealServer(name, addr string) *testnet.Host {
 // program sends with XDP_TX are received by the bridge.
 func labAttachPeerPass(t testing.TB, n *testnet.Net, h *testnet.Host) {
 	t.Helper()
-	if err := rlimit.RemoveMemlock(); err != nil {
-		t.Fatalf("lifting RLIMIT_MEMLOCK: %v", err)
-	}
 	// The host end's IFLA_LINK is the switch end's ifindex in the switch
 	// namespace.
 	hh, err := h.Handle()
@@ -169,52 +160,18 @@ func labAttachPeerPass(t testing.TB, n *testnet.Net, h *testnet.Host) {
 	if err != nil {
 		t.Fatalf("%s: %v", h.Name(), err)
 	}
-	peer := hl.Attrs().ParentIndex
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "pass", Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
-	})
-	if err != nil {
-		t.Fatalf("loading XDP pass program: %v", err)
-	}
-	defer prog.Close() // the attachment holds its own reference
-	err = labInNS(n.SwitchNS(), func() error {
-		sl, err := netlink.LinkByIndex(peer)
-		if err != nil {
-			return fmt.Errorf("switch port of %s (ifindex %d): %w", h.Name(), peer, err)
-		}
-		if sl.Type() != "veth" {
-			return fmt.Errorf("switch port of %s is a %s, not a veth", h.Name(), sl.Type())
-		}
-		if err := netlink.LinkSetXdpFdWithFlags(sl, prog.FD(), nl.XDP_FLAGS_DRV_MODE); err != nil {
-			return fmt.Errorf("attaching XDP pass to %s: %w", sl.Attrs().Name, err)
-		}
-		return nil
-	})
+	sh, err := nsutil.Handle(n.SwitchNS())
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// labInNS runs f on a fresh OS thread switched into the named namespace;
-// the thread is thrown away afterwards.
-func labInNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
+	defer sh.Close()
+	sl, err := sh.LinkByIndex(hl.Attrs().ParentIndex)
+	if err != nil {
+		t.Fatalf("switch port of %s: %v", h.Name(), err)
+	}
+	if err := nsutil.AttachXDPPass(n.SwitchNS(), sl.Attrs().Name); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // labNginx is nginx-light serving one page that names its host.

@@ -11,17 +11,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
@@ -242,47 +241,9 @@ func resolvedState(state int) bool {
 	return state&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE) != 0
 }
 
-// inNS runs f on a locked OS thread switched into h's network namespace,
-// then switches the thread back and releases it. Sockets f opens stay in
-// h's namespace. Unlike testnet.Host.Do it does not throw the thread away:
-// testnet.Host.Start sets Pdeathsig, which the kernel fires when the
-// thread that forked the child exits, so a discarded thread can SIGKILL a
-// daemon the test started earlier from it.
-func inNS(h *testnet.Host, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(h.NS())
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering %s: %w", h.NS(), err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the thread dies with this goroutine rather
-			// than run anything else in the wrong namespace.
-			errc <- errors.Join(ferr, fmt.Errorf("leaving %s: %w", h.NS(), err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inNS runs f inside h's network namespace without throwing the thread
+// away (see nsutil.Do).
+func inNS(h *testnet.Host, f func() error) error { return nsutil.Do(h.NS(), f) }
 
 // mustInNS is inNS that fails the test on error.
 func mustInNS(t testing.TB, h *testnet.Host, f func() error) {

@@ -40,6 +40,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 )
 
 // BridgeName is the name of the bridge inside the switch namespace.
@@ -412,18 +414,7 @@ func (h *Host) Handle() (*netlink.Handle, error) {
 	return nh, nil
 }
 
-func (h *Host) handle() (*netlink.Handle, error) {
-	ns, err := netns.GetFromName(h.ns)
-	if err != nil {
-		return nil, fmt.Errorf("testnet: open namespace %s: %w", h.ns, err)
-	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("testnet: netlink handle in %s: %w", h.ns, err)
-	}
-	return nh, nil
-}
+func (h *Host) handle() (*netlink.Handle, error) { return nsutil.Handle(h.ns) }
 
 func (h *Host) link() (netlink.Link, error) {
 	nh, err := h.handle()

@@ -20,20 +20,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/rlimit"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
-
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 )
 
 // The lab's addresses: the chapter's hosts .101–.104 and its VIP .211,
@@ -271,7 +264,7 @@ func (l *lab) build() {
 			must(sh("ip", "-n", h.ns, "addr", "add", vip+"/32", "dev", "lo"))
 		case strings.HasPrefix(h.name, "lvs"):
 			// XDP_TX into a veth needs an XDP program on the other end.
-			l.attachPass(port)
+			must("", nsutil.AttachXDPPass(l.sw, port))
 		case h.name == "client":
 			// veth leaves TCP checksums to "hardware" (CHECKSUM_PARTIAL);
 			// a frame the LB forwards with XDP_TX has lost that note.
@@ -281,52 +274,6 @@ func (l *lab) build() {
 			}
 		}
 	}
-}
-
-// attachPass puts a pass-everything XDP program on a switch port.
-func (l *lab) attachPass(port string) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		panic(err)
-	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "pass", Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
-	})
-	if err != nil {
-		panic(fmt.Errorf("loading an XDP pass program: %w", err))
-	}
-	defer prog.Close()
-	err = inNS(l.sw, func() error {
-		link, err := netlink.LinkByName(port)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetXdpFdWithFlags(link, prog.FD(), nl.XDP_FLAGS_DRV_MODE)
-	})
-	if err != nil {
-		panic(fmt.Errorf("attaching XDP pass to %s: %w", port, err))
-	}
-}
-
-// inNS runs f on a thread switched into namespace name; the thread is
-// discarded afterwards.
-func inNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // not unlocked: the thread dies with this goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
 }
 
 // startWeb runs nginx (or, without nginx, this program's small HTTP

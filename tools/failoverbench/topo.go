@@ -13,6 +13,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 )
 
 // Topology of one benchmark (prefix P is random, e.g. "fb3f9a1c"):
@@ -146,18 +148,7 @@ func ipCmd(args ...string) error {
 }
 
 // handle opens a netlink handle bound to h's namespace.
-func (h *host) handle() (*netlink.Handle, error) {
-	ns, err := netns.GetFromName(h.ns)
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", h.ns, err)
-	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("netlink handle in %s: %w", h.ns, err)
-	}
-	return nh, nil
-}
+func (h *host) handle() (*netlink.Handle, error) { return nsutil.Handle(h.ns) }
 
 func (h *host) linkMAC() (net.HardwareAddr, error) {
 	nh, err := h.handle()

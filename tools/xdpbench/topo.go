@@ -7,10 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"strings"
 
-	"github.com/vishvananda/netns"
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 )
 
 // Topology (prefix P is random, e.g. "xb3f9a1c"):
@@ -134,23 +133,5 @@ func linkMAC(ns, iface string) (net.HardwareAddr, error) {
 	return mac, err
 }
 
-// inNS runs f on a locked OS thread switched into namespace ns. Sockets
-// and handles f opens stay in ns. The thread is thrown away afterwards
-// (the goroutine exits locked), so nothing else ever runs in it.
-func inNS(ns string, f func() error) error {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", ns, err)
-	}
-	defer h.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// inNS runs f inside namespace ns (see nsutil.Do).
+func inNS(ns string, f func() error) error { return nsutil.Do(ns, f) }

@@ -363,3 +363,8 @@ func removeFile(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 }
+
+// syscallTERM and ctxBG keep the scenario files short.
+const syscallTERM = syscall.SIGTERM
+
+func ctxBG() context.Context { return context.Background() }

@@ -349,6 +349,15 @@ func TestVMAC(t *testing.T) {
 		}
 	}
 
+	// The parent no longer answers ARP for its VMACs' addresses.
+	parentConf := func() string {
+		return strings.Join(strings.Fields(string(lvs.MustExec("sysctl", "-n",
+			"net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.eth0.arp_filter", "net.ipv4.conf.eth0.arp_announce"))), " ")
+	}
+	if got := parentConf(); got != "1 1 2" {
+		t.Errorf("eth0 arp_ignore/arp_filter/arp_announce = %s with VMACs, want 1 1 2", got)
+	}
+
 	// The VIP on the VMAC answers the client from the virtual MAC.
 	vip := netip.MustParseAddr("192.0.2.50")
 	if _, err := NewVIPs(nh).Add(VIP{Prefix: netip.PrefixFrom(vip, 32), Dev: "vrrp.51"}); err != nil {
@@ -367,20 +376,32 @@ func TestVMAC(t *testing.T) {
 	if !errors.Is(err, ErrVMACConflict) {
 		t.Errorf("Create over a veth = %v, want ErrVMACConflict", err)
 	}
-	if deleted, err := m.Delete("vrrp.9"); err != nil || deleted {
+	// Delete restores the parent's sysctls, which must happen inside its
+	// namespace.
+	del := func(name string) (deleted bool, err error) {
+		derr := lvs.Do(func() error { deleted, err = m.Delete(name); return nil })
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		return deleted, err
+	}
+	if deleted, err := del("vrrp.9"); err != nil || deleted {
 		t.Errorf("Delete(not ours) = %v, %v; want false, nil", deleted, err)
 	}
 
 	for _, tc := range tests {
-		if deleted, err := m.Delete(tc.wantName); err != nil || !deleted {
+		if deleted, err := del(tc.wantName); err != nil || !deleted {
 			t.Errorf("Delete(%s) = %v, %v", tc.wantName, deleted, err)
 		}
 		if _, err := nh.LinkByName(tc.wantName); err == nil {
 			t.Errorf("%s still exists after Delete", tc.wantName)
 		}
 	}
-	if deleted, err := m.Delete("vrrp.51"); err != nil || deleted {
+	if deleted, err := del("vrrp.51"); err != nil || deleted {
 		t.Errorf("second Delete = %v, %v; want false, nil", deleted, err)
+	}
+	if got := parentConf(); got != "0 0 0" {
+		t.Errorf("eth0 arp_ignore/arp_filter/arp_announce = %s after the last VMAC went, want 0 0 0 back", got)
 	}
 }
 

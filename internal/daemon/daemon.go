@@ -320,7 +320,7 @@ func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *conf
 	}
 	ri.trk = newTracker(ic, cfg)
 	prio := ri.trk.initial()
-	hooks := instanceHooks{onState: d.onState}
+	hooks := instanceHooks{onState: d.onState, setRole: d.planes.setRole, roleActive: d.planes.roleActive}
 	in, err := newInstance(ic, conn, d.vipMgr, ann, d.notifier, d.log, hooks, prio)
 	if err != nil {
 		return nil, err
@@ -441,7 +441,6 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 
 // onState runs on an instance's goroutine after each transition.
 func (d *Daemon) onState(in *instance, from, to vrrp.State) {
-	d.planes.setRole(in, to == vrrp.StateMaster)
 	d.mu.Lock()
 	groups := d.groups
 	d.mu.Unlock()

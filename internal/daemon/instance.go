@@ -58,6 +58,10 @@ type instance struct {
 	status                InstanceStatus
 	state                 vrrp.State
 
+	// inherited is set while the VIPs and their forwarding were left by a
+	// previous daemon that died as MASTER and this one has not decided yet.
+	inherited bool
+
 	done chan struct{}
 }
 
@@ -65,6 +69,10 @@ type instance struct {
 type instanceHooks struct {
 	// onState runs on the instance's goroutine after every transition.
 	onState func(in *instance, from, to vrrp.State)
+	// setRole tells the dataplane whether to forward the instance's VIPs.
+	setRole func(in *instance, active bool)
+	// roleActive reports whether the dataplane already forwards them.
+	roleActive func(in *instance) bool
 }
 
 // newInstance prepares the runtime of cfg; nothing is sent until run.
@@ -202,7 +210,70 @@ func (in *instance) handleDatagram(now time.Time, r received) []vrrp.Action {
 		return nil
 	}
 	in.advertsIn.Add(1)
-	return in.m.Step(now, vrrp.AdvertReceived{Advert: a, Src: r.src})
+	acts := in.m.Step(now, vrrp.AdvertReceived{Advert: a, Src: r.src})
+	if in.inherited && in.m.State() == vrrp.StateBackup && in.yieldsTo(a, r.src) {
+		in.releaseInherited("another router is MASTER")
+	}
+	return acts
+}
+
+// yieldsTo reports whether this BACKUP stays BACKUP while a's sender
+// advertises: it has the higher priority (or the same and the higher
+// address), or we do not preempt.
+func (in *instance) yieldsTo(a *vrrp.Advert, src netip.Addr) bool {
+	p := in.m.Priority()
+	return !in.cfg.Preempt || a.Priority > p || (a.Priority == p && src.Compare(in.conn.Source()) > 0)
+}
+
+func (in *instance) setRole(active bool) {
+	if in.hooks.setRole != nil {
+		in.hooks.setRole(in, active)
+	}
+}
+
+// adoptLeftovers looks for VIPs a previous daemon left on the interface
+// (it died as MASTER). They are claimed, so leaving MASTER removes them.
+// If the dataplane still forwards them, forwarding goes on while this
+// daemon's election runs, so a restart does not interrupt VIP traffic;
+// otherwise they are removed now, as keepalived does at start.
+func (in *instance) adoptLeftovers() {
+	var left []netif.VIP
+	for _, v := range in.vips {
+		if ok, err := in.vipMgr.Present(v); err == nil && ok {
+			in.vipMgr.Claim(v)
+			left = append(left, v)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	if in.hooks.roleActive != nil && in.hooks.roleActive(in) {
+		in.inherited = true
+		in.log.Info("VIPs left forwarding by a previous daemon: forwarding goes on while the election runs", "vips", len(left))
+		return
+	}
+	for _, v := range left {
+		if _, err := in.vipMgr.Remove(v); err != nil {
+			in.log.Warn("removing a VIP left by a previous daemon failed", "vip", v.String(), "err", err)
+		}
+	}
+	in.log.Info("removed VIPs left by a previous daemon", "vips", len(left))
+}
+
+// releaseInherited stops forwarding and removes VIPs adopted from a
+// previous daemon, once this one is not going to be MASTER.
+func (in *instance) releaseInherited(why string) {
+	if !in.inherited {
+		return
+	}
+	in.inherited = false
+	in.setRole(false)
+	for _, v := range in.vips {
+		if _, err := in.vipMgr.Remove(v); err != nil {
+			in.log.Error("removing VIP failed", "vip", v.String(), "err", err)
+		}
+	}
+	in.log.Info("released the VIPs adopted from a previous daemon", "why", why)
 }
 
 // run is the instance's goroutine. It returns after the shutdown actions
@@ -211,6 +282,7 @@ func (in *instance) run(ctx context.Context) {
 	defer close(in.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	in.adoptLeftovers()
 	in.perform(in.m.Step(time.Now(), vrrp.Startup{}))
 	for {
 		next := in.m.Deadline()
@@ -292,11 +364,18 @@ func (in *instance) sendAdvert(prio uint8) {
 
 func (in *instance) becomeMaster(from vrrp.State) {
 	in.log.Info("entering MASTER state", "from", from.String(), "priority", in.m.Priority())
+	in.inherited = false
 	for _, v := range in.vips {
-		if _, err := in.vipMgr.Add(v); err != nil {
+		existed, err := in.vipMgr.Add(v)
+		if err != nil {
 			in.log.Error("adding VIP failed", "vip", v.String(), "err", err)
+		} else if existed {
+			in.vipMgr.Claim(v) // configured, so ours to remove on leaving
 		}
 	}
+	// Forward before announcing: the first frames after the GARP must not
+	// reach the kernel stack.
+	in.setRole(true)
 	now := time.Now()
 	in.garp = netif.NewGARPSchedule(in.garpTiming, now)
 	in.announceDue(now)
@@ -306,12 +385,18 @@ func (in *instance) becomeMaster(from vrrp.State) {
 func (in *instance) leaveMaster(from, to vrrp.State) {
 	in.log.Info("entering "+to.String()+" state", "from", from.String())
 	in.garp = nil
-	if from == vrrp.StateMaster {
+	switch {
+	case from == vrrp.StateMaster:
+		in.setRole(false)
 		for _, v := range in.vips {
 			if _, err := in.vipMgr.Remove(v); err != nil {
 				in.log.Error("removing VIP failed", "vip", v.String(), "err", err)
 			}
 		}
+	case from == vrrp.StateInit && to == vrrp.StateBackup:
+		// Adopted VIPs keep forwarding until the election decides.
+	default:
+		in.releaseInherited("entering " + to.String())
 	}
 	in.transition(from, to)
 }

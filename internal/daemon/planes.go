@@ -195,6 +195,21 @@ func (p *planes) setRole(in *instance, master bool) {
 	}
 }
 
+// roleActive reports whether the XDP program already forwards all of the
+// instance's VIPs (left so by a daemon that died while MASTER).
+func (p *planes) roleActive(in *instance) bool {
+	xp := p.xdp[in.cfg.Interface]
+	if xp == nil || len(in.vips) == 0 {
+		return false
+	}
+	for _, v := range in.vips {
+		if ok, err := xp.dp.VIPActive(v.Prefix.Addr()); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // dropCounters are the XDP program's VRRP drops by interface and reason.
 func (p *planes) dropCounters() map[string]map[string]uint64 {
 	if len(p.xdp) == 0 {

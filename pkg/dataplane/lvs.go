@@ -133,6 +133,22 @@ func (d *Dataplane) SetVIPActive(vip netip.Addr, active bool) error {
 	return nil
 }
 
+// VIPActive reports whether the program forwards vip's traffic (state
+// that survives a daemon restart in the pinned map).
+func (d *Dataplane) VIPActive(vip netip.Addr) (bool, error) {
+	vip = vip.Unmap()
+	k := xdpvipVipKey{Addr: addr16(vip), Family: family(vip)}
+	var v uint8
+	err := d.objs.VipState.Lookup(&k, &v)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("dataplane: VIP state of %v: %w", vip, err)
+	}
+	return v == 1, nil
+}
+
 // Apply implements lvs.Backend: afterwards the program forwards exactly
 // the given services. Fwmark services and non-DR real servers cannot be
 // done in XDP; they are skipped with a log line. A real server whose MAC

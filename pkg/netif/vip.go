@@ -144,6 +144,15 @@ func (m *VIPs) Add(v VIP) (existed bool, err error) {
 	return false, nil
 }
 
+// Claim makes v this manager's whether or not it added it, so Remove
+// deletes it: the daemon owns its configured VIPs, also those a crashed
+// predecessor left on the interface.
+func (m *VIPs) Claim(v VIP) {
+	m.mu.Lock()
+	m.owned[v.key()] = v
+	m.mu.Unlock()
+}
+
 // Remove takes v off its interface if this manager added it. removed
 // reports whether an address was deleted. An address that is already gone
 // is not an error.

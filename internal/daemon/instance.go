@@ -53,6 +53,8 @@ type instance struct {
 	inbox chan received
 
 	advertsIn, advertsOut atomic.Uint64
+	// queueFull counts datagrams dropped because the instance fell behind.
+	queueFull atomic.Uint64
 	drops                 [vrrp.NumDropReasons]atomic.Uint64
 	mu                    sync.Mutex
 	status                InstanceStatus
@@ -182,13 +184,16 @@ func (in *instance) post(ev vrrp.Event) {
 	}
 }
 
-// deliver hands a received datagram to the instance; a full inbox drops
-// it (counted as truncated would be wrong: it is counted as overflow in logs).
+// deliver hands a received datagram to the instance; when the instance
+// has fallen behind by a whole inbox the datagram is dropped, counted as
+// queue_full and logged (the first, then every 1000th).
 func (in *instance) deliver(r received) {
 	select {
 	case in.inbox <- r:
 	default:
-		in.log.Warn("advert inbox full, dropping one advert")
+		if n := in.queueFull.Add(1); n%1000 == 1 {
+			in.log.Warn("advert inbox full, dropping adverts", "dropped", n)
+		}
 	}
 }
 
@@ -499,6 +504,9 @@ func (in *instance) Status() InstanceStatus {
 		if n := in.drops[i].Load(); n > 0 {
 			s.Drops[vrrp.DropReason(i).String()] = n
 		}
+	}
+	if n := in.queueFull.Load(); n > 0 {
+		s.Drops["queue_full"] = n
 	}
 	return s
 }

@@ -199,8 +199,11 @@ func (b *builder) authentication(blk *node, in *VRRPInstance) {
 		case "auth_type":
 			if s, ok := b.arg(n); ok {
 				switch strings.ToUpper(s) {
-				case AuthPass, AuthAH:
-					in.AuthType = strings.ToUpper(s)
+				case AuthPass:
+					in.AuthType = AuthPass
+				case AuthAH:
+					in.AuthType = AuthAH
+					b.d.warnf(n.pos, n.key, "IPsec AH is not supported by xdpvip: adverts are sent without authentication and a peer's AH adverts are dropped (auth_type)")
 				default:
 					b.d.errorf(n.pos, n.key, "%q is not PASS or AH", s)
 				}

@@ -465,6 +465,9 @@ func (b *builder) vrrpScript(blk *node) {
 				s.Weight = v
 			}
 			s.Reverse = len(n.args) > 1 && n.args[1].text == "reverse"
+			if s.Reverse {
+				b.d.warnf(n.pos, n.key, "reverse is not supported by xdpvip: the weight applies as without it")
+			}
 		case "rise":
 			if v, ok := b.intArg(n, 1, 1<<20); ok {
 				s.Rise = v

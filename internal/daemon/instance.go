@@ -55,10 +55,10 @@ type instance struct {
 	advertsIn, advertsOut atomic.Uint64
 	// queueFull counts datagrams dropped because the instance fell behind.
 	queueFull atomic.Uint64
-	drops                 [vrrp.NumDropReasons]atomic.Uint64
-	mu                    sync.Mutex
-	status                InstanceStatus
-	state                 vrrp.State
+	drops     [vrrp.NumDropReasons]atomic.Uint64
+	mu        sync.Mutex
+	status    InstanceStatus
+	state     vrrp.State
 
 	// inherited is set while the VIPs and their forwarding were left by a
 	// previous daemon that died as MASTER and this one has not decided yet.

@@ -31,7 +31,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +38,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/xdpvip/xdpvip/internal/nsutil"
 )
@@ -371,29 +369,10 @@ func (h *Host) Start(name string, args ...string) *Process {
 	return p
 }
 
-// Do runs f on a locked OS thread switched into the host's namespace.
-// Sockets f opens stay in that namespace and may be used from any goroutine
-// afterwards. Goroutines f starts do NOT run in the namespace. The thread is
-// thrown away afterwards, so no other goroutine ever runs in the namespace.
-func (h *Host) Do(f func() error) error {
-	ns, err := netns.GetFromName(h.ns)
-	if err != nil {
-		return fmt.Errorf("testnet: open namespace %s: %w", h.ns, err)
-	}
-	defer ns.Close()
-	errc := make(chan error, 1)
-	go func() {
-		// No UnlockOSThread: the goroutine exits locked, so the runtime
-		// terminates the thread instead of reusing it in the wrong namespace.
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("testnet: enter namespace %s: %w", h.ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// Do runs f on a locked OS thread switched into the host's namespace
+// (nsutil.Do). Sockets f opens stay in that namespace and may be used from
+// any goroutine afterwards. Goroutines f starts do NOT run in the namespace.
+func (h *Host) Do(f func() error) error { return nsutil.Do(h.ns, f) }
 
 // MustDo is Do that fails the test on error.
 func (h *Host) MustDo(f func() error) {

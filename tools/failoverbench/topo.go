@@ -163,26 +163,9 @@ func (h *host) linkMAC() (net.HardwareAddr, error) {
 	return l.Attrs().HardwareAddr, nil
 }
 
-// do runs f on a locked OS thread switched into h's namespace. Sockets f
-// opens stay in that namespace. The thread is thrown away afterwards (the
-// goroutine exits locked), so no other goroutine ever runs in it.
-func (h *host) do(f func() error) error {
-	ns, err := netns.GetFromName(h.ns)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", h.ns, err)
-	}
-	defer ns.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", h.ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// do runs f on a locked OS thread switched into h's namespace
+// (nsutil.Do). Sockets f opens stay in that namespace.
+func (h *host) do(f func() error) error { return nsutil.Do(h.ns, f) }
 
 // enter locks the calling goroutine to its OS thread and switches that
 // thread into h's namespace for good: the goroutine must never unlock, so

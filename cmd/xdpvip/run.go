@@ -78,7 +78,9 @@ func runDaemon(args []string) int {
 		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload,
 	})
 	if err != nil {
-		log.Error("xdpvip run failed", "err", err)
+		// Plain lines, so a configuration error reads as check-config's
+		// "file:line: keyword: reason" list.
+		fmt.Fprintf(os.Stderr, "xdpvip run: %v\n", err)
 		return 1
 	}
 	return 0

@@ -73,7 +73,6 @@ type runningInstance struct {
 
 type runningMonitor struct {
 	spec monitorSpec
-	key  string
 	mon  *healthcheck.Monitor
 }
 

@@ -92,3 +92,54 @@ func TestScopeOf(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorKeys: one real server in two virtual servers with different
+// checkers gets two monitors whose keys come from their own blocks, and a
+// key changes only when that monitor's configuration does.
+func TestMonitorKeys(t *testing.T) {
+	conf := func(timeout string) string {
+		return `virtual_server 192.0.2.1 80 {
+    delay_loop 1
+    real_server 192.0.2.10 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+virtual_server 192.0.2.2 80 {
+    delay_loop 1
+    real_server 192.0.2.10 80 {
+        TCP_CHECK {
+            connect_timeout ` + timeout + `
+        }
+    }
+}
+`
+	}
+	keysOf := func(src string) []string {
+		t.Helper()
+		cfg, _, err := config.Parse("k.conf", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mons, err := healthMonitors(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, m := range mons {
+			keys = append(keys, m.key)
+		}
+		return keys
+	}
+	a, b := keysOf(conf("2")), keysOf(conf("3"))
+	if len(a) != 2 || len(b) != 2 || a[0] == a[1] {
+		t.Fatalf("keys %q", a)
+	}
+	if a[0] != b[0] {
+		t.Error("the first virtual server's monitor key changed although only the second's checker did")
+	}
+	if a[1] == b[1] {
+		t.Error("the second virtual server's monitor key did not change with its connect_timeout")
+	}
+}

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
@@ -35,7 +37,20 @@ func monitorKey(vs *config.VirtualServer, rs *config.RealServer, key lvs.Service
 		checkers[i].Pos = config.Pos{}
 	}
 	r.Checkers = nil
-	return fmt.Sprintf("%v|%v|%+v|%+v|%v", key, vs.DelayLoop, r, checkers, vs.Omega)
+	// JSON, not fmt: the config types embed Pos, whose String method fmt
+	// would print instead of the fields.
+	b, err := json.Marshal(struct {
+		Key       string
+		DelayLoop time.Duration
+		Omega     bool
+		RS        config.RealServer
+		Checkers  []config.Checker
+	}{key.String(), vs.DelayLoop, vs.Omega, r, checkers})
+	if err != nil {
+		// Cannot happen for these types; a unique key restarts the monitor.
+		return fmt.Sprintf("%v|%p", key, rs)
+	}
+	return string(b)
 }
 
 // applyLVS configures the virtual-server manager and (re)starts the health
@@ -55,14 +70,12 @@ func (d *Daemon) applyLVS(cfg *config.Config) error {
 	keys := map[string]bool{}
 	var start []*runningMonitor
 	d.mu.Lock()
-	// Index the configuration to compute monitor keys.
-	for i, spec := range specs {
-		k := specKey(cfg, spec, i)
-		keys[k] = true
-		if _, ok := d.monitors[k]; ok {
+	for _, spec := range specs {
+		keys[spec.key] = true
+		if _, ok := d.monitors[spec.key]; ok {
 			continue
 		}
-		start = append(start, &runningMonitor{spec: spec, key: k})
+		start = append(start, &runningMonitor{spec: spec})
 	}
 	var stop []*runningMonitor
 	for k, m := range d.monitors {
@@ -99,23 +112,11 @@ func (d *Daemon) applyLVS(cfg *config.Config) error {
 		}
 		m.mon = mon
 		d.mu.Lock()
-		d.monitors[m.key] = m
+		d.monitors[m.spec.key] = m
 		d.mu.Unlock()
 		mon.Start()
 	}
 	return nil
-}
-
-// specKey finds the configuration behind a monitor spec for monitorKey.
-func specKey(cfg *config.Config, spec monitorSpec, i int) string {
-	for _, vs := range cfg.VirtualServers {
-		for _, rs := range vs.RealServers {
-			if rs.Addr == spec.rs.Addr && (rs.Port == spec.rs.Port || rs.Port == 0) {
-				return monitorKey(vs, rs, spec.vs)
-			}
-		}
-	}
-	return fmt.Sprintf("#%d", i)
 }
 
 // onQuorum runs the virtual server's quorum_up / quorum_down script.

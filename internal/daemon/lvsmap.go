@@ -108,6 +108,8 @@ func lvsVirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
 
 // monitorSpec is one real server's health monitor, before it is started.
 type monitorSpec struct {
+	// key identifies the monitor's configuration (monitorKey).
+	key string
 	vs  lvs.ServiceKey
 	rs  lvs.RealServerKey
 	cfg healthcheck.MonitorConfig
@@ -140,8 +142,9 @@ func healthMonitors(cfg *config.Config, notifier *script.Notifier) ([]monitorSpe
 					rsPort = key.Port
 				}
 				out = append(out, monitorSpec{
-					vs: key,
-					rs: lvs.RealServerKey{Addr: rs.Addr, Port: rsPort},
+					key: monitorKey(vs, rs, key),
+					vs:  key,
+					rs:  lvs.RealServerKey{Addr: rs.Addr, Port: rsPort},
 					cfg: healthcheck.MonitorConfig{
 						VirtualServer: key.String(),
 						RealServer:    netip.AddrPortFrom(rs.Addr, rsPort).String(),

@@ -328,7 +328,7 @@ func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *conf
 	ri.trk.in = in
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ri.cancel = cancel
-	receive, err := d.planes.receiveFor(ictx, in)
+	receive, err := d.planes.receiveFor(in)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -368,6 +368,11 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	d.scripts = cancel
 
 	d.groups = nil
+	for _, ri := range d.instances {
+		ri.trk.mu.Lock()
+		ri.trk.group = nil
+		ri.trk.mu.Unlock()
+	}
 	for _, g := range cfg.SyncGroups {
 		sg := &syncGroup{name: g.Name}
 		for _, m := range g.Members {

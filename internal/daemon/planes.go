@@ -139,7 +139,7 @@ func (p *planes) name() string { return p.kind }
 
 // receiveFor arranges for in to receive its adverts and says from where:
 // "xdp" (the program's ring buffer) or "socket" (the instance's raw socket).
-func (p *planes) receiveFor(_ context.Context, in *instance) (string, error) {
+func (p *planes) receiveFor(in *instance) (string, error) {
 	xp := p.xdp[in.cfg.Interface]
 	if xp == nil {
 		return "socket", nil
@@ -232,12 +232,11 @@ func (p *planes) backend() lvs.Backend {
 	case p.ipvs != nil:
 		return p.ipvs
 	case len(p.xdp) > 0:
-		rb := &routedBackend{}
-		for name, xp := range p.xdp {
-			rb.names = append(rb.names, name)
-			rb.planes = append(rb.planes, xp.dp)
+		fb := &fanoutBackend{}
+		for _, xp := range p.xdp {
+			fb.planes = append(fb.planes, xp.dp)
 		}
-		return rb
+		return fb
 	}
 	return &nullBackend{}
 }
@@ -283,16 +282,17 @@ func openInstanceIO(ic *config.VRRPInstance) (*vrrpnet.Conn, *netif.Announcer, e
 	return conn, ann, nil
 }
 
-// routedBackend hands each XDP dataplane the services whose VIP is on its
-// interface's instances; with one interface it gets them all.
-type routedBackend struct {
-	names  []string
+// fanoutBackend gives every interface's XDP dataplane all services: each
+// program forwards only the VIPs its interface's instances mark active
+// (SetVIPActive), so the others' services cost a map entry and nothing per
+// packet. Stats are summed over the interfaces.
+type fanoutBackend struct {
 	planes []*dataplane.Dataplane
 }
 
-func (r *routedBackend) Name() string { return "xdp" }
+func (r *fanoutBackend) Name() string { return "xdp" }
 
-func (r *routedBackend) Apply(services []lvs.Service) error {
+func (r *fanoutBackend) Apply(services []lvs.Service) error {
 	var errs []error
 	for _, dp := range r.planes {
 		if err := dp.Apply(services); err != nil {
@@ -302,7 +302,7 @@ func (r *routedBackend) Apply(services []lvs.Service) error {
 	return errors.Join(errs...)
 }
 
-func (r *routedBackend) Stats() ([]lvs.ServiceStats, error) {
+func (r *fanoutBackend) Stats() ([]lvs.ServiceStats, error) {
 	merged := map[lvs.ServiceKey]*lvs.ServiceStats{}
 	var order []lvs.ServiceKey
 	for _, dp := range r.planes {
@@ -356,7 +356,7 @@ func addServiceStats(m *lvs.ServiceStats, s lvs.ServiceStats) {
 	}
 }
 
-func (r *routedBackend) Close() error { return nil }
+func (r *fanoutBackend) Close() error { return nil }
 
 // nullBackend forwards nothing: with --dataplane none the virtual servers
 // are still health-checked and listed.

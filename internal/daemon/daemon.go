@@ -126,15 +126,22 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
+	svc := newService(d.log)
+	svc.ready(d)
 
 	for {
 		select {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
+			svc.stopping()
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
+			svc.reloading()
 			d.reload(ctx)
+			svc.ready(d)
+		case <-svc.watchdog:
+			svc.ping()
 		}
 	}
 }

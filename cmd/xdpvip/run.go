@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/metrics"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 )
 
@@ -44,6 +45,7 @@ func runDaemon(args []string) int {
 	mode := fs.String("xdp-mode", "auto", "XDP attach mode: native, generic or auto (native, else generic)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	metricsAddr := fs.String("metrics-address", metrics.DefaultAddress, "HOST:PORT for Prometheus /metrics and /healthz (empty: off)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -75,7 +77,7 @@ func runDaemon(args []string) int {
 	}()
 	err := daemon.Run(ctx, daemon.Options{
 		ConfigPath: *cfgPath, PIDFile: *pidFile, ControlSocket: *sock, BPFDir: *bpfDir,
-		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload,
+		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload, MetricsAddress: *metricsAddr,
 	})
 	if err != nil {
 		// Plain lines, so a configuration error reads as check-config's

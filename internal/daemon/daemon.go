@@ -38,6 +38,8 @@ type Options struct {
 	// XDPMode is "native", "generic" or "auto".
 	XDPMode string
 	Logger  *slog.Logger
+	// MetricsAddress is HOST:PORT for /metrics and /healthz; empty: none.
+	MetricsAddress string
 	// Reload receives a value for every SIGHUP.
 	Reload <-chan struct{}
 }
@@ -120,6 +122,13 @@ func Run(ctx context.Context, opts Options) error {
 	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
 	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
 	go srv.Serve()
+	// Metrics are not worth failing over: a taken port is logged, and the
+	// daemon runs without them.
+	if ms, err := d.serveMetrics(); err != nil {
+		d.log.Error("metrics disabled", "err", err)
+	} else if ms != nil {
+		defer ms.Close()
+	}
 	if err := d.apply(ctx, cfg); err != nil {
 		d.shutdown()
 		return err

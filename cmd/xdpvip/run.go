@@ -38,7 +38,14 @@ func parseFlags(fs *pflag.FlagSet, args []string) (code int, ok bool) {
 func runDaemon(args []string) int {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	cfgPath := fs.StringP("config", "f", defaultConfig, "keepalived.conf to read")
+	fs.StringVar(cfgPath, "use-file", defaultConfig, "keepalived's name for --config")
 	pidFile := fs.String("pid-file", "", "write the daemon's PID here")
+	fs.StringVarP(pidFile, "pid", "p", "", "keepalived's name for --pid-file")
+	// keepalived habits that mean nothing different here: xdpvip always
+	// runs in the foreground and logs to stderr (journald under systemd).
+	fs.BoolP("dont-fork", "n", false, "accepted for keepalived compatibility: xdpvip never forks")
+	fs.BoolP("log-console", "l", false, "accepted for keepalived compatibility: logs always go to stderr")
+	logDetail := fs.BoolP("log-detail", "D", false, "detailed log messages (keepalived -D): --log-level debug")
 	sock := fs.String("control-socket", control.DefaultSocket, "control socket for status and lvs")
 	bpfDir := fs.String("bpf-dir", dataplane.DefaultBPFDir, "bpffs directory for pinned maps and links")
 	plane := fs.String("dataplane", "auto", "auto, xdp, ipvs or none")
@@ -48,6 +55,9 @@ func runDaemon(args []string) int {
 	metricsAddr := fs.String("metrics-address", metrics.DefaultAddress, "HOST:PORT for Prometheus /metrics and /healthz (empty: off)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *logDetail && !fs.Changed("log-level") {
+		*logLevel = "debug"
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -61,16 +61,6 @@ func (r DropReason) String() string {
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
 }
 
-// ParseDropReason is the inverse of String.
-func ParseDropReason(s string) (DropReason, bool) {
-	for i, n := range dropNames {
-		if n == s {
-			return DropReason(i), true
-		}
-	}
-	return DropNone, false
-}
-
 var reasonErrs = []struct {
 	err    error
 	reason DropReason

@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/control"
+	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/script"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
+	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
 )
 
 // Options configure the daemon.
@@ -55,7 +57,7 @@ type Daemon struct {
 	mu        sync.Mutex
 	cfg       *config.Config
 	instances map[string]*runningInstance
-	groups    []*syncGroup
+	groups    map[string]*instance.SyncGroup
 	scripts   context.CancelFunc
 	lvsMgr    *lvs.Manager
 	monitors  map[string]*runningMonitor
@@ -65,16 +67,16 @@ type Daemon struct {
 
 // runningInstance is an instance with the handles it owns.
 type runningInstance struct {
-	in      *instance
-	trk     *tracker
+	in      *instance.Instance
 	cfg     *config.VRRPInstance
+	tracked []instance.Tracked
 	cancel  context.CancelFunc
 	closers []func() error
 	wg      sync.WaitGroup
 }
 
 type runningMonitor struct {
-	spec monitorSpec
+	spec lvsconfig.Monitor
 	mon  *healthcheck.Monitor
 }
 
@@ -95,6 +97,7 @@ func Run(ctx context.Context, opts Options) error {
 		notifier:  &script.Notifier{Logger: opts.Logger},
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
+		groups:    map[string]*instance.SyncGroup{},
 		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
 	}
@@ -247,8 +250,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 			if onlyPriorityChanged(ri.cfg, nc) {
 				d.log.Info("priority changed by reload", "instance", name, "from", ri.cfg.Priority, "to", nc.Priority)
 				ri.cfg = nc
-				ri.in.setConfiguredPriority(nc.Priority)
-				ri.trk.setBase(uint8(nc.Priority))
+				ri.in.Post(instance.BasePriority{Priority: uint8(nc.Priority)})
 				keep[name] = ri
 				continue
 			}
@@ -309,15 +311,28 @@ func sameTracking(a, b *config.Config, ic *config.VRRPInstance) bool {
 	return ga == nil || reflect.DeepEqual(ga.Members, gb.Members)
 }
 
+// syncGroup returns the running vrrp_sync_group ic belongs to, nil if none.
+func (d *Daemon) syncGroup(cfg *config.Config, ic *config.VRRPInstance) *instance.SyncGroup {
+	if ic.SyncGroup == "" || cfg.SyncGroup(ic.SyncGroup) == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.groups[ic.SyncGroup]
+	if g == nil {
+		g = instance.NewSyncGroup(ic.SyncGroup)
+		d.groups[ic.SyncGroup] = g
+	}
+	return g
+}
+
 // startInstance opens the instance's sockets and starts its goroutines.
 func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *config.VRRPInstance) (*runningInstance, error) {
-	ri := &runningInstance{cfg: ic}
+	ri := &runningInstance{cfg: ic, tracked: instance.Tracking(ic, cfg)}
 	ok := false
 	defer func() {
 		if !ok {
-			for _, c := range ri.closers {
-				_ = c()
-			}
+			d.closeInstance(ri)
 		}
 	}()
 	if ic.UseVMAC {
@@ -329,35 +344,29 @@ func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *conf
 	if err != nil {
 		return nil, err
 	}
-	ri.closers = append(ri.closers, conn.Close)
-	if ann != nil {
-		ri.closers = append(ri.closers, ann.Close)
+	ri.closers = append(ri.closers, conn.Close, ann.Close)
+	rx, err := d.planes.receiveFor(ic)
+	if err != nil {
+		return nil, err
 	}
-	ri.trk = newTracker(ic, cfg)
-	prio := ri.trk.initial()
-	hooks := instanceHooks{onState: d.onState, setRole: d.planes.setRole, roleActive: d.planes.roleActive}
-	in, err := newInstance(ic, conn, d.vipMgr, ann, d.notifier, d.log, hooks, prio)
+	in, err := instance.New(ic, instance.Deps{
+		Sender: conn, VIPs: d.vipMgr, Announcer: ann, Role: rx.role, Clock: instance.SystemClock{},
+		Notifier: d.notifier, PeerSeen: rx.peer, Group: d.syncGroup(cfg, ic), Tracked: ri.tracked,
+		Receive: rx.name, Log: d.log,
+	})
 	if err != nil {
 		return nil, err
 	}
 	ri.in = in
-	ri.trk.in = in
+	d.planes.register(ic, in)
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ri.cancel = cancel
-	receive, err := d.planes.receiveFor(in)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	in.mu.Lock()
-	in.status.Receive = receive
-	in.mu.Unlock()
-	if receive == "socket" {
+	if rx.name == "socket" {
 		ri.wg.Add(1)
-		go func() { defer ri.wg.Done(); in.receiveLoop(ictx) }()
+		go func() { defer ri.wg.Done(); in.ReceiveFrom(ictx, conn) }()
 	}
 	ri.wg.Add(1)
-	go func() { defer ri.wg.Done(); in.run(ictx) }()
+	go func() { defer ri.wg.Done(); in.Run(ictx) }()
 	ok = true
 	return ri, nil
 }
@@ -366,7 +375,11 @@ func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *conf
 func (d *Daemon) stopInstance(ri *runningInstance) {
 	ri.cancel()
 	ri.wg.Wait()
-	d.planes.release(ri.in)
+	d.planes.release(ri.cfg, ri.in)
+	d.closeInstance(ri)
+}
+
+func (d *Daemon) closeInstance(ri *runningInstance) {
 	for _, c := range ri.closers {
 		_ = c()
 	}
@@ -375,75 +388,51 @@ func (d *Daemon) stopInstance(ri *runningInstance) {
 	}
 }
 
-// wireTracking (re)builds the sync groups, vrrp_script runners and the
-// link watcher for the running instances.
+// wireTracking (re)starts the vrrp_script runners and the link watcher for
+// the running instances, and forgets sync groups left without members.
 func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sctx, cancel := context.WithCancel(ctx)
 	d.scripts = cancel
-
-	d.groups = nil
-	for _, ri := range d.instances {
-		ri.trk.mu.Lock()
-		ri.trk.group = nil
-		ri.trk.mu.Unlock()
-	}
-	for _, g := range cfg.SyncGroups {
-		sg := &syncGroup{name: g.Name}
-		for _, m := range g.Members {
-			if ri := d.instances[m]; ri != nil {
-				sg.members = append(sg.members, ri.in)
-				sg.trk = append(sg.trk, ri.trk)
-				ri.trk.mu.Lock()
-				ri.trk.group = sg
-				ri.trk.mu.Unlock()
-			}
-		}
-		d.groups = append(d.groups, sg)
-		sg.refresh()
-	}
-	for _, ri := range d.instances {
-		if ri.trk.group == nil {
-			ri.trk.publish(ri.trk.ownFault())
+	for name, g := range d.groups {
+		if g.Len() == 0 {
+			delete(d.groups, name)
 		}
 	}
-
-	runners := map[string]*scriptRunner{}
-	var ifaces []string
+	runners := map[string]*instance.ScriptRunner{}
+	watch := map[string][]*instance.Instance{}
 	for _, ri := range d.instances {
-		for _, o := range ri.trk.objs {
-			switch o.kind {
-			case "script":
-				sc := cfg.Script(o.name)
+		for _, o := range ri.tracked {
+			switch o.Kind {
+			case instance.TrackScript:
+				sc := cfg.Script(o.Name)
 				if sc == nil {
 					continue
 				}
-				r := runners[o.name]
-				if r == nil {
-					r = &scriptRunner{cfg: sc, log: d.log, counter: vrrp.NewScriptCounter(sc.Rise, sc.Fall, sc.InitFail)}
-					runners[o.name] = r
+				if runners[o.Name] == nil {
+					runners[o.Name] = instance.NewScriptRunner(sc, d.log)
 				}
-				r.subs = append(r.subs, ri.trk)
-			case "interface":
-				ifaces = append(ifaces, o.name)
+				runners[o.Name].Subscribe(ri.in)
+			case instance.TrackInterface:
+				watch[o.Name] = append(watch[o.Name], ri.in)
 			}
 		}
 	}
 	for _, r := range runners {
-		go r.run(sctx)
+		go r.Run(sctx)
 	}
-	if len(ifaces) == 0 {
+	if len(watch) == 0 {
 		return
 	}
-	events, err := netif.WatchLinks(sctx, ifaces...)
+	names := make([]string, 0, len(watch))
+	for n := range watch {
+		names = append(names, n)
+	}
+	events, err := netif.WatchLinks(sctx, names...)
 	if err != nil {
 		d.log.Error("watching links failed: track_interface disabled", "err", err)
 		return
-	}
-	trackers := make([]*tracker, 0, len(d.instances))
-	for _, ri := range d.instances {
-		trackers = append(trackers, ri.trk)
 	}
 	go func() {
 		for ev := range events {
@@ -452,25 +441,11 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 			} else {
 				d.log.Info("tracked interface up", "iface", ev.Name)
 			}
-			for _, t := range trackers {
-				t.set("interface", ev.Name, ev.Up)
+			for _, in := range watch[ev.Name] {
+				in.Post(instance.TrackChange{Kind: instance.TrackInterface, Name: ev.Name, OK: ev.Up})
 			}
 		}
 	}()
-}
-
-// onState runs on an instance's goroutine after each transition.
-func (d *Daemon) onState(in *instance, from, to vrrp.State) {
-	d.mu.Lock()
-	groups := d.groups
-	d.mu.Unlock()
-	for _, g := range groups {
-		for _, m := range g.members {
-			if m == in {
-				g.follow(in, to)
-			}
-		}
-	}
 }
 
 // shutdown stops every instance gracefully, then the checkers.
@@ -524,7 +499,7 @@ func (d *Daemon) Status() Status {
 		RouterID: d.cfg.Global.RouterID, PID: os.Getpid(), Config: d.opts.ConfigPath,
 		Started: d.started, Reloads: d.reloads, Dataplane: d.planes.name(),
 	}
-	ins := make([]*instance, 0, len(d.instances))
+	ins := make([]*instance.Instance, 0, len(d.instances))
 	for _, ic := range d.cfg.Instances {
 		if ri := d.instances[ic.Name]; ri != nil {
 			ins = append(ins, ri.in)

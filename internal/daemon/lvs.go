@@ -1,10 +1,9 @@
 package daemon
 
 import (
-	"encoding/json"
 	"fmt"
-	"time"
 
+	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
@@ -26,44 +25,17 @@ func (d *Daemon) LVS() (LVSList, error) {
 	return LVSList{Dataplane: d.planes.name(), Services: d.lvsMgr.Views(stats)}, nil
 }
 
-// monitorKey identifies a monitor's configuration, so a reload keeps the
-// monitors (and the health they learnt) whose configuration did not change.
-func monitorKey(vs *config.VirtualServer, rs *config.RealServer, key lvs.ServiceKey) string {
-	r := *rs
-	r.Pos = config.Pos{}
-	checkers := make([]config.Checker, len(rs.Checkers))
-	for i, c := range rs.Checkers {
-		checkers[i] = *c
-		checkers[i].Pos = config.Pos{}
-	}
-	r.Checkers = nil
-	// JSON, not fmt: the config types embed Pos, whose String method fmt
-	// would print instead of the fields.
-	b, err := json.Marshal(struct {
-		Key       string
-		DelayLoop time.Duration
-		Omega     bool
-		RS        config.RealServer
-		Checkers  []config.Checker
-	}{key.String(), vs.DelayLoop, vs.Omega, r, checkers})
-	if err != nil {
-		// Cannot happen for these types; a unique key restarts the monitor.
-		return fmt.Sprintf("%v|%p", key, rs)
-	}
-	return string(b)
-}
-
 // applyLVS configures the virtual-server manager and (re)starts the health
 // monitors whose configuration changed.
 func (d *Daemon) applyLVS(cfg *config.Config) error {
-	vss, err := lvsVirtualServers(cfg)
+	vss, err := lvsconfig.VirtualServers(cfg)
 	if err != nil {
 		return err
 	}
 	if err := d.lvsMgr.Configure(vss); err != nil {
 		return fmt.Errorf("virtual servers: %w", err)
 	}
-	specs, err := healthMonitors(cfg, d.notifier)
+	specs, err := lvsconfig.Monitors(cfg, d.notifier)
 	if err != nil {
 		return err
 	}
@@ -71,8 +43,8 @@ func (d *Daemon) applyLVS(cfg *config.Config) error {
 	var start []*runningMonitor
 	d.mu.Lock()
 	for _, spec := range specs {
-		keys[spec.key] = true
-		if _, ok := d.monitors[spec.key]; ok {
+		keys[spec.Key] = true
+		if _, ok := d.monitors[spec.Key]; ok {
 			continue
 		}
 		start = append(start, &runningMonitor{spec: spec})
@@ -89,9 +61,9 @@ func (d *Daemon) applyLVS(cfg *config.Config) error {
 		m.mon.Stop()
 	}
 	for _, m := range start {
-		vsKey, rsKey := m.spec.vs, m.spec.rs
-		m.spec.cfg.Logger = d.log
-		m.spec.cfg.OnChange = func(ev healthcheck.Event) {
+		vsKey, rsKey := m.spec.VS, m.spec.RS
+		m.spec.Config.Logger = d.log
+		m.spec.Config.OnChange = func(ev healthcheck.Event) {
 			var err error
 			switch ev.Kind {
 			case healthcheck.WeightChanged:
@@ -106,13 +78,13 @@ func (d *Daemon) applyLVS(cfg *config.Config) error {
 				d.log.Error("updating real server failed", "virtual_server", vsKey.String(), "real_server", rsKey.String(), "err", err)
 			}
 		}
-		mon, err := healthcheck.NewMonitor(m.spec.cfg)
+		mon, err := healthcheck.NewMonitor(m.spec.Config)
 		if err != nil {
-			return fmt.Errorf("real server %s: %w", m.spec.cfg.RealServer, err)
+			return fmt.Errorf("real server %s: %w", m.spec.Config.RealServer, err)
 		}
 		m.mon = mon
 		d.mu.Lock()
-		d.monitors[m.spec.key] = m
+		d.monitors[m.spec.Key] = m
 		d.mu.Unlock()
 		mon.Start()
 	}
@@ -127,7 +99,7 @@ func (d *Daemon) onQuorum(ev lvs.QuorumEvent) {
 	d.log.Warn("virtual server quorum changed", "virtual_server", ev.Service.String(), "up", ev.Up,
 		"live_weight", ev.LiveWeight, "quorum", ev.Quorum, "hysteresis", ev.Hysteresis)
 	for _, vs := range cfg.VirtualServers {
-		keys, err := serviceKeys(cfg, vs)
+		keys, err := lvsconfig.ServiceKeys(cfg, vs)
 		if err != nil {
 			continue
 		}
@@ -140,7 +112,7 @@ func (d *Daemon) onQuorum(ev lvs.QuorumEvent) {
 				s = vs.QuorumUp
 			}
 			if !s.IsZero() {
-				d.notifier.Notify(scriptCommand(s, 0))
+				d.notifier.Notify(lvsconfig.ScriptCommand(s, 0))
 			}
 		}
 	}

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
@@ -13,6 +17,7 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
+	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
 	"github.com/xdpvip/xdpvip/pkg/vrrpnet"
 )
 
@@ -31,8 +36,9 @@ type planes struct {
 // adverts from its ring buffer.
 type xdpPlane struct {
 	dp     *dataplane.Dataplane
+	log    *slog.Logger
 	mu     sync.Mutex
-	byVRID map[[2]uint8]*instance // (vrid, family)
+	byVRID map[[2]uint8]*instance.Instance // (vrid, family)
 	cancel context.CancelFunc
 }
 
@@ -88,7 +94,7 @@ func (p *planes) openXDP(opts Options, cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", ic.Interface, err)
 		}
-		xp := &xdpPlane{dp: dp, byVRID: map[[2]uint8]*instance{}}
+		xp := &xdpPlane{dp: dp, log: p.log, byVRID: map[[2]uint8]*instance.Instance{}}
 		ctx, cancel := context.WithCancel(context.Background())
 		xp.cancel = cancel
 		go xp.readAdverts(ctx, p.log)
@@ -112,8 +118,7 @@ func (xp *xdpPlane) readAdverts(ctx context.Context, log *slog.Logger) {
 		in := xp.byVRID[[2]uint8{ev.VRID, ev.Family}]
 		xp.mu.Unlock()
 		if in != nil {
-			// The program checked the TTL already.
-			in.deliver(received{payload: ev.Payload, src: ev.Src, dst: ev.Dst, ttl: vrrp.TTL})
+			in.Deliver(instance.Advert{Payload: ev.Payload, Src: ev.Src, Dst: ev.Dst})
 		}
 	}
 }
@@ -137,77 +142,109 @@ func (p *planes) Close() {
 
 func (p *planes) name() string { return p.kind }
 
-// receiveFor arranges for in to receive its adverts and says from where:
-// "xdp" (the program's ring buffer) or "socket" (the instance's raw socket).
-func (p *planes) receiveFor(in *instance) (string, error) {
-	xp := p.xdp[in.cfg.Interface]
+// receivePath is where an instance's adverts come from and the dataplane
+// side it drives.
+type receivePath struct {
+	name string // "xdp" (the program's ring buffer) or "socket"
+	role instance.Role
+	peer instance.PeerSeen
+}
+
+// receiveFor configures the XDP program (if any) on ic's interface to
+// accept ic's adverts.
+func (p *planes) receiveFor(ic *config.VRRPInstance) (receivePath, error) {
+	xp := p.xdp[ic.Interface]
 	if xp == nil {
-		return "socket", nil
+		return receivePath{name: "socket"}, nil
 	}
-	fam := uint8(in.cfg.Family())
+	rc := instance.RecvConfig(ic)
+	fam := uint8(ic.Family())
 	cfg := dataplane.VRIDConfig{
-		Version: in.recv.Version, Family: fam, AuthType: in.recv.AuthType,
-		AuthPass: in.cfg.AuthPass, Peers: in.cfg.UnicastPeers,
+		Version: rc.Version, Family: fam, AuthType: rc.AuthType,
+		AuthPass: ic.AuthPass, Peers: ic.UnicastPeers, AddrCount: uint8(len(rc.VIPs)),
 	}
-	if in.recv.Version == vrrp.Version2 {
-		cfg.Interval = in.cfg.AdvertInt
+	if rc.Version == vrrp.Version2 {
+		cfg.Interval = ic.AdvertInt
 	}
-	if in.recv.VIPs != nil {
-		cfg.AddrCount = uint8(len(in.recv.VIPs))
+	if err := xp.dp.ConfigureVRID(uint8(ic.VRID), cfg); err != nil {
+		return receivePath{}, err
 	}
-	if err := xp.dp.ConfigureVRID(uint8(in.cfg.VRID), cfg); err != nil {
-		return "", err
-	}
-	xp.mu.Lock()
-	xp.byVRID[[2]uint8{uint8(in.cfg.VRID), fam}] = in
-	xp.mu.Unlock()
-	return "xdp", nil
+	return receivePath{name: "xdp", role: xp, peer: xdpPeer{xp: xp, vrid: uint8(ic.VRID), family: fam}}, nil
 }
 
-// release undoes receiveFor and setRole for a stopped instance.
-func (p *planes) release(in *instance) {
-	xp := p.xdp[in.cfg.Interface]
+// register hands the adverts of ic's VRID to in.
+func (p *planes) register(ic *config.VRRPInstance, in *instance.Instance) {
+	if xp := p.xdp[ic.Interface]; xp != nil {
+		xp.mu.Lock()
+		xp.byVRID[[2]uint8{uint8(ic.VRID), uint8(ic.Family())}] = in
+		xp.mu.Unlock()
+	}
+}
+
+// release undoes receiveFor and register for a stopped instance, and makes
+// sure its VIPs are no longer forwarded.
+func (p *planes) release(ic *config.VRRPInstance, in *instance.Instance) {
+	xp := p.xdp[ic.Interface]
 	if xp == nil {
 		return
 	}
-	fam := uint8(in.cfg.Family())
+	key := [2]uint8{uint8(ic.VRID), uint8(ic.Family())}
 	xp.mu.Lock()
-	if xp.byVRID[[2]uint8{uint8(in.cfg.VRID), fam}] == in {
-		delete(xp.byVRID, [2]uint8{uint8(in.cfg.VRID), fam})
+	if xp.byVRID[key] == in {
+		delete(xp.byVRID, key)
 	}
 	xp.mu.Unlock()
-	if err := xp.dp.RemoveVRID(uint8(in.cfg.VRID), fam); err != nil {
-		p.log.Warn("removing VRID from XDP failed", "vrid", in.cfg.VRID, "err", err)
+	if err := xp.dp.RemoveVRID(key[0], key[1]); err != nil {
+		p.log.Warn("removing VRID from XDP failed", "vrid", ic.VRID, "err", err)
 	}
-	p.setRole(in, false)
+	var vips []netip.Addr
+	for _, v := range append(append([]config.VIP(nil), ic.VIPs...), ic.ExcludedVIPs...) {
+		vips = append(vips, v.Prefix.Addr())
+	}
+	xp.SetForwarding(vips, false)
 }
 
-// setRole tells the XDP program whether to forward the instance's VIPs.
-func (p *planes) setRole(in *instance, master bool) {
-	xp := p.xdp[in.cfg.Interface]
-	if xp == nil {
-		return
-	}
-	for _, v := range in.vips {
-		if err := xp.dp.SetVIPActive(v.Prefix.Addr(), master); err != nil {
-			p.log.Warn("setting VIP role in XDP failed", "vip", v.Prefix.Addr(), "err", err)
+// SetForwarding tells the XDP program whether to forward vips (Role).
+func (xp *xdpPlane) SetForwarding(vips []netip.Addr, on bool) {
+	for _, v := range vips {
+		if err := xp.dp.SetVIPActive(v, on); err != nil {
+			xp.log.Warn("setting VIP role in XDP failed", "vip", v, "err", err)
 		}
 	}
 }
 
-// roleActive reports whether the XDP program already forwards all of the
-// instance's VIPs (left so by a daemon that died while MASTER).
-func (p *planes) roleActive(in *instance) bool {
-	xp := p.xdp[in.cfg.Interface]
-	if xp == nil || len(in.vips) == 0 {
-		return false
-	}
-	for _, v := range in.vips {
-		if ok, err := xp.dp.VIPActive(v.Prefix.Addr()); err != nil || !ok {
+// Forwarding reports whether the XDP program already forwards all of vips
+// (left so by a daemon that died while MASTER).
+func (xp *xdpPlane) Forwarding(vips []netip.Addr) bool {
+	for _, v := range vips {
+		if ok, err := xp.dp.VIPActive(v); err != nil || !ok {
 			return false
 		}
 	}
-	return true
+	return len(vips) > 0
+}
+
+// xdpPeer is the XDP program's record of the last valid advert of one
+// (VRID, family), stamped with CLOCK_MONOTONIC (PeerSeen).
+type xdpPeer struct {
+	xp     *xdpPlane
+	vrid   uint8
+	family uint8
+}
+
+func (x xdpPeer) LastAdvert() (instance.PeerAdvert, bool) {
+	ps, ok, err := x.xp.dp.Peer(x.vrid, x.family)
+	if err != nil || !ok {
+		return instance.PeerAdvert{}, false
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return instance.PeerAdvert{}, false
+	}
+	return instance.PeerAdvert{
+		Src: ps.Src, Priority: ps.Priority, Interval: ps.Interval,
+		Age: time.Duration(ts.Nano()) - ps.Monotonic,
+	}, true
 }
 
 // dropCounters are the XDP program's VRRP drops by interface and reason.

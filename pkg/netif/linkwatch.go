@@ -3,7 +3,6 @@ package netif
 import (
 	"context"
 	"fmt"
-	"net"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -90,13 +89,4 @@ func WatchLinks(ctx context.Context, names ...string) (<-chan LinkEvent, error) 
 		}
 	}()
 	return out, nil
-}
-
-// LinkIsUp reads the current state of one interface (IFF_UP and IFF_RUNNING).
-func LinkIsUp(name string) (bool, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return false, fmt.Errorf("%w: %s: %w", ErrNoLink, name, err)
-	}
-	return ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0, nil
 }

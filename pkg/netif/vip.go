@@ -201,17 +201,6 @@ func (m *VIPs) RemoveAll() error {
 	return errors.Join(errs...)
 }
 
-// Owned lists the addresses this manager added and has not removed.
-func (m *VIPs) Owned() []VIP {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]VIP, 0, len(m.owned))
-	for _, v := range m.owned {
-		out = append(out, v)
-	}
-	return out
-}
-
 // Present reports whether v's address is on its interface (whoever put it
 // there).
 func (m *VIPs) Present(v VIP) (bool, error) {

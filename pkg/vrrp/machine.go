@@ -47,7 +47,6 @@ type Params struct {
 	// priority MASTER it keeps accepting its adverts for this long before it
 	// preempts. Higher or equal priority adverts cancel the delay.
 	PreemptDelay     time.Duration
-	Accept           bool       // accept mode; not used by the election, carried for the runtime
 	DownTimerAdverts int        // down_timer_adverts; 0 means DefaultDownTimerAdverts
 	Primary          netip.Addr // our source address, for equal-priority tie-breaks
 	// InitialState is the configured `state`: StateInit (unset), StateBackup
@@ -171,9 +170,6 @@ func NewMachine(p Params) *Machine {
 	}
 	return &Machine{p: p, priority: p.Priority, masterAdverInt: p.AdvertInterval}
 }
-
-// Params returns the parameters the machine runs with, after defaults.
-func (m *Machine) Params() Params { return m.p }
 
 // State returns the current state.
 func (m *Machine) State() State { return m.state }

@@ -330,7 +330,7 @@ func TestParams_MasterStateClearsNoPreempt(t *testing.T) {
 		{Priority: 100, NoPreempt: true, PreemptDelay: time.Second, InitialState: StateMaster},
 		{Priority: 255, NoPreempt: true, PreemptDelay: time.Second},
 	} {
-		got := NewMachine(p).Params()
+		got := NewMachine(p).p
 		if got.NoPreempt || got.PreemptDelay != 0 {
 			t.Errorf("%+v: NoPreempt %v PreemptDelay %v, want cleared", p, got.NoPreempt, got.PreemptDelay)
 		}

@@ -29,7 +29,7 @@ const (
 	DropChecksum                      // bad checksum
 	DropAuthType                      // v2 auth type differs from ours
 	DropAuth                          // v2 password differs from ours
-	DropInterval                      // v2 advert interval differs from ours
+	DropInterval                      // v2 advert interval differs from ours; v3 interval 0
 	DropUnicastPeer                   // source not in unicast_peer
 	DropFamily                        // source, destination or addresses of another family
 
@@ -59,16 +59,6 @@ func (r DropReason) String() string {
 		return dropNames[r]
 	}
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
-}
-
-// ParseDropReason is the inverse of String.
-func ParseDropReason(s string) (DropReason, bool) {
-	for i, n := range dropNames {
-		if n == s {
-			return DropReason(i), true
-		}
-	}
-	return DropNone, false
 }
 
 var reasonErrs = []struct {
@@ -155,6 +145,12 @@ func (c *RecvConfig) Validate(a *Advert, src netip.Addr, ttl uint8) error {
 		if a.Interval != c.Interval {
 			return fmt.Errorf("%w: got %v, configured %v", ErrInterval, a.Interval, c.Interval)
 		}
+	}
+	if a.Version == Version3 && a.Interval == 0 {
+		// A MASTER that claims to advertise continuously would make every
+		// BACKUP's Master_Down_Interval its Skew_Time alone; the XDP
+		// program drops it as "interval" too.
+		return fmt.Errorf("%w: VRRPv3 interval 0", ErrInterval)
 	}
 	if c.VIPs != nil {
 		if len(a.Addrs) != len(c.VIPs) {

@@ -38,6 +38,8 @@ func TestValidate(t *testing.T) {
 		{"no auth when PASS configured", seed, with(good2, func(a *Advert) { a.AuthType = AuthNone; a.AuthData = [8]byte{} }), src4, 255, DropAuthType},
 		{"AH", seed, with(good2, func(a *Advert) { a.AuthType = AuthAH }), src4, 255, DropAuthType},
 		{"v2 interval mismatch", seed, with(good2, func(a *Advert) { a.Interval = 2 * time.Second }), src4, 255, DropInterval},
+		{"v3 interval 0 (the XDP program drops it as interval too)", v3, with(good3, func(a *Advert) { a.Interval = 0 }), src6, 255, DropInterval},
+		{"v3 interval 10ms is the smallest", v3, with(good3, func(a *Advert) { a.Interval = 10 * time.Millisecond }), src6, 255, DropNone},
 		{"VIP count", seed, with(good2, func(a *Advert) { a.Addrs = append(a.Addrs, vip4.Next()) }), src4, 255, DropAddrCount},
 		{"other VIP", seed, with(good2, func(a *Advert) { a.Addrs[0] = vip4.Next() }), src4, 255, DropAddrCount},
 		{"IPv6 VIP from IPv4 source", seed, with(good2, func(a *Advert) { a.Addrs[0] = vip6 }), src4, 255, DropFamily},

@@ -84,32 +84,6 @@ func (c *ScriptCounter) Report(success bool) (ok, changed bool) {
 	return c.OK(), c.OK() != was
 }
 
-// SyncGroupState is the state of a vrrp_sync_group as a whole: FAULT if
-// any member is in FAULT, MASTER if all are MASTER, INIT if all are INIT,
-// BACKUP otherwise.
-func SyncGroupState(members []State) State {
-	all := func(s State) bool {
-		for _, m := range members {
-			if m != s {
-				return false
-			}
-		}
-		return len(members) > 0
-	}
-	for _, m := range members {
-		if m == StateFault {
-			return StateFault
-		}
-	}
-	switch {
-	case all(StateMaster):
-		return StateMaster
-	case all(StateInit):
-		return StateInit
-	}
-	return StateBackup
-}
-
 // SyncGroupFollow says how the other members of a vrrp_sync_group follow
 // member leader, which has just entered states[leader]: the result holds,
 // for each member, the state it must be driven to, or StateInit to leave it

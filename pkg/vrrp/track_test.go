@@ -73,27 +73,6 @@ func TestScriptCounter(t *testing.T) {
 	}
 }
 
-func TestSyncGroupState(t *testing.T) {
-	M, B, F, I := StateMaster, StateBackup, StateFault, StateInit
-	tests := []struct {
-		members []State
-		want    State
-	}{
-		{[]State{M, M}, M},
-		{[]State{M, B}, B},
-		{[]State{B, B}, B},
-		{[]State{M, F}, F},
-		{[]State{I, I}, I},
-		{[]State{I, B}, B},
-		{nil, B},
-	}
-	for _, tt := range tests {
-		if got := SyncGroupState(tt.members); got != tt.want {
-			t.Errorf("SyncGroupState(%v) = %v, want %v", tt.members, got, tt.want)
-		}
-	}
-}
-
 func TestSyncGroupFollow(t *testing.T) {
 	M, B, F, I := StateMaster, StateBackup, StateFault, StateInit
 	tests := []struct {

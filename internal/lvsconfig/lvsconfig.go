@@ -1,6 +1,10 @@
-package daemon
+// Package lvsconfig maps keepalived's virtual_server blocks onto the lvs
+// manager's model (services, real servers, weights) and onto health
+// monitors, one per real server with checkers.
+package lvsconfig
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -24,9 +28,9 @@ func protoOf(p string) uint8 {
 	}
 }
 
-// serviceKeys expands one virtual_server into the service keys it stands
+// ServiceKeys expands one virtual_server into the service keys it stands
 // for: one for IP PORT or fwmark, one per address of a virtual_server_group.
-func serviceKeys(cfg *config.Config, vs *config.VirtualServer) ([]lvs.ServiceKey, error) {
+func ServiceKeys(cfg *config.Config, vs *config.VirtualServer) ([]lvs.ServiceKey, error) {
 	proto := protoOf(vs.Protocol)
 	switch {
 	case vs.Group != "":
@@ -68,11 +72,11 @@ func serviceKeys(cfg *config.Config, vs *config.VirtualServer) ([]lvs.ServiceKey
 	}
 }
 
-// lvsVirtualServers maps the configuration onto the lvs Manager's model.
-func lvsVirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
+// VirtualServers maps the configuration onto the lvs Manager's model.
+func VirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
 	var out []lvs.VirtualServer
 	for _, vs := range cfg.VirtualServers {
-		keys, err := serviceKeys(cfg, vs)
+		keys, err := ServiceKeys(cfg, vs)
 		if err != nil {
 			return nil, err
 		}
@@ -106,21 +110,22 @@ func lvsVirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
 	return out, nil
 }
 
-// monitorSpec is one real server's health monitor, before it is started.
-type monitorSpec struct {
-	// key identifies the monitor's configuration (monitorKey).
-	key string
-	vs  lvs.ServiceKey
-	rs  lvs.RealServerKey
-	cfg healthcheck.MonitorConfig
+// Monitor is one real server's health monitor, before it is started.
+type Monitor struct {
+	// Key identifies the monitor's configuration, so a reload keeps the
+	// monitors whose configuration did not change.
+	Key    string
+	VS     lvs.ServiceKey
+	RS     lvs.RealServerKey
+	Config healthcheck.MonitorConfig
 }
 
-// healthMonitors builds one monitor per real server that has checkers.
+// Monitors builds one monitor per real server that has checkers.
 // Real servers without checkers stay up, as in keepalived.
-func healthMonitors(cfg *config.Config, notifier *script.Notifier) ([]monitorSpec, error) {
-	var out []monitorSpec
+func Monitors(cfg *config.Config, notifier *script.Notifier) ([]Monitor, error) {
+	var out []Monitor
 	for _, vs := range cfg.VirtualServers {
-		keys, err := serviceKeys(cfg, vs)
+		keys, err := ServiceKeys(cfg, vs)
 		if err != nil {
 			return nil, err
 		}
@@ -141,18 +146,18 @@ func healthMonitors(cfg *config.Config, notifier *script.Notifier) ([]monitorSpe
 				if rsPort == 0 {
 					rsPort = key.Port
 				}
-				out = append(out, monitorSpec{
-					key: monitorKey(vs, rs, key),
-					vs:  key,
-					rs:  lvs.RealServerKey{Addr: rs.Addr, Port: rsPort},
-					cfg: healthcheck.MonitorConfig{
+				out = append(out, Monitor{
+					Key: monitorKey(vs, rs, key),
+					VS:  key,
+					RS:  lvs.RealServerKey{Addr: rs.Addr, Port: rsPort},
+					Config: healthcheck.MonitorConfig{
 						VirtualServer: key.String(),
 						RealServer:    netip.AddrPortFrom(rs.Addr, rsPort).String(),
 						Weight:        rs.Weight,
 						Checkers:      checkers,
 						Omega:         vs.Omega,
-						NotifyUp:      scriptCommand(rs.NotifyUp, 0),
-						NotifyDown:    scriptCommand(rs.NotifyDown, 0),
+						NotifyUp:      ScriptCommand(rs.NotifyUp, 0),
+						NotifyDown:    ScriptCommand(rs.NotifyDown, 0),
 						Notifier:      notifier,
 					},
 				})
@@ -162,7 +167,7 @@ func healthMonitors(cfg *config.Config, notifier *script.Notifier) ([]monitorSpe
 	return out, nil
 }
 
-func scriptCommand(s config.ScriptCmd, timeout time.Duration) script.Command {
+func ScriptCommand(s config.ScriptCmd, timeout time.Duration) script.Command {
 	return script.Command{Line: s.Command, Timeout: timeout}
 }
 
@@ -260,4 +265,31 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// monitorKey identifies a monitor's configuration, so a reload keeps the
+// monitors (and the health they learnt) whose configuration did not change.
+func monitorKey(vs *config.VirtualServer, rs *config.RealServer, key lvs.ServiceKey) string {
+	r := *rs
+	r.Pos = config.Pos{}
+	checkers := make([]config.Checker, len(rs.Checkers))
+	for i, c := range rs.Checkers {
+		checkers[i] = *c
+		checkers[i].Pos = config.Pos{}
+	}
+	r.Checkers = nil
+	// JSON, not fmt: the config types embed Pos, whose String method fmt
+	// would print instead of the fields.
+	b, err := json.Marshal(struct {
+		Key       string
+		DelayLoop time.Duration
+		Omega     bool
+		RS        config.RealServer
+		Checkers  []config.Checker
+	}{key.String(), vs.DelayLoop, vs.Omega, r, checkers})
+	if err != nil {
+		// Cannot happen for these types; a unique key restarts the monitor.
+		return fmt.Sprintf("%v|%p", key, rs)
+	}
+	return string(b)
 }

@@ -1,0 +1,103 @@
+package lvsconfig
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/lvs"
+)
+
+// TestSeedMapping: the seed's virtual server reaches the lvs model and the
+// health monitors with keepalived's meaning.
+func TestSeedMapping(t *testing.T) {
+	cfg, _, err := config.Load("../../examples/seed-master.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vss, err := VirtualServers(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vss) != 1 {
+		t.Fatalf("%d virtual servers, want 1", len(vss))
+	}
+	vs := vss[0]
+	want := lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: netip.MustParseAddr("192.168.12.211"), Port: 80}
+	if vs.Key != want || vs.Scheduler != "wrr" || vs.Method != "DR" || vs.PersistenceTimeout != 50*time.Second {
+		t.Errorf("virtual server %+v", vs)
+	}
+	if len(vs.RealServers) != 2 || vs.RealServers[0].Weight != 1 || vs.RealServers[1].Addr != netip.MustParseAddr("192.168.28.104") {
+		t.Errorf("real servers %+v", vs.RealServers)
+	}
+	mons, err := Monitors(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mons) != 2 {
+		t.Fatalf("%d monitors, want 2", len(mons))
+	}
+	m := mons[0]
+	if m.VS != want || m.RS != (lvs.RealServerKey{Addr: netip.MustParseAddr("192.168.28.103"), Port: 80}) {
+		t.Errorf("monitor keys %v %v", m.VS, m.RS)
+	}
+	if len(m.Config.Checkers) != 1 {
+		t.Fatalf("%d checkers", len(m.Config.Checkers))
+	}
+	tm := m.Config.Checkers[0].Timing
+	if tm.DelayLoop != time.Second || tm.Retry != 3 || tm.DelayBeforeRetry != 3*time.Second || tm.ConnectTimeout != 3*time.Second {
+		t.Errorf("TCP_CHECK timing %+v, want delay_loop 1s, retry 3, delay_before_retry 3s, connect_timeout 3s", tm)
+	}
+}
+
+// TestMonitorKeys: one real server in two virtual servers with different
+// checkers gets two monitors whose keys come from their own blocks, and a
+// key changes only when that monitor's configuration does.
+func TestMonitorKeys(t *testing.T) {
+	conf := func(timeout string) string {
+		return `virtual_server 192.0.2.1 80 {
+    delay_loop 1
+    real_server 192.0.2.10 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+virtual_server 192.0.2.2 80 {
+    delay_loop 1
+    real_server 192.0.2.10 80 {
+        TCP_CHECK {
+            connect_timeout ` + timeout + `
+        }
+    }
+}
+`
+	}
+	keysOf := func(src string) []string {
+		t.Helper()
+		cfg, _, err := config.Parse("k.conf", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mons, err := Monitors(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, m := range mons {
+			keys = append(keys, m.Key)
+		}
+		return keys
+	}
+	a, b := keysOf(conf("2")), keysOf(conf("3"))
+	if len(a) != 2 || len(b) != 2 || a[0] == a[1] {
+		t.Fatalf("keys %q", a)
+	}
+	if a[0] != b[0] {
+		t.Error("the first virtual server's monitor key changed although only the second's checker did")
+	}
+	if a[1] == b[1] {
+		t.Error("the second virtual server's monitor key did not change with its connect_timeout")
+	}
+}

@@ -37,6 +37,11 @@ type VRIDConfig struct {
 	AddrCount uint8
 }
 
+// maxVRRPMessage is the largest VRRP message (header, addresses, v2
+// authentication data) the program accepts, VRRP_MAX_MSG in bpf/consts.h:
+// the payload array of the ring-buffer record.
+const maxVRRPMessage = len(xdpvipVrrpEvent{}.Payload)
+
 // AdvertEvent is one valid advert as the XDP program saw it.
 type AdvertEvent struct {
 	VRID     uint8

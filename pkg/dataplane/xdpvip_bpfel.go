@@ -103,7 +103,7 @@ type xdpvipRealCounters struct {
 
 type xdpvipScratchBuf struct {
 	_   structs.HostLayout
-	Buf [1064]uint8
+	Buf [1536]uint8
 }
 
 type xdpvipSvcKey struct {
@@ -159,7 +159,7 @@ type xdpvipVrrpEvent struct {
 	PayloadLen uint16
 	Src        [16]uint8
 	Dst        [16]uint8
-	Payload    [1024]uint8
+	Payload    [1536]uint8
 }
 
 type xdpvipVrrpPeer struct {

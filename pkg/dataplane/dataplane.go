@@ -32,6 +32,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpvip/xdpvip/pkg/netif"
 )
 
 // DefaultBPFDir is where pins live unless Options.BPFDir says otherwise.
@@ -87,7 +89,7 @@ type Dataplane struct {
 	ring    *ringbuf.Reader
 	lvs     lvsState
 	closed  bool
-	nl      *netlinkResolver // nil when loaded without an interface
+	nl      *netif.NeighCache // nil when loaded without an interface
 	stopNbr chan struct{}
 	nbrDone chan struct{}
 }
@@ -134,19 +136,19 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := newNetlinkResolver(opts.Logger)
+	nc, err := netif.NewNeighCache(netif.NeighOptions{Logger: opts.Logger})
 	if err != nil {
 		d.objs.Close()
-		return nil, err
+		return nil, fmt.Errorf("dataplane: %w", err)
 	}
-	d.lvs.resolve = res
-	d.nl = res
+	d.lvs.resolve = nc
+	d.nl = nc
 	if err := d.attach(opts.Mode); err != nil {
-		res.close()
+		nc.Close()
 		d.objs.Close()
 		return nil, err
 	}
-	d.startNeighbourRefresh(defaultRefresh)
+	d.startNeighbourRefresh(nc.Changed())
 	return d, nil
 }
 
@@ -224,7 +226,7 @@ func (d *Dataplane) Close() error {
 	}
 	d.lvs.closeTables()
 	if d.nl != nil {
-		d.nl.close()
+		d.nl.Close()
 	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)

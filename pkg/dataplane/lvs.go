@@ -45,6 +45,9 @@ type svcEntry struct {
 	reals map[netip.AddrPort]uint32 // dest → real id
 	sig   string                    // the usable (key, weight) set of the current table
 	table *ebpf.Map                 // inner map currently in maglev_tables (nil when reused from pins)
+	// unresolved are the real servers the last refresh found without a
+	// usable neighbour entry (logged once, not at every refresh).
+	unresolved map[netip.AddrPort]bool
 }
 
 // lvsState is the Go mirror of services, reals and maglev_tables.
@@ -54,7 +57,7 @@ type lvsState struct {
 	svcUsed  [maxServices]bool
 	realUsed [maxReals]bool
 	nextReal uint32
-	resolve  resolver
+	resolve  neighbours
 }
 
 // init rebuilds the id allocation from pinned maps, so that a restarted
@@ -152,8 +155,9 @@ func (d *Dataplane) VIPActive(vip netip.Addr) (bool, error) {
 // Apply implements lvs.Backend: afterwards the program forwards exactly
 // the given services. Fwmark services and non-DR real servers cannot be
 // done in XDP; they are skipped with a log line. A real server whose MAC
-// is not (yet) in the neighbour table stays out of the Maglev table until
-// the background refresh resolves it.
+// is not (yet) in the neighbour cache stays out of the Maglev table until
+// the cache resolves it in the background and says so (Apply never waits
+// for the network).
 func (d *Dataplane) Apply(services []lvs.Service) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -190,6 +194,7 @@ func (d *Dataplane) applyLocked(services []lvs.Service) error {
 	for id, svc := range want {
 		errs = append(errs, s.applyService(id, svc))
 	}
+	d.keepNeighbours()
 	return errors.Join(errs...)
 }
 
@@ -283,7 +288,7 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 	return errors.Join(errs...)
 }
 
-// refreshService resolves the service's real servers, writes their entries
+// refreshService looks up the service's real servers, writes their entries
 // and rebuilds its Maglev table when the usable set changed.
 func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 	d := s.d
@@ -301,13 +306,20 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 		aps = append(aps, ap)
 	}
 	slices.SortFunc(aps, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	unresolved := map[netip.AddrPort]bool{}
 	for _, ap := range aps {
 		rid := e.reals[ap]
 		r := xdpvipReal{SvcId: e.id, Addr: addr16(ap.Addr()), Family: family(ap.Addr()), Port: ap.Port()}
-		mac, ifindex, err := s.resolve.Resolve(ap.Addr())
+		mac, ifindex, err := s.resolve.Lookup(ap.Addr())
 		if err != nil {
-			d.log.Warn("xdp dataplane: real server not resolved yet", "rs", ap.Addr(), "err", err)
+			if !e.unresolved[ap] {
+				d.log.Warn("xdp dataplane: real server not resolved yet", "rs", ap.Addr(), "err", err)
+			}
+			unresolved[ap] = true
 		} else {
+			if e.unresolved[ap] {
+				d.log.Info("xdp dataplane: real server resolved", "rs", ap.Addr(), "mac", net.HardwareAddr(mac).String())
+			}
 			copy(r.Mac[:], mac)
 			r.Ifindex = uint32(ifindex)
 			r.Flags = realValid
@@ -321,11 +333,14 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 			ids = append(ids, rid)
 		}
 	}
+	e.unresolved = unresolved
+	// Never empty, so an empty table is written once, not at every refresh.
 	var sig strings.Builder
+	fmt.Fprintf(&sig, "M=%d;", d.m)
 	for i, en := range entries {
 		fmt.Fprintf(&sig, "%s=%d/%d;", en.Key, en.Weight, ids[i])
 	}
-	if sig.String() == e.sig && e.sig != "" {
+	if sig.String() == e.sig {
 		return errors.Join(errs...)
 	}
 	if err := s.writeTable(e, entries, ids); err != nil {
@@ -466,10 +481,5 @@ func (d *Dataplane) Stats() ([]lvs.ServiceStats, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func ntohs(v uint16) uint16 { return htons(v) }
-
-// resolver finds the MAC and egress interface of a real server.
-type resolver interface {
-	Resolve(addr netip.Addr) (mac net.HardwareAddr, ifindex int, err error)
-}
 
 var _ lvs.Backend = (*Dataplane)(nil)

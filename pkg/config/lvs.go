@@ -17,9 +17,36 @@ type inherited struct {
 	virtualhost                                         *string
 }
 
+// Where a keyword shared by virtual servers, real servers and checkers is
+// valid (keepalived's check_parser.c, check_api.c, check_http.c).
+type commonLevel int
+
+const (
+	atServer      commonLevel = iota // virtual_server, real_server
+	atChecker                        // every checker
+	atHTTPChecker                    // HTTP_GET, SSL_GET
+)
+
 // common parses a keyword shared by virtual servers, real servers and
-// checkers; it reports whether n was one.
-func (b *builder) common(n *node, h *inherited) bool {
+// checkers; it reports whether n was one valid at this level.
+// nb_get_retry is an HTTP_GET / SSL_GET keyword only: elsewhere (TCP_CHECK
+// in many old configs) keepalived reports it unknown and retry keeps its
+// default, and so does xdpvip.
+func (b *builder) common(n *node, h *inherited, level commonLevel) bool {
+	switch n.key {
+	case "nb_get_retry":
+		if level != atHTTPChecker {
+			return false
+		}
+	case "inhibit_on_failure":
+		if level != atServer {
+			return false
+		}
+	case "virtualhost":
+		if level == atChecker {
+			return false
+		}
+	}
 	dur := func(lo time.Duration) *time.Duration {
 		if d, ok := b.timerArg(n, lo, maxTimer); ok {
 			return &d
@@ -37,7 +64,7 @@ func (b *builder) common(n *node, h *inherited) bool {
 		h.delayLoop = dur(time.Microsecond)
 	case "retry", "nb_get_retry":
 		if n.key == "nb_get_retry" {
-			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry)")
+			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry, as keepalived does in HTTP_GET/SSL_GET)")
 		}
 		if v, ok := b.intArg(n, 0, 1<<20); ok {
 			h.retry = &v
@@ -230,7 +257,7 @@ func (b *builder) virtualServer(blk *node) {
 	seen := map[string]Pos{}
 	for _, n := range blk.children {
 		seen[n.key] = n.pos
-		if b.common(n, &h) {
+		if b.common(n, &h, atServer) {
 			continue
 		}
 		switch n.key {
@@ -485,7 +512,7 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 	var checkers []*Checker
 	var ch []inherited
 	for _, n := range blk.children {
-		if b.common(n, &h) {
+		if b.common(n, &h, atServer) {
 			continue
 		}
 		switch n.key {
@@ -549,7 +576,11 @@ func (b *builder) checker(blk *node) (*Checker, inherited) {
 		c.HTTPProtocol = "1.0"
 	}
 	for _, n := range blk.children {
-		if b.common(n, &h) {
+		level := atChecker
+		if c.Kind == HTTPGet || c.Kind == SSLGet {
+			level = atHTTPChecker
+		}
+		if b.common(n, &h, level) {
 			continue
 		}
 		if b.checkerOption(n, c) {

@@ -113,6 +113,7 @@ type xdInstance struct {
 }
 
 type xdChecker struct {
+	Pos              string  `json:"pos"`
 	Type             string  `json:"type"`
 	ConnectIP        string  `json:"connect_ip"`
 	ConnectPort      int     `json:"connect_port"`
@@ -125,7 +126,7 @@ type xdChecker struct {
 	MiscPath         struct {
 		Command string `json:"command"`
 	} `json:"misc_path"`
-	URLs             []struct {
+	URLs []struct {
 		Path   string `json:"path"`
 		Digest string `json:"digest"`
 	} `json:"url"`
@@ -426,6 +427,17 @@ func kaText(msgs []kaMessage) string {
 	return strings.Join(s, "; ")
 }
 
+// declared reports whether xdpvip warns at pos with a message containing
+// what: a difference from keepalived that xdpvip declares.
+func (r *fidelityResult) declared(pos, what string) bool {
+	for _, d := range r.xd.Diagnostics {
+		if d.Pos == pos && d.Severity == "warning" && strings.Contains(d.Message, what) {
+			return true
+		}
+	}
+	return false
+}
+
 // cmp compares one value; what names it for the report.
 func (r *fidelityResult) cmp(what, ka, xd string) {
 	r.values++
@@ -706,7 +718,11 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 			pt = secs(vs.PersistenceTimeout)
 		}
 		r.cmp(p+"persistence_timeout", k.KV["persistence timeout"], pt)
-		r.cmp(p+"protocol", k.KV["protocol"], vs.Protocol)
+		proto := vs.Protocol
+		if proto == "" {
+			proto = "none"
+		}
+		r.cmp(p+"protocol", k.KV["protocol"], proto)
 		r.cmp(p+"quorum", k.KV["quorum"], fmt.Sprintf("%d, hysteresis = %d", vs.Quorum, vs.Hysteresis))
 		r.cmp(p+"number of real_server", strconv.Itoa(len(k.Kids)), strconv.Itoa(len(vs.RealServers)))
 		for j, rs := range vs.RealServers {
@@ -746,7 +762,14 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 		r.cmp(p+"warmup", k.KV["Warmup"], usecs(c.Warmup))
 		if c.Type != "MISC_CHECK" && c.Type != "FILE_CHECK" && c.Type != "BFD_CHECK" {
 			r.cmp(p+"connect_ip, connect_port", k.KV["Dest"], hostPort(c.ConnectIP, c.ConnectPort))
-			r.cmp(p+"connect_timeout", k.KV["Timeout"], fixed6(c.ConnectTimeout))
+			if r.declared(c.Pos, "connect timeout of 0") {
+				// A declared difference: keepalived 2.2.7 gives an
+				// SMTP_CHECK host { } without connect_timeout a timeout of
+				// 0; xdpvip the checker's.
+				r.cmp(p+"connect_timeout (declared: keepalived 0)", k.KV["Timeout"], fixed6(0))
+			} else {
+				r.cmp(p+"connect_timeout", k.KV["Timeout"], fixed6(c.ConnectTimeout))
+			}
 		}
 		if c.Type == "SMTP_CHECK" {
 			r.cmp(p+"helo_name", k.KV["helo"], c.HeloName)

@@ -466,6 +466,44 @@ func (b *builder) finishGlobal() {
 	}
 }
 
+// scriptSecurity warns, once, that scripts run as root without
+// enable_script_security: keepalived reports this as a SECURITY VIOLATION
+// (for every script file it finds).
+func (b *builder) scriptSecurity() {
+	g := &b.cfg.Global
+	if g.EnableScriptSecurity || g.ScriptUser != "" {
+		return
+	}
+	var at *Pos
+	note := func(p Pos, sc ScriptCmd) {
+		if at == nil && !sc.IsZero() && sc.User == "" {
+			at = &p
+		}
+	}
+	for _, s := range b.cfg.Scripts {
+		note(s.Pos, s.Script)
+	}
+	for _, in := range b.cfg.Instances {
+		for _, sc := range []ScriptCmd{in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any, in.Notify.MasterRxLowerPri} {
+			note(in.Pos, sc)
+		}
+	}
+	for _, vs := range b.cfg.VirtualServers {
+		note(vs.Pos, vs.QuorumUp)
+		note(vs.Pos, vs.QuorumDown)
+		for _, rs := range vs.RealServers {
+			note(rs.Pos, rs.NotifyUp)
+			note(rs.Pos, rs.NotifyDown)
+			for _, c := range rs.Checkers {
+				note(c.Pos, c.MiscPath)
+			}
+		}
+	}
+	if at != nil {
+		b.d.warnf(*at, "enable_script_security", "scripts run as root without enable_script_security in global_defs (keepalived reports a SECURITY VIOLATION for every script it finds)")
+	}
+}
+
 // ---- vrrp_script ----
 
 func (b *builder) vrrpScript(blk *node) {

@@ -149,7 +149,9 @@ func TestDiagnostics(t *testing.T) {
 		{"track weight", vi + " track_interface {\n  eth1 weight -254\n }\n}\n", Error, []string{"main.conf:8: eth1:"}},
 		{"lb_algo", "virtual_server 10.0.0.1 80 {\n lb_algo fastest\n real_server 10.0.0.2 80 {\n }\n}\n", Error, []string{"main.conf:2: lb_algo:", "\"fastest\""}},
 		{"lb_kind", "virtual_server 10.0.0.1 80 {\n lb_kind BRIDGE\n}\n", Error, []string{"main.conf:2: lb_kind:"}},
-		{"vs port 0", "virtual_server 10.0.0.1 0 {\n}\n", Error, []string{"main.conf:1: virtual_server: port"}},
+		// keepalived accepts port 0 (all ports) and makes a non-persistent
+		// service persistent, with a message.
+		{"vs port 0", "virtual_server 10.0.0.1 0 {\n protocol TCP\n real_server 10.0.0.2 0 {\n }\n}\n", Warning, []string{"main.conf:1: virtual_server:", "persistence_timeout set to 360"}},
 		{"rs port 70000", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 70000 {\n }\n}\n", Error, []string{"main.conf:2: real_server: port"}},
 		{"connect_port 0", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   connect_port 0\n  }\n }\n}\n", Error, []string{"main.conf:4: connect_port:"}},
 		{"weight too big", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  weight 70000\n }\n}\n", Error, []string{"main.conf:3: weight:"}},
@@ -407,7 +409,9 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("v6: version %d family %d advert %s", in6.Version, in6.Family(), in6.AdvertInt)
 	}
 	vs := cfg.VirtualServers[0]
-	if vs.Scheduler != "wlc" || vs.Method != MethodNAT || vs.Protocol != "TCP" || vs.DelayLoop != 60*time.Second || vs.Quorum != 1 {
+	// No protocol: keepalived 2.2.7 defaults an address service to UDP,
+	// with a message.
+	if vs.Scheduler != "wlc" || vs.Method != MethodNAT || vs.Protocol != "UDP" || vs.DelayLoop != 60*time.Second || vs.Quorum != 1 {
 		t.Errorf("vs defaults: %s %s %s %s %d", vs.Scheduler, vs.Method, vs.Protocol, vs.DelayLoop, vs.Quorum)
 	}
 	checks := vs.RealServers[0].Checkers

@@ -131,7 +131,7 @@ func (p faultKA) State() string {
 	}
 	return p.KA.State(faultInstance)
 }
-func (p faultKA) Transitions() int     { return len(p.States(faultInstance)) }
+func (p faultKA) Transitions() int      { return len(p.States(faultInstance)) }
 func (p faultKA) VRRPPID() (int, error) { return p.vrrpPID() }
 func (p faultKA) ConfPath() string      { return p.Conf }
 func (p faultKA) HUP() error            { return p.Proc.Signal(unix.SIGHUP) }

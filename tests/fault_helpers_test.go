@@ -86,8 +86,9 @@ type faultPeer interface {
 	ConfPath() string
 	// HUP sends SIGHUP to the process that reloads.
 	HUP() error
-	// Log is what the daemon logged since it last started.
+	// Log is what the daemon logged since it last started, LogPath where.
 	Log() string
+	LogPath() string
 	// Answers reports whether the daemon is alive and answering: `xdpvip
 	// status` for xdpvip, the VRRP child being alive for keepalived.
 	Answers() error
@@ -115,6 +116,7 @@ func (p faultXdpvip) VRRPPID() (int, error) { return p.Proc.Cmd.Process.Pid, nil
 func (p faultXdpvip) ConfPath() string      { return p.Conf }
 func (p faultXdpvip) HUP() error            { return p.Proc.Signal(unix.SIGHUP) }
 func (p faultXdpvip) Log() string           { return p.Proc.Log() }
+func (p faultXdpvip) LogPath() string       { return p.Proc.LogPath }
 func (p faultXdpvip) Exited() bool          { return p.Proc.Exited() }
 func (p faultXdpvip) Answers() error {
 	if out, err := p.CLI("status"); err != nil {
@@ -136,6 +138,7 @@ func (p faultKA) VRRPPID() (int, error) { return p.vrrpPID() }
 func (p faultKA) ConfPath() string      { return p.Conf }
 func (p faultKA) HUP() error            { return p.Proc.Signal(unix.SIGHUP) }
 func (p faultKA) Log() string           { return p.Proc.Log() }
+func (p faultKA) LogPath() string       { return p.Proc.LogPath }
 func (p faultKA) Exited() bool          { return p.Proc.Exited() }
 func (p faultKA) Answers() error {
 	if p.Proc.Exited() {
@@ -238,14 +241,6 @@ func (l *faultLab) inRole(role string) faultPeer {
 		return m
 	}
 	return b
-}
-
-// other is the peer on the other node.
-func (l *faultLab) other(p faultPeer) faultPeer {
-	if p.H() == l.lvs1 {
-		return l.peers[l.lvs2]
-	}
-	return l.peers[l.lvs1]
 }
 
 // settle waits until one node is MASTER with every VIP, the other is

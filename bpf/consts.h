@@ -69,11 +69,4 @@
  * with the same Maglev table send a flow to the same real server. */
 #define HASH_SEED 0x5eed1bad
 
-/* service flags (struct svc_value.flags) */
-#define SVC_F_HASH_SRC 0x1      /* sh: hash the client address only */
-#define SVC_F_PERSIST 0x2       /* persistence_timeout: persistence table */
-
-/* real server flags (struct real.flags) */
-#define REAL_F_VALID 0x1        /* MAC resolved and in use */
-
 #endif

@@ -22,10 +22,15 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Put struct vrrp_event and enum counter into BTF for bpf2go: the ring
- * buffer has no value type and array keys must be plain integers. */
+/* Put struct vrrp_event, struct vrrp_hdr and the enums into BTF for
+ * bpf2go: the ring buffer has no value type, array keys must be plain
+ * integers, the flags fields are plain bytes, and Go reads the header of
+ * the message an event carries. */
 const struct vrrp_event *unused_vrrp_event __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
+const enum svc_flag *unused_svc_flag __attribute__((unused));
+const enum real_flag *unused_real_flag __attribute__((unused));
+const struct vrrp_hdr *unused_vrrp_hdr __attribute__((unused));
 
 static __always_inline void count(enum counter idx)
 {

@@ -33,7 +33,7 @@ func manyAddrs(family uint8, n int) []netip.Addr {
 func TestVRRPManyAddresses(t *testing.T) {
 	d := newTestDataplane(t, 251, nil)
 	configureTestVRIDs(t, d)
-	max6 := (maxVRRPMessage - vrrp.MessageLen(3, false, 0)) / 16
+	max6 := (MaxMessageLen - vrrp.MessageLen(3, false, 0)) / 16
 	tests := []struct {
 		name     string
 		adv      vrrp.Advert

@@ -48,6 +48,9 @@ func load(o loadOptions) (*Dataplane, error) {
 	d := &Dataplane{log: o.logger, ifindex: o.ifindex, ifname: o.ifname, mac: o.mac, m: o.tableSize, pinDir: o.pinDir}
 	d.lvs.resolve = noResolver{}
 	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
+		if uerr := unsupportedKernel(err); uerr != nil {
+			return nil, uerr
+		}
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
 			return nil, fmt.Errorf("%w: %v", ErrIncompatiblePins, err)
 		}

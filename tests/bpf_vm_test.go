@@ -28,6 +28,7 @@ var bpfGuestTests = []string{
 	"TestAttachPinReuseDetach",
 	"TestAdvertOverTheWire",
 	"TestKernelHasWhatTheProgramNeeds",
+	"TestMaxAddrsIsWhatTheProgramAccepts",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:

@@ -69,3 +69,28 @@ func TestLimitsComeFromTheObject(t *testing.T) {
 		t.Errorf("scratch buffer %d bytes, message bound %d", spec.Maps[xdpvipMapScratch].ValueSize, MaxMessageLen)
 	}
 }
+
+// TestMaxAddrsIsWhatTheProgramAccepts checks MaxAddrs against prog.Run:
+// an advert with MaxAddrs addresses is accepted, one more is refused as
+// addr_count, and ConfigureVRID refuses an expected count above it.
+func TestMaxAddrsIsWhatTheProgramAccepts(t *testing.T) {
+	if got := [3]int{MaxAddrs(2, 4), MaxAddrs(3, 4), MaxAddrs(3, 6)}; got != [3]int{255, 255, 95} {
+		t.Errorf("MaxAddrs v2/4, v3/4, v3/6 = %v, want [255 255 95]", got)
+	}
+	d := newTestDataplane(t, 251, nil)
+	configureTestVRIDs(t, d)
+	max := MaxAddrs(3, 6)
+	for n, want := range map[int]string{max: "vrrp_valid", max + 1: "addr_count"} {
+		before := counters(t, d)
+		run(t, d, advertFrame(t, v3adv(53, manyAddrs(6, n)...), peer6, vrrp.Group6, 255, nil))
+		if delta := counterDelta(before, counters(t, d)); len(delta) != 1 || delta[want] != 1 {
+			t.Errorf("%d IPv6 addresses: counters changed by %v, want %s 1", n, delta, want)
+		}
+	}
+	if err := d.ConfigureVRID(57, VRIDConfig{Version: 3, Family: 6, AddrCount: uint8(max + 1)}); err == nil {
+		t.Errorf("ConfigureVRID accepted an expected count of %d IPv6 addresses", max+1)
+	}
+	if err := d.ConfigureVRID(57, VRIDConfig{Version: 3, Family: 6, AddrCount: uint8(max)}); err != nil {
+		t.Errorf("ConfigureVRID(%d IPv6 addresses) = %v", max, err)
+	}
+}

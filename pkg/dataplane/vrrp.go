@@ -46,6 +46,26 @@ type VRIDConfig struct {
 // Longer adverts are dropped as addr_count.
 const MaxMessageLen = len(xdpvipVrrpEvent{}.Payload)
 
+// MaxAddrs is the most addresses an advert of this version and family (4
+// or 6) may carry for the program to accept it: what fits MaxMessageLen,
+// and at most 255 (the count is one byte). v2: 255 IPv4; v3: 255 IPv4,
+// 95 IPv6. A VRRP instance with more VIPs than this cannot run on the XDP
+// dataplane: its BACKUP would drop every advert as addr_count.
+func MaxAddrs(version, family uint8) int {
+	alen, fixed := 4, vrrpHeaderLen
+	if family == 6 {
+		alen = 16
+	}
+	if version == 2 {
+		fixed += vrrpV2AuthLen
+	}
+	return min((MaxMessageLen-fixed)/alen, 255)
+}
+
+// vrrpV2AuthLen is VRRPv2's trailing authentication data (VRRP_V2_AUTH_LEN,
+// the size of the configured password).
+const vrrpV2AuthLen = len(xdpvipVridCfg{}.Auth)
+
 // AdvertEvent is one valid advert as the XDP program saw it.
 type AdvertEvent struct {
 	VRID     uint8
@@ -92,6 +112,10 @@ func (d *Dataplane) ConfigureVRID(vrid uint8, cfg VRIDConfig) error {
 	}
 	if cfg.AuthType > 1 {
 		return fmt.Errorf("%w: vrid %d: auth type %d not supported", ErrBadVRID, vrid, cfg.AuthType)
+	}
+	if max := MaxAddrs(cfg.Version, cfg.Family); int(cfg.AddrCount) > max {
+		return fmt.Errorf("%w: vrid %d: %d addresses, the XDP program accepts at most %d in a v%d IPv%d advert (%d bytes)",
+			ErrBadVRID, vrid, cfg.AddrCount, max, cfg.Version, cfg.Family, MaxMessageLen)
 	}
 	secs := cfg.Interval / time.Second
 	if cfg.Interval%time.Second != 0 || secs > 255 {

@@ -14,6 +14,8 @@
 #define VRRP_VERSION_2 2
 #define VRRP_VERSION_3 3
 #define VRRP_TYPE_ADVERT 1
+#define VRRP_VERSION_SHIFT 4    /* version: high 4 bits of the first byte */
+#define VRRP_TYPE_MASK 0x0f     /* type: low 4 bits */
 #define VRRP_V2_AUTH_LEN 8      /* v2 trailing authentication data */
 #define VRRP_AUTH_NONE 0
 #define VRRP_AUTH_PASS 1        /* simple text password, v2 only */

@@ -92,6 +92,8 @@ func TestVRRPFixtures(t *testing.T) {
 
 		{"truncated VRRP header", packet.IPFrame(lbMAC, peerMC, peer4, g4, packet.ProtoVRRP, 255, []byte{0x31, 51, 100}), xdpDrop, "truncated"},
 		{"truncated IP length beyond frame", truncateIPv4(advertFrame(t, v3adv(51, vip4), peer4, g4, 255, nil), 8), xdpDrop, "truncated"},
+		{"IPv4 header length below 20", editFrame(advertFrame(t, v3adv(51, vip4), peer4, g4, 255, nil), func(f []byte) { f[ethLen] = 0x44 }), xdpDrop, "truncated"},
+		{"IPv4 total length below the header", editFrame(advertFrame(t, v3adv(51, vip4), peer4, g4, 255, nil), func(f []byte) { binary.BigEndian.PutUint16(f[ethLen+2:], 12) }), xdpDrop, "truncated"},
 		{"ttl 64", advertFrame(t, v3adv(51, vip4), peer4, g4, 64, nil), xdpDrop, "ttl"},
 		{"hop limit 1", advertFrame(t, v3adv(53, vip6), peer6, g6, 1, nil), xdpDrop, "ttl"},
 		{"version 4", advertFrame(t, v3adv(51, vip4), peer4, g4, 255, func(m []byte) { m[0] = 0x41 }), xdpDrop, "version"},
@@ -127,6 +129,16 @@ func TestVRRPFixtures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ethLen is the Ethernet header's length: the IP header starts there.
+const ethLen = 14
+
+// editFrame applies edit to a copy of f.
+func editFrame(f []byte, edit func([]byte)) []byte {
+	f = append([]byte(nil), f...)
+	edit(f)
+	return f
 }
 
 // truncateIPv4 cuts n bytes off the end of an IPv4 frame, leaving the IP

@@ -66,6 +66,7 @@
 #define MAX_PERSIST 65536
 #define MAX_VIPS 1024
 #define MAGLEV_MAX_SIZE 65537   /* the largest Maglev table size M (a prime) */
+#define VRRP_EVENTS_BYTES (1 << 20) /* ring buffer: ~650 struct vrrp_event records */
 
 /* Seed of the flow hash. Every node uses the same value so that two nodes
  * with the same Maglev table send a flow to the same real server. */

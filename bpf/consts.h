@@ -14,6 +14,8 @@
 #define VRRP_VERSION_2 2
 #define VRRP_VERSION_3 3
 #define VRRP_TYPE_ADVERT 1
+#define VRRP_VERSION_SHIFT 4    /* version: high 4 bits of the first byte */
+#define VRRP_TYPE_MASK 0x0f     /* type: low 4 bits */
 #define VRRP_V2_AUTH_LEN 8      /* v2 trailing authentication data */
 #define VRRP_AUTH_NONE 0
 #define VRRP_AUTH_PASS 1        /* simple text password, v2 only */
@@ -64,16 +66,10 @@
 #define MAX_PERSIST 65536
 #define MAX_VIPS 1024
 #define MAGLEV_MAX_SIZE 65537   /* the largest Maglev table size M (a prime) */
+#define VRRP_EVENTS_BYTES (1 << 20) /* ring buffer: ~650 struct vrrp_event records */
 
 /* Seed of the flow hash. Every node uses the same value so that two nodes
  * with the same Maglev table send a flow to the same real server. */
 #define HASH_SEED 0x5eed1bad
-
-/* service flags (struct svc_value.flags) */
-#define SVC_F_HASH_SRC 0x1      /* sh: hash the client address only */
-#define SVC_F_PERSIST 0x2       /* persistence_timeout: persistence table */
-
-/* real server flags (struct real.flags) */
-#define REAL_F_VALID 0x1        /* MAC resolved and in use */
 
 #endif

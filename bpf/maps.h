@@ -61,7 +61,7 @@ struct {
 /* vrrp_events: one struct vrrp_event per valid advert, read by Go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, VRRP_EVENTS_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vrrp_events SEC(".maps");
 

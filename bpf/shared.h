@@ -33,6 +33,17 @@ enum counter {
 	CNT_MAX,
 };
 
+/* struct svc_value.flags (enums so that bpf2go emits them for Go). */
+enum svc_flag {
+	SVC_F_HASH_SRC = 0x1,   /* sh: hash the client address only */
+	SVC_F_PERSIST = 0x2,    /* persistence_timeout: persistence table */
+};
+
+/* struct real.flags */
+enum real_flag {
+	REAL_F_VALID = 0x1,     /* MAC resolved and in use */
+};
+
 /* Key of vrid_config and vrrp_peer_state. */
 struct vrid_key {
 	__u8 vrid;

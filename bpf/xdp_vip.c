@@ -22,10 +22,15 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Put struct vrrp_event and enum counter into BTF for bpf2go: the ring
- * buffer has no value type and array keys must be plain integers. */
+/* Put struct vrrp_event, struct vrrp_hdr and the enums into BTF for
+ * bpf2go: the ring buffer has no value type, array keys must be plain
+ * integers, the flags fields are plain bytes, and Go reads the header of
+ * the message an event carries. */
 const struct vrrp_event *unused_vrrp_event __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
+const enum svc_flag *unused_svc_flag __attribute__((unused));
+const enum real_flag *unused_real_flag __attribute__((unused));
+const struct vrrp_hdr *unused_vrrp_hdr __attribute__((unused));
 
 static __always_inline void count(enum counter idx)
 {
@@ -89,8 +94,6 @@ struct vrrp_ctx {
 
 /* Each check returns CHECK_OK or the counter of its drop reason. */
 #define CHECK_OK CNT_VRRP_VALID
-#define VRRP_VERSION_SHIFT 4
-#define VRRP_TYPE_MASK 0x0f
 
 /* check_header reads the fixed header and checks TTL, version and type. */
 static __always_inline enum counter check_header(struct xdp_md *ctx, struct vrrp_ctx *v)
@@ -358,20 +361,22 @@ static __always_inline int handle_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
 }
 
 /* handle_vrrp4 and handle_vrrp6 fill the context from the IP header the
- * cursor has just passed. */
+ * cursor has just passed. An IPv4 header whose length is bad (parsed is
+ * 0) or exceeds the total length leaves payload_len 0: check_vrrp counts
+ * that as truncated. */
 static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor *c, void *data,
-					const struct iphdr *ip)
+					const struct iphdr *ip, int parsed)
 {
 	struct vrrp_ctx v = {.family = FAMILY_V4, .ttl = ip->ttl};
 	__u32 hlen = ip->ihl * IPV4_IHL_UNIT;
 	__u32 tot = bpf_ntohs(ip->tot_len);
 
-	if (tot < hlen)
-		return drop(CNT_TRUNCATED);
 	__builtin_memcpy(v.src, &ip->saddr, IPV4_ADDR_LEN);
 	__builtin_memcpy(v.dst, &ip->daddr, IPV4_ADDR_LEN);
-	v.vrrp_off = (__u32)(c->pos - data);
-	v.payload_len = tot - hlen;
+	if (parsed && tot >= hlen) {
+		v.vrrp_off = (__u32)(c->pos - data);
+		v.payload_len = tot - hlen;
+	}
 	return handle_vrrp(ctx, &v);
 }
 
@@ -546,10 +551,9 @@ int xdp_vip(struct xdp_md *ctx)
 		l4 = parse_ipv4(&c, &ip);
 		if (l4 == PARSE_SHORT)
 			return XDP_PASS;
-		if (l4 == PARSE_BAD_IHL) /* the fixed header is there */
-			return ip->protocol == IPPROTO_VRRP ? drop(CNT_TRUNCATED) : XDP_PASS;
-		if (l4 == IPPROTO_VRRP)
-			return handle_vrrp4(ctx, &c, data, ip);
+		/* With PARSE_BAD_IHL the fixed header is there to read. */
+		if (l4 == IPPROTO_VRRP || (l4 == PARSE_BAD_IHL && ip->protocol == IPPROTO_VRRP))
+			return handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) /* non-first fragment: no ports */

@@ -33,14 +33,17 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpvip/xdpvip/pkg/maglev"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 )
 
 // DefaultBPFDir is where pins live unless Options.BPFDir says otherwise.
 const DefaultBPFDir = "/sys/fs/bpf/xdpvip"
 
-// DefaultTableSize is the Maglev table size M (prime).
-const DefaultTableSize = 65537
+// DefaultTableSize is the Maglev table size M (prime) used when
+// Options.TableSize is 0: pkg/maglev's default, which is also the largest
+// the program's maglev_tables inner map is declared with.
+const DefaultTableSize = maglev.DefaultSize
 
 // linkPin is the file name of the pinned XDP link inside the interface dir.
 const linkPin = "link"
@@ -49,7 +52,7 @@ const linkPin = "link"
 var (
 	ErrNoInterface      = errors.New("dataplane: no such interface")
 	ErrBadMode          = errors.New("dataplane: mode must be native, generic or auto")
-	ErrBadTableSize     = errors.New("dataplane: table size must be a prime between 3 and 65537")
+	ErrBadTableSize     = errors.New("dataplane: bad Maglev table size")
 	ErrNotAttached      = errors.New("dataplane: no pinned XDP link")
 	ErrBadVRID          = errors.New("dataplane: bad VRRP instance configuration")
 	ErrBadService       = errors.New("dataplane: bad virtual server")
@@ -70,7 +73,8 @@ type Options struct {
 	Mode string
 	// Logger receives attach decisions and neighbour-resolution problems.
 	Logger *slog.Logger
-	// TableSize is the Maglev table size M, a prime (DefaultTableSize when 0).
+	// TableSize is the Maglev table size M, a prime no larger than the
+	// program's MAGLEV_MAX_SIZE (DefaultTableSize when 0).
 	TableSize uint32
 }
 

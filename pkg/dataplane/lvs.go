@@ -15,20 +15,16 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/maglev"
 )
 
-// Table limits; they match bpf/consts.h.
-const (
-	maxServices = 256
-	maxReals    = 4096
-	// noReal is a real id that is never valid: Maglev slots without a
-	// real server hold it, and the program passes such frames.
-	noReal = ^uint32(0)
-)
+// noReal is a real id that is never valid: Maglev slots without a real
+// server hold it, and the program passes such frames.
+const noReal = ^uint32(0)
 
-// Service flags and real flags, as in bpf/consts.h.
+// Service flags and real flags (enum svc_flag, enum real_flag in
+// bpf/shared.h). The table limits are the maps' MaxEntries.
 const (
-	svcHashSrc = 0x1
-	svcPersist = 0x2
-	realValid  = 0x1
+	svcHashSrc = uint8(xdpvipSvcFlagSVC_F_HASH_SRC)
+	svcPersist = uint8(xdpvipSvcFlagSVC_F_PERSIST)
+	realValid  = uint8(xdpvipRealFlagREAL_F_VALID)
 )
 
 // svcIdent identifies a virtual server the XDP program can see.
@@ -54,8 +50,8 @@ type svcEntry struct {
 type lvsState struct {
 	d        *Dataplane
 	services map[svcIdent]*svcEntry
-	svcUsed  [maxServices]bool
-	realUsed [maxReals]bool
+	svcUsed  []bool // by service id, len = services' MaxEntries
+	realUsed []bool // by real id, len = reals' MaxEntries
 	nextReal uint32
 	resolve  neighbours
 }
@@ -66,6 +62,8 @@ type lvsState struct {
 func (s *lvsState) init(d *Dataplane) error {
 	s.d = d
 	s.services = map[svcIdent]*svcEntry{}
+	s.svcUsed = make([]bool, d.objs.Services.MaxEntries())
+	s.realUsed = make([]bool, d.objs.Reals.MaxEntries())
 	byID := map[uint32]*svcEntry{}
 	var (
 		k xdpvipSvcKey
@@ -73,7 +71,7 @@ func (s *lvsState) init(d *Dataplane) error {
 	)
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
-		if v.Id >= maxServices {
+		if int(v.Id) >= len(s.svcUsed) {
 			continue
 		}
 		id := svcIdent{proto: k.Proto, addr: addrFrom16(k.Addr, k.Family), port: ntohs(k.Port)}
@@ -87,7 +85,7 @@ func (s *lvsState) init(d *Dataplane) error {
 		return fmt.Errorf("dataplane: read pinned services: %w", err)
 	}
 	var r xdpvipReal
-	for rid := uint32(0); rid < maxReals; rid++ {
+	for rid := uint32(0); int(rid) < len(s.realUsed); rid++ {
 		if err := d.objs.Reals.Lookup(rid, &r); err != nil {
 			return fmt.Errorf("dataplane: read pinned reals: %w", err)
 		}
@@ -228,9 +226,9 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 	d := s.d
 	e := s.services[id]
 	if e == nil {
-		sid, ok := firstFree(s.svcUsed[:], 0)
+		sid, ok := firstFree(s.svcUsed, 0)
 		if !ok {
-			return fmt.Errorf("%w: more than %d services", ErrTableFull, maxServices)
+			return fmt.Errorf("%w: more than %d services", ErrTableFull, len(s.svcUsed))
 		}
 		s.svcUsed[sid] = true
 		e = &svcEntry{id: sid, reals: map[netip.AddrPort]uint32{}}
@@ -264,7 +262,7 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 		}
 		rid, ok := s.allocReal()
 		if !ok {
-			return fmt.Errorf("%w: more than %d real servers", ErrTableFull, maxReals)
+			return fmt.Errorf("%w: more than %d real servers", ErrTableFull, len(s.realUsed))
 		}
 		e.reals[ap] = rid
 	}
@@ -404,12 +402,12 @@ func (s *lvsState) writeTable(e *svcEntry, entries []maglev.Entry, ids []uint32)
 }
 
 func (s *lvsState) allocReal() (uint32, bool) {
-	rid, ok := firstFree(s.realUsed[:], s.nextReal)
+	rid, ok := firstFree(s.realUsed, s.nextReal)
 	if !ok {
 		return 0, false
 	}
 	s.realUsed[rid] = true
-	s.nextReal = (rid + 1) % maxReals
+	s.nextReal = (rid + 1) % uint32(len(s.realUsed))
 	return rid, true
 }
 

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"regexp"
@@ -95,6 +96,24 @@ func TestLVSRate(t *testing.T) {
 	bps, _ := strconv.ParseFloat(m[4], 64)
 	if pps < 0.9*clientRate || pps > 1.1*clientRate {
 		t.Errorf("InPPS %.0f, client sent %.0f/s: not within 10 %%", pps, clientRate)
+	}
+	// The same counters reach Prometheus's exposition (node_exporter's IPVS
+	// labels), with the TCP_CHECK's results.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	metricsOut, err := l.LVS1.Exec(ctx, "curl", "-sf", "http://127.0.0.1:9165/metrics")
+	if err != nil {
+		t.Fatalf("scraping lvs1: %v", err)
+	}
+	for _, re := range []string{
+		`(?m)^xdpvip_ipvs_backend_incoming_packets_total\{local_address="` + regexp.QuoteMeta(labVIP) + `",local_mark="",local_port="80",proto="UDP",remote_address="` + regexp.QuoteMeta(l.RS1.Addr(4).String()) + `",remote_port="80"\} [1-9]`,
+		`(?m)^xdpvip_healthcheck_results_total\{backend="` + regexp.QuoteMeta(l.RS1.Addr(4).String()) + `:80",checker="TCP_CHECK",result="success",service="[^"]+"\} [1-9]`,
+		`(?m)^xdpvip_healthcheck_duration_seconds_count\{backend="[^"]+",checker="TCP_CHECK",service="[^"]+"\} [1-9]`,
+		`(?m)^keepalived_vrrp_state\{iname="VI_1",intf="eth0",ip_address="` + regexp.QuoteMeta(labVIP) + `",vrid="51"\} 2$`,
+	} {
+		if !regexp.MustCompile(re).Match(metricsOut) {
+			t.Errorf("lvs1's /metrics has no line matching %s", re)
+		}
 	}
 	// Each datagram is one Ethernet frame of 14+20+8+payload bytes.
 	frame := float64(14 + 20 + 8 + payload)

@@ -7,6 +7,7 @@ import (
 	"github.com/xdpvip/xdpvip/internal/metrics"
 	"github.com/xdpvip/xdpvip/internal/version"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
+	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 )
 
 // keepalivedState numbers states as keepalived (and its exporters) do.
@@ -33,6 +34,29 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 	d.mu.Lock()
 	s.Reloads = map[string]uint64{"applied": uint64(d.reloads)}
 	d.mu.Unlock()
+	d.mu.Lock()
+	mons := make([]*runningMonitor, 0, len(d.monitors))
+	for _, m := range d.monitors {
+		mons = append(mons, m)
+	}
+	d.mu.Unlock()
+	for _, m := range mons {
+		for _, c := range m.mon.Status().Checkers {
+			h := &metrics.Histogram{Count: c.Latency.Count, Sum: c.Latency.Sum.Seconds()}
+			for i, b := range healthcheck.LatencyBounds {
+				h.Bounds = append(h.Bounds, b.Seconds())
+				if i < len(c.Latency.Counts) {
+					h.Counts = append(h.Counts, c.Latency.Counts[i])
+				} else {
+					h.Counts = append(h.Counts, 0)
+				}
+			}
+			s.Checks = append(s.Checks, metrics.Check{
+				Service: m.spec.VS.String(), Backend: m.spec.RS.String(), Kind: checkerKind(c.Name),
+				Success: c.Successes, Failure: c.Failures, Latency: h,
+			})
+		}
+	}
 	if l, err := d.LVS(); err == nil {
 		for _, v := range l.Services {
 			ms := metrics.Service{
@@ -53,6 +77,17 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 		}
 	}
 	return s
+}
+
+// checkerKind is the checker's keyword (TCP_CHECK, HTTP_GET…), the first
+// word of its name.
+func checkerKind(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] == ' ' {
+			return name[:i]
+		}
+	}
+	return name
 }
 
 // addrOf strips the prefix length of a VIP as status shows it ("a/len").

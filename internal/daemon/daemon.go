@@ -49,6 +49,7 @@ type Daemon struct {
 	notifier *script.Notifier
 	vipMgr   *netif.VIPs
 	planes   *planes
+	loader   *configLoader
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -84,12 +85,13 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.ControlSocket == "" {
 		opts.ControlSocket = control.DefaultSocket
 	}
-	cfg, err := loadConfig(opts.ConfigPath, opts.Logger)
+	loader := newConfigLoader()
+	cfg, err := loader.load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
 		return err
 	}
 	d := &Daemon{
-		opts: opts, log: opts.Logger, cfg: cfg,
+		opts: opts, log: opts.Logger, cfg: cfg, loader: loader,
 		notifier:  &script.Notifier{Logger: opts.Logger},
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
@@ -139,19 +141,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
-	cfg, diags, err := config.Load(path)
-	for _, dg := range diags {
-		if dg.Severity == config.Warning {
-			log.Warn(dg.String())
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
 func writePIDFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -162,7 +151,7 @@ func writePIDFile(path string) error {
 // reload reads the configuration again and applies the difference.
 // A config that does not load leaves everything as it is.
 func (d *Daemon) reload(ctx context.Context) {
-	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
+	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
 	if err != nil {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		return

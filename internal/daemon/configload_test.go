@@ -111,6 +111,7 @@ func TestConfigLoaderLoads(t *testing.T) {
 // TestRunStopsWhileReloadHangs: a SIGHUP whose configuration load never
 // returns does not keep the daemon from stopping on SIGTERM.
 func TestRunStopsWhileReloadHangs(t *testing.T) {
+	useLockDir(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(conf, []byte("global_defs {\n router_id hang\n}\n"), 0o644); err != nil {

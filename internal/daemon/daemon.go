@@ -12,14 +12,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
@@ -85,6 +84,15 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.ControlSocket == "" {
 		opts.ControlSocket = control.DefaultSocket
 	}
+	if opts.BPFDir == "" {
+		opts.BPFDir = dataplane.DefaultBPFDir
+	}
+	// One daemon per bpf dir, decided before anything is read or written.
+	lock, err := lockBPFDir(opts.BPFDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	loader := newConfigLoader()
 	cfg, err := loader.load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
@@ -97,12 +105,6 @@ func Run(ctx context.Context, opts Options) error {
 		instances: map[string]*runningInstance{},
 		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
-	}
-	if opts.PIDFile != "" {
-		if err := writePIDFile(opts.PIDFile); err != nil {
-			return err
-		}
-		defer os.Remove(opts.PIDFile)
 	}
 	srv, err := control.Listen(opts.ControlSocket, opts.Logger)
 	if err != nil {
@@ -126,6 +128,14 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
+	// Written last: a PID file means a daemon that started.
+	if opts.PIDFile != "" {
+		if err := writePIDFile(opts.PIDFile); err != nil {
+			d.shutdown()
+			return err
+		}
+		defer removePIDFile(opts.PIDFile)
+	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
 
@@ -139,13 +149,6 @@ func Run(ctx context.Context, opts Options) error {
 			d.reload(ctx)
 		}
 	}
-}
-
-func writePIDFile(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 }
 
 // reload reads the configuration again and applies the difference.

@@ -348,6 +348,9 @@ func (l *lexer) substitute(s string, pos Pos) (string, bool, error) {
 		}
 		out, did, err := l.substituteOnce(s, pos)
 		if err != nil {
+			// What was built before giving up counts as well, or lines
+			// that each fail late would cost without limit.
+			l.spend(maxSubstLen, pos)
 			return "", false, err
 		}
 		if !did {

@@ -35,7 +35,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
 
-# fuzz runs pkg/config FuzzParse and pkg/vrrp FuzzDecode for FUZZLONG each,
+# fuzz runs pkg/config FuzzParse and FuzzExpansion and pkg/vrrp FuzzDecode
+# for FUZZLONG each,
 # every other Fuzz* target for FUZZTIME.
 fuzz:
 	./tools/fuzz.sh $(FUZZTIME) $(FUZZLONG)

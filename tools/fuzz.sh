@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every Fuzz* target in the module: the long ones (the config parser
-# and the VRRP advert decoder, where hostile input arrives) for LONG each,
+# Runs every Fuzz* target in the module: the long ones (the config parser,
+# from bytes and from typed parts, and the VRRP advert decoder: where
+# hostile input arrives) for LONG each,
 # every other for SHORT each. Usage: fuzz.sh [SHORT [LONG]], defaults 20s
 # and 60s.
 # A failure that leaves no new crasher under testdata/fuzz (the fuzzing
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 # Targets that get LONG, as "import/path FuzzName".
 long_targets=(
   "github.com/xdpvip/xdpvip/pkg/config FuzzParse"
+  "github.com/xdpvip/xdpvip/pkg/config FuzzExpansion"
   "github.com/xdpvip/xdpvip/pkg/vrrp FuzzDecode"
 )
 

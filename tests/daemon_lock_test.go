@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +41,7 @@ func TestSecondDaemonRefused(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(VRRPConf("lk1b", 62, 200, "1", "192.0.2.131/24", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var lockFile string
 	// With its own control socket (where nothing else would stop it) and
 	// with the first one's.
 	for _, sock := range []string{filepath.Join(t.TempDir(), "second.sock"), first.Sock} {
@@ -62,6 +65,11 @@ func TestSecondDaemonRefused(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("second daemon's message (socket %s) does not contain %q:\n%s", sock, want, out)
 		}
+		if m := regexp.MustCompile(`it holds (\S+)\)`).FindStringSubmatch(string(out)); m != nil {
+			lockFile = m[1]
+		} else {
+			t.Errorf("second daemon's message names no lock file:\n%s", out)
+		}
 		t.Logf("second daemon (socket %s) refused in %s with exit %d: %s", sock, took.Round(time.Millisecond), exit.ExitCode(), strings.TrimSpace(string(out)))
 		if sock != first.Sock {
 			if _, err := os.Lstat(sock); !os.IsNotExist(err) {
@@ -82,5 +90,14 @@ func TestSecondDaemonRefused(t *testing.T) {
 	}
 	if first.Proc.Exited() {
 		t.Fatalf("first daemon exited:\n%s", first.Proc.Log())
+	}
+
+	// Leaving gracefully removes the PID file and the lock file.
+	first.Stop(syscall.SIGTERM)
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(lockFile); !os.IsNotExist(err) {
+		t.Errorf("lock file %s after SIGTERM: %v", lockFile, err)
 	}
 }

@@ -51,6 +51,9 @@ func lockBPFDir(bpfDir string) (*dirLock, error) {
 	for range 8 {
 		l, again, err := tryLock(path, key)
 		if !again {
+			if err == nil {
+				sweepStaleLocks(path)
+			}
 			return l, err
 		}
 	}
@@ -96,6 +99,31 @@ func tryLock(path, key string) (l *dirLock, again bool, err error) {
 func (l *dirLock) release() {
 	os.Remove(l.path)
 	l.f.Close()
+}
+
+// sweepStaleLocks removes the lock files of daemons that died without
+// releasing them (SIGKILL, a crash), so they do not pile up, one per bpf
+// dir ever used. A file is removed only while its flock is held here, and
+// a daemon that opened it just before finds the path gone once it has the
+// flock and tries again, so removing never hands out a second lock.
+func sweepStaleLocks(own string) {
+	names, _ := filepath.Glob(filepath.Join(lockDir, "bpf-*.lock"))
+	for _, name := range names {
+		if name == own {
+			continue
+		}
+		fd, err := unix.Open(name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+			var st, now unix.Stat_t
+			if unix.Fstat(fd, &st) == nil && unix.Lstat(name, &now) == nil && st.Dev == now.Dev && st.Ino == now.Ino {
+				_ = unix.Unlink(name)
+			}
+		}
+		unix.Close(fd)
+	}
 }
 
 // canonicalPath is dir made absolute and clean, with the symbolic links in

@@ -178,3 +178,39 @@ func TestRunRefusesSecondDaemon(t *testing.T) {
 		t.Errorf("control socket created: %v", err)
 	}
 }
+
+// TestStaleLocksSwept: taking a lock removes the lock files nobody holds
+// (left by a daemon that was killed) and keeps those that are held.
+func TestStaleLocksSwept(t *testing.T) {
+	locks := useLockDir(t)
+	heldDir := filepath.Join(t.TempDir(), "held")
+	held, err := lockBPFDir(heldDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.release()
+	stale := filepath.Join(locks, "bpf-dead-000000000000.lock")
+	if err := os.WriteFile(stale, []byte("99999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(locks, "unrelated")
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockBPFDir(filepath.Join(t.TempDir(), "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.release()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale lock file kept: %v", err)
+	}
+	for _, keep := range []string{held.path, other, l.path} {
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("%s removed: %v", keep, err)
+		}
+	}
+	if _, err := lockBPFDir(heldDir); err == nil {
+		t.Error("after the sweep a second lock on a held dir was granted")
+	}
+}

@@ -15,6 +15,13 @@ type builder struct {
 	inst map[*VRRPInstance]*instanceSeen
 	// globalSeen records which global defaults were given explicitly.
 	globalSeen map[string]bool
+	// The named blocks added to cfg so far, by name: duplicate checks and
+	// references stay linear in configurations with thousands of them
+	// (~SEQ makes those in one line).
+	scripts    map[string]*VRRPScript
+	instances  map[string]*VRRPInstance
+	syncGroups map[string]*SyncGroup
+	vsGroups   map[string]*VirtualServerGroup
 }
 
 func (b *builder) top(root *node) {
@@ -443,7 +450,7 @@ func (b *builder) vrrpScript(blk *node) {
 		return
 	}
 	s.Name = blk.args[0].text
-	if b.cfg.Script(s.Name) != nil {
+	if b.scripts[s.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", s.Name)
 		return
 	}
@@ -497,6 +504,7 @@ func (b *builder) vrrpScript(blk *node) {
 		return
 	}
 	b.cfg.Scripts = append(b.cfg.Scripts, s)
+	b.scripts[s.Name] = s
 }
 
 // ---- track_* lists ----
@@ -581,7 +589,7 @@ func (b *builder) syncGroup(blk *node) {
 		return
 	}
 	g := &SyncGroup{Pos: blk.pos, Name: blk.args[0].text}
-	if b.cfg.SyncGroup(g.Name) != nil {
+	if b.syncGroups[g.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", g.Name)
 		return
 	}
@@ -614,4 +622,5 @@ func (b *builder) syncGroup(blk *node) {
 		b.d.warnf(blk.pos, blk.key, "%q has no group { } of instances", g.Name)
 	}
 	b.cfg.SyncGroups = append(b.cfg.SyncGroups, g)
+	b.syncGroups[g.Name] = g
 }

@@ -91,7 +91,7 @@ func (b *builder) virtualServerGroup(blk *node) {
 		return
 	}
 	g := &VirtualServerGroup{Pos: blk.pos, Name: blk.args[0].text}
-	if b.cfg.VirtualServerGroup(g.Name) != nil {
+	if b.vsGroups[g.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", g.Name)
 		return
 	}
@@ -131,6 +131,7 @@ func (b *builder) virtualServerGroup(blk *node) {
 		g.Entries = append(g.Entries, e)
 	}
 	b.cfg.VirtualServerGroups = append(b.cfg.VirtualServerGroups, g)
+	b.vsGroups[g.Name] = g
 }
 
 // parseRange parses A, A-B (last part of the address, or a whole address)
@@ -344,7 +345,7 @@ func (b *builder) virtualServer(blk *node) {
 	if vs.FWMark == 0 && vs.Group == "" && vs.Port == 0 && vs.PersistenceTimeout == 0 {
 		b.d.errorf(blk.pos, blk.key, "%s: the port can be omitted only for a persistent service", vs.Addr)
 	}
-	if vs.Group != "" && b.cfg.VirtualServerGroup(vs.Group) == nil {
+	if vs.Group != "" && b.vsGroups[vs.Group] == nil {
 		b.d.errorf(blk.pos, blk.key, "no virtual_server_group %q", vs.Group)
 	}
 	if vs.SorryServer != nil && vs.SorryServer.Method == "" {

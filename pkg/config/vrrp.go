@@ -25,7 +25,7 @@ func (b *builder) instance(blk *node) {
 	}
 	in := &VRRPInstance{Pos: blk.pos, Name: blk.args[0].text, InitialState: StateBackup,
 		Priority: 100, AdvertInt: time.Second, Preempt: true, Accept: true, UnicastTTL: -1}
-	if b.cfg.Instance(in.Name) != nil {
+	if b.instances[in.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", in.Name)
 		return
 	}
@@ -191,6 +191,7 @@ func (b *builder) instance(blk *node) {
 	}
 	b.inst[in] = seen
 	b.cfg.Instances = append(b.cfg.Instances, in)
+	b.instances[in.Name] = in
 }
 
 func (b *builder) authentication(blk *node, in *VRRPInstance) {
@@ -503,7 +504,7 @@ func (b *builder) crossInstance() {
 		g.TrackScripts = b.knownScripts(g.TrackScripts, g.Pos)
 		var kept []string
 		for _, m := range g.Members {
-			in := b.cfg.Instance(m)
+			in := b.instances[m]
 			switch {
 			case in == nil:
 				b.d.warnf(g.Pos, "group", "sync group %q: no vrrp_instance %q, ignored", g.Name, m)
@@ -539,7 +540,7 @@ func disjointPeers(a, b *VRRPInstance) bool {
 func (b *builder) knownScripts(list []TrackScript, pos Pos) []TrackScript {
 	var kept []TrackScript
 	for _, t := range list {
-		if b.cfg.Script(t.Name) == nil {
+		if b.scripts[t.Name] == nil {
 			b.d.warnf(pos, "track_script", "no vrrp_script %q, ignored", t.Name)
 			continue
 		}

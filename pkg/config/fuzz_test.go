@@ -158,19 +158,23 @@ func parseChecked(t *testing.T, name string, src []byte, opts Options) *Config {
 }
 
 // FuzzExpansion builds ${_RANDOM}, ~SEQ and definition fan-out from typed
-// parts, so the mutator's extreme numbers and repeat counts reach them
-// directly (a byte-level mutation rarely writes a 19-digit number): the
-// checks of FuzzParse, plus ${_RANDOM} within its bounds and ~SEQ giving
-// exactly the values from start to end.
+// parts, so the numbers and repeat counts reach them directly (a
+// byte-level mutation rarely writes a 19-digit number). The mutator moves
+// an integer by at most 100 a step, so the numbers are also shifted left
+// by shift%64 bits: that is how they reach the ends of the 64-bit range.
+// The checks of FuzzParse, plus ${_RANDOM} within its bounds and ~SEQ
+// giving exactly the values from start to end.
 func FuzzExpansion(f *testing.F) {
-	f.Add(uint8(0), uint64(0), uint64(32767), int64(1), int64(1), int64(3), uint16(2), "a")
-	f.Add(uint8(1), uint64(5), uint64(1), int64(10), int64(-4), int64(1), uint16(1), "b $N")
-	f.Add(uint8(2), uint64(0), uint64(0), int64(9), int64(1), int64(15), uint16(3), "${A}")
-	f.Add(uint8(3), uint64(0), uint64(0), int64(0), int64(0), int64(100), uint16(50), "w x")
-	f.Fuzz(func(t *testing.T, form uint8, lo, hi uint64, start, step, end int64, fan uint16, body string) {
+	f.Add(uint8(0), uint8(0), uint64(0), uint64(32767), int64(1), int64(1), int64(3), uint16(2), "a")
+	f.Add(uint8(1), uint8(0), uint64(5), uint64(1), int64(10), int64(-4), int64(1), uint16(1), "b $N")
+	f.Add(uint8(2), uint8(0), uint64(0), uint64(0), int64(9), int64(1), int64(15), uint16(3), "${A}")
+	f.Add(uint8(3), uint8(0), uint64(0), uint64(0), int64(0), int64(0), int64(100), uint16(50), "w x")
+	f.Fuzz(func(t *testing.T, form, shift uint8, lo, hi uint64, start, step, end int64, fan uint16, body string) {
 		if strings.ContainsAny(body, "\n\r\\") {
 			return // one line of plain words: the structure is the point here
 		}
+		sh := shift % 64
+		lo, hi, start, step, end = lo<<sh, hi<<sh, start<<sh, step<<sh, end<<sh
 		var src string
 		switch form % 5 {
 		case 0:

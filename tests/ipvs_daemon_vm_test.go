@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/xdpvip/xdpvip/pkg/config"
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 )
 
 // TestIPVSDaemonInVM boots Debian's stock kernel (it has IPVS; this host's

@@ -92,8 +92,10 @@ type faultPeer interface {
 	// Answers reports whether the daemon is alive and answering: `xdpvip
 	// status` for xdpvip, the VRRP child being alive for keepalived.
 	Answers() error
-	// Exited reports whether the daemon's main process has exited.
+	// Exited reports whether the daemon's main process has exited, and
+	// ExitCode with what (-1 while it runs or if a signal ended it).
 	Exited() bool
+	ExitCode() int
 }
 
 type faultXdpvip struct{ *interopXdpvip }
@@ -118,6 +120,7 @@ func (p faultXdpvip) HUP() error            { return p.Proc.Signal(unix.SIGHUP) 
 func (p faultXdpvip) Log() string           { return p.Proc.Log() }
 func (p faultXdpvip) LogPath() string       { return p.Proc.LogPath }
 func (p faultXdpvip) Exited() bool          { return p.Proc.Exited() }
+func (p faultXdpvip) ExitCode() int         { return exitCode(p.Proc) }
 func (p faultXdpvip) Answers() error {
 	if out, err := p.CLI("status"); err != nil {
 		return fmt.Errorf("xdpvip status: %v: %s", err, strings.TrimSpace(out))
@@ -140,6 +143,15 @@ func (p faultKA) HUP() error            { return p.Proc.Signal(unix.SIGHUP) }
 func (p faultKA) Log() string           { return p.Proc.Log() }
 func (p faultKA) LogPath() string       { return p.Proc.LogPath }
 func (p faultKA) Exited() bool          { return p.Proc.Exited() }
+func (p faultKA) ExitCode() int         { return exitCode(p.Proc) }
+
+// exitCode is an exited process's exit code, -1 while it runs.
+func exitCode(p *testnet.Process) int {
+	if !p.Exited() || p.Cmd.ProcessState == nil {
+		return -1
+	}
+	return p.Cmd.ProcessState.ExitCode()
+}
 func (p faultKA) Answers() error {
 	if p.Proc.Exited() {
 		return errors.New("keepalived exited")
@@ -486,6 +498,9 @@ type faultFigures struct {
 	DualLongest time.Duration
 	// Gap is the longest interval in which some VIP was on no node.
 	Gap time.Duration
+	// Open is set when a dual interval lasted until the window's end (the
+	// run gave up on it): its length is only a lower bound.
+	Open bool
 }
 
 // measure computes the figures over [from, to]. A dual interval already
@@ -538,6 +553,7 @@ func (tl *vipTimeline) measure(from, to time.Time) faultFigures {
 	// Close what is still open at the window's end.
 	if !dualSince.IsZero() {
 		d := to.Sub(dualSince)
+		f.Open = true
 		f.Dual++
 		f.DualTotal += d
 		f.DualLongest = max(f.DualLongest, d)
@@ -547,6 +563,22 @@ func (tl *vipTimeline) measure(from, to time.Time) faultFigures {
 	}
 	return f
 }
+
+// What each daemon logs as it enters MASTER, before it adds the VIP:
+// xdpvip's "entering MASTER state", keepalived's "(VI_1) Entering MASTER
+// STATE".
+var enteringMaster = map[faultImpl]*regexp.Regexp{
+	implXdpvip:     regexp.MustCompile(`msg="entering MASTER state"`),
+	implKeepalived: regexp.MustCompile(`\(VI_1\) Entering MASTER STATE`),
+}
+
+// xdpvip's verdict on a reload: today "reload failed: keeping the running
+// configuration" or "configuration reloaded"; a transactional reload may say
+// "refused".
+var (
+	reloadRefused = regexp.MustCompile(`(?i)reload (failed|refused)`)
+	reloadDone    = regexp.MustCompile(`msg="configuration reloaded"`)
+)
 
 // logTail follows a daemon's log from where it was when the tail began.
 type logTail struct {
@@ -573,7 +605,7 @@ func (lt *logTail) wait(re *regexp.Regexp, timeout time.Duration) (time.Time, er
 	var buf []byte
 	deadline := time.Now().Add(timeout)
 	chunk := make([]byte, 64<<10)
-	for time.Now().Before(deadline) {
+	for {
 		n, err := f.ReadAt(chunk, lt.off+int64(len(buf)))
 		buf = append(buf, chunk[:n]...)
 		if re.Match(buf) {
@@ -582,11 +614,13 @@ func (lt *logTail) wait(re *regexp.Regexp, timeout time.Duration) (time.Time, er
 		if err != nil && !errors.Is(err, io.EOF) {
 			return time.Time{}, err
 		}
+		if !time.Now().Before(deadline) {
+			return time.Time{}, fmt.Errorf("no log line matching %q within %v", re, timeout)
+		}
 		if n == 0 {
 			time.Sleep(200 * time.Microsecond)
 		}
 	}
-	return time.Time{}, fmt.Errorf("no log line matching %q within %v", re, timeout)
 }
 
 // faultRun is one repetition of a scenario.
@@ -745,6 +779,7 @@ func (r *faultResult) add(f faultFigures, run *faultRun) {
 	r.Dual += f.Dual
 	r.DualTotal += f.DualTotal
 	r.DualLongest = max(r.DualLongest, f.DualLongest)
+	r.Open = r.Open || f.Open
 	r.Gap = max(r.Gap, f.Gap)
 	if r.notes == nil {
 		r.notes = map[string]int{}
@@ -782,9 +817,14 @@ func printFaultTable(w io.Writer) {
 		if r == nil || r.runs == 0 {
 			return "n/a"
 		}
-		return fmt.Sprintf("%d (%v) / %v", r.Dual, r.DualTotal.Round(time.Millisecond), r.Gap.Round(time.Millisecond))
+		open := ""
+		if r.Open {
+			open = "≥"
+		}
+		return fmt.Sprintf("%d (%s%v) / %v", r.Dual, open, r.DualTotal.Round(time.Millisecond), r.Gap.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "\nfault-injection suite: dual-MASTER intervals (their total length) / longest VIP gap; gap bound %v + injection time\n", faultGapBound)
+	fmt.Fprintf(w, "\nfault-injection suite: dual-MASTER intervals (their total length; ≥: still open when the run gave up after %v) / longest VIP gap; gap bound %v + injection time\n",
+		faultSettle, faultGapBound)
 	fmt.Fprintf(w, "%-34s %5s %8s  %-22s %-22s\n", "scenario", "runs", "xdpvip", "xdpvip dual / gap", "keepalived dual / gap")
 	for _, s := range faultOrder {
 		x, k := faultTable[s][implXdpvip], faultTable[s][implKeepalived]

@@ -2,20 +2,11 @@ package tests
 
 import (
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// What each daemon logs as it enters MASTER, before it adds the VIP:
-// xdpvip's "entering MASTER state", keepalived's "(VI_1) Entering MASTER
-// STATE".
-var enteringMaster = map[faultImpl]*regexp.Regexp{
-	implXdpvip:     regexp.MustCompile(`msg="entering MASTER state"`),
-	implKeepalived: regexp.MustCompile(`\(VI_1\) Entering MASTER STATE`),
-}
 
 // TestFaultKill: SIGKILL of a daemon in the middle of a transition, the
 // killed daemon started again at once (a supervisor's Restart=always):

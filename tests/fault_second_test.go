@@ -18,29 +18,33 @@ import (
 // refuse cleanly within 5 s without touching the running one: the first
 // still answers, its PID file still names it, the VIP stays.
 func TestFaultSecondDaemon(t *testing.T) {
-	t.Run("same command line", func(t *testing.T) {
-		runFaultScenario(t, faultScenario{
-			name: "second daemon, same cmdline", runs: 2, keepalived: true,
-			inject: func(r *faultRun) {
+	cases := []struct {
+		sub, name  string
+		keepalived bool
+		// command is the second daemon's command line and the first's PID
+		// file.
+		command func(r *faultRun, m faultPeer) (pidFile, bin string, args []string)
+	}{
+		{"same command line", "second daemon, same cmdline", true, func(_ *faultRun, m faultPeer) (string, string, []string) {
+			bin, args, pidFile := secondCommand(m)
+			return pidFile, bin, args
+		}},
+		{"same bpf-dir", "second daemon, same --bpf-dir", false, func(r *faultRun, m faultPeer) (string, string, []string) {
+			x, own := m.(faultXdpvip), r.TempDir()
+			return filepath.Join(x.Dir, "xdpvip.pid"), xdpvipBin, []string{"run", "-f", x.Conf,
+				"--control-socket", filepath.Join(own, "second.sock"), "--pid-file", filepath.Join(own, "second.pid"),
+				"--bpf-dir", x.BPFDir, "--log-level", "debug"}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.sub, func(t *testing.T) {
+			runFaultScenario(t, faultScenario{name: c.name, runs: 2, keepalived: c.keepalived, inject: func(r *faultRun) {
 				m, _ := r.lab.roles()
-				bin, args, pidFile := secondCommand(m)
+				pidFile, bin, args := c.command(r, m)
 				startSecond(r, m, pidFile, bin, args...)
-			},
+			}})
 		})
-	})
-	t.Run("same bpf-dir", func(t *testing.T) {
-		runFaultScenario(t, faultScenario{
-			name: "second daemon, same --bpf-dir", runs: 2,
-			inject: func(r *faultRun) {
-				m, _ := r.lab.roles()
-				x := m.(faultXdpvip)
-				own := r.TempDir()
-				startSecond(r, m, filepath.Join(x.Dir, "xdpvip.pid"), xdpvipBin, "run", "-f", x.Conf,
-					"--control-socket", filepath.Join(own, "second.sock"), "--pid-file", filepath.Join(own, "second.pid"),
-					"--bpf-dir", x.BPFDir, "--log-level", "debug")
-			},
-		})
-	})
+	}
 }
 
 // startSecond runs a second daemon beside m and checks it refuses without

@@ -98,7 +98,24 @@ type faultPeer interface {
 	ExitCode() int
 }
 
-type faultXdpvip struct{ *interopXdpvip }
+// procPeer is what both implementations do the same way, through the
+// daemon's current process (a restart replaces it).
+type procPeer struct {
+	conf string
+	cur  func() *testnet.Process
+}
+
+func (p procPeer) ConfPath() string { return p.conf }
+func (p procPeer) HUP() error       { return p.cur().Signal(unix.SIGHUP) }
+func (p procPeer) Log() string      { return p.cur().Log() }
+func (p procPeer) LogPath() string  { return p.cur().LogPath }
+func (p procPeer) Exited() bool     { return p.cur().Exited() }
+func (p procPeer) ExitCode() int    { return exitCode(p.cur()) }
+
+type faultXdpvip struct {
+	*interopXdpvip
+	procPeer
+}
 
 func (p faultXdpvip) State() string {
 	in, err := p.Instance(faultInstance)
@@ -115,12 +132,6 @@ func (p faultXdpvip) Transitions() int {
 	return int(in.Transitions)
 }
 func (p faultXdpvip) VRRPPID() (int, error) { return p.Proc.Cmd.Process.Pid, nil }
-func (p faultXdpvip) ConfPath() string      { return p.Conf }
-func (p faultXdpvip) HUP() error            { return p.Proc.Signal(unix.SIGHUP) }
-func (p faultXdpvip) Log() string           { return p.Proc.Log() }
-func (p faultXdpvip) LogPath() string       { return p.Proc.LogPath }
-func (p faultXdpvip) Exited() bool          { return p.Proc.Exited() }
-func (p faultXdpvip) ExitCode() int         { return exitCode(p.Proc) }
 func (p faultXdpvip) Answers() error {
 	if out, err := p.CLI("status"); err != nil {
 		return fmt.Errorf("xdpvip status: %v: %s", err, strings.TrimSpace(out))
@@ -128,7 +139,10 @@ func (p faultXdpvip) Answers() error {
 	return nil
 }
 
-type faultKA struct{ interopKA }
+type faultKA struct {
+	interopKA
+	procPeer
+}
 
 func (p faultKA) State() string {
 	if p.Proc.Exited() {
@@ -138,12 +152,6 @@ func (p faultKA) State() string {
 }
 func (p faultKA) Transitions() int      { return len(p.States(faultInstance)) }
 func (p faultKA) VRRPPID() (int, error) { return p.vrrpPID() }
-func (p faultKA) ConfPath() string      { return p.Conf }
-func (p faultKA) HUP() error            { return p.Proc.Signal(unix.SIGHUP) }
-func (p faultKA) Log() string           { return p.Proc.Log() }
-func (p faultKA) LogPath() string       { return p.Proc.LogPath }
-func (p faultKA) Exited() bool          { return p.Proc.Exited() }
-func (p faultKA) ExitCode() int         { return exitCode(p.Proc) }
 
 // exitCode is an exited process's exit code, -1 while it runs.
 func exitCode(p *testnet.Process) int {
@@ -170,9 +178,11 @@ func (p faultKA) Answers() error {
 func startFaultPeer(t *testing.T, impl faultImpl, h *testnet.Host, conf string) faultPeer {
 	t.Helper()
 	if impl == implKeepalived {
-		return faultKA{interopKA{StartKeepalived(t, h, conf)}}
+		k := StartKeepalived(t, h, conf)
+		return faultKA{interopKA{k}, procPeer{k.Conf, func() *testnet.Process { return k.Proc }}}
 	}
-	return faultXdpvip{&interopXdpvip{Node: StartXdpvip(t, h, conf)}}
+	x := &interopXdpvip{Node: StartXdpvip(t, h, conf)}
+	return faultXdpvip{x, procPeer{x.Conf, func() *testnet.Process { return x.Proc }}}
 }
 
 // faultLab is one test network with both nodes and the VIP checker.

@@ -508,6 +508,9 @@ type faultFigures struct {
 	DualLongest time.Duration
 	// Gap is the longest interval in which some VIP was on no node.
 	Gap time.Duration
+	// When lists the first dual intervals: start (from the window's start)
+	// and length.
+	When []string
 	// Open is set when a dual interval lasted until the window's end (the
 	// run gave up on it): its length is only a lower bound.
 	Open bool
@@ -535,6 +538,9 @@ func (tl *vipTimeline) measure(from, to time.Time) faultFigures {
 			dualSince = at
 		case !dual && !dualSince.IsZero():
 			if d := at.Sub(dualSince); d > 0 {
+				if len(f.When) < 3 {
+					f.When = append(f.When, fmt.Sprintf("+%v for %v", dualSince.Sub(from).Round(time.Millisecond), d.Round(100*time.Microsecond)))
+				}
 				f.Dual++
 				f.DualTotal += d
 				f.DualLongest = max(f.DualLongest, d)
@@ -563,6 +569,7 @@ func (tl *vipTimeline) measure(from, to time.Time) faultFigures {
 	// Close what is still open at the window's end.
 	if !dualSince.IsZero() {
 		d := to.Sub(dualSince)
+		f.When = append(f.When, fmt.Sprintf("+%v until the end", dualSince.Sub(from).Round(time.Millisecond)))
 		f.Open = true
 		f.Dual++
 		f.DualTotal += d
@@ -732,8 +739,8 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 				t.Logf("%s run %d: %d dual-MASTER intervals (%v in all, longest %v), longest VIP gap %v (bound %v)",
 					impl, i+1, f.Dual, f.DualTotal.Round(time.Millisecond), f.DualLongest.Round(time.Millisecond),
 					f.Gap.Round(time.Millisecond), bound)
-				r.expect(f.Dual == 0, "run %d: the VIP was on both nodes %d times, %v in all (longest %v)",
-					i+1, f.Dual, f.DualTotal.Round(time.Millisecond), f.DualLongest.Round(time.Millisecond))
+				r.expect(f.Dual == 0, "run %d: the VIP was on both nodes %d times, %v in all (longest %v): %s",
+					i+1, f.Dual, f.DualTotal.Round(time.Millisecond), f.DualLongest.Round(time.Millisecond), strings.Join(f.When, ", "))
 				r.expect(f.Gap <= bound, "run %d: the VIP was on no node for %v, bound %v", i+1, f.Gap.Round(time.Millisecond), bound)
 				// FAULT_DEBUG=1 prints both daemons' logs after a run that
 				// broke a requirement (keepalived's runs never fail the test).
@@ -779,6 +786,8 @@ type faultResult struct {
 	runs, failed int
 	faultFigures
 	notes map[string]int
+	// verdicts are notes from outside the runs (config-time checks).
+	verdicts []string
 }
 
 func (r *faultResult) add(f faultFigures, run *faultRun) {
@@ -805,6 +814,7 @@ var (
 	faultOrder   []string
 )
 
+// recordFault adds r to the table's row for scenario.
 func recordFault(scenario string, impl faultImpl, r *faultResult) {
 	faultTableMu.Lock()
 	defer faultTableMu.Unlock()
@@ -812,7 +822,31 @@ func recordFault(scenario string, impl faultImpl, r *faultResult) {
 		faultTable[scenario] = map[faultImpl]*faultResult{}
 		faultOrder = append(faultOrder, scenario)
 	}
-	faultTable[scenario][impl] = r
+	old := faultTable[scenario][impl]
+	if old == nil {
+		faultTable[scenario][impl] = r
+		return
+	}
+	old.runs += r.runs
+	old.failed += r.failed
+	old.Dual += r.Dual
+	old.DualTotal += r.DualTotal
+	old.DualLongest = max(old.DualLongest, r.DualLongest)
+	old.Open = old.Open || r.Open
+	old.Gap = max(old.Gap, r.Gap)
+	old.verdicts = append(old.verdicts, r.verdicts...)
+	for n, c := range r.notes {
+		if old.notes == nil {
+			old.notes = map[string]int{}
+		}
+		old.notes[n] += c
+	}
+}
+
+// noteFault adds a note outside any run (a config-time verdict) to the
+// table's row for scenario.
+func noteFault(scenario string, impl faultImpl, note string) {
+	recordFault(scenario, impl, &faultResult{verdicts: []string{note}})
 }
 
 // printFaultTable writes the suite's table (TestMain calls it after the
@@ -857,7 +891,7 @@ func printFaultTable(w io.Writer) {
 				notes = append(notes, fmt.Sprintf("%s (%d/%d)", n, c, r.runs))
 			}
 			sort.Strings(notes)
-			for _, n := range notes {
+			for _, n := range append(slices.Clone(r.verdicts), notes...) {
 				fmt.Fprintf(w, "    %s: %s\n", impl, n)
 			}
 		}

@@ -269,10 +269,18 @@ func (l *faultLab) inRole(role string) faultPeer {
 // BACKUP and holds none, and neither the states nor any VIP changed for
 // faultQuiet, counted from since at the earliest (the end of the
 // injection). It returns nil if that happened within faultSettle, else why
-// not.
+// not (at once if a daemon exited).
 func (l *faultLab) settle(since time.Time) error {
 	var last [2]string
-	return testnet.Poll(faultSettle, func() error {
+	var gone error
+	err := testnet.Poll(faultSettle, func() error {
+		for _, h := range []*testnet.Host{l.lvs1, l.lvs2} {
+			if l.peers[h].Exited() {
+				// Nothing starts it again: it cannot settle.
+				gone = fmt.Errorf("the daemon on %s exited", h.Name())
+				return nil
+			}
+		}
 		states := [2]string{l.peers[l.lvs1].State(), l.peers[l.lvs2].State()}
 		if states != last {
 			last, since = states, time.Now()
@@ -297,6 +305,10 @@ func (l *faultLab) settle(since time.Time) error {
 		}
 		return nil
 	})
+	if gone != nil {
+		return gone
+	}
+	return err
 }
 
 // vipTimeline is the continuous dual-MASTER checker: from both namespaces'
@@ -723,7 +735,7 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 				t0 := time.Now()
 				sc.inject(r)
 				settled := lab.settle(time.Now())
-				r.expect(settled == nil, "run %d: did not settle within %v: %v", i+1, faultSettle, settled)
+				r.expect(settled == nil, "run %d: did not settle (one MASTER with the VIPs, one BACKUP, quiet for %v) within %v: %v", i+1, faultQuiet, faultSettle, settled)
 				if sc.after != nil {
 					sc.after(r)
 				}
@@ -849,9 +861,21 @@ func noteFault(scenario string, impl faultImpl, note string) {
 	recordFault(scenario, impl, &faultResult{verdicts: []string{note}})
 }
 
-// printFaultTable writes the suite's table (TestMain calls it after the
-// tests ran; nothing if no fault scenario ran).
+// printFaultTable writes the suite's table to w and, if the environment
+// names one in XDPVIP_FAULT_TABLE, to that file as well (go test shows a
+// passing package's output only with -v). TestMain calls it after the tests
+// ran; it writes nothing if no fault scenario ran.
 func printFaultTable(w io.Writer) {
+	if path := os.Getenv("XDPVIP_FAULT_TABLE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			defer f.Close()
+			w = io.MultiWriter(w, f)
+		}
+	}
+	writeFaultTable(w)
+}
+
+func writeFaultTable(w io.Writer) {
 	faultTableMu.Lock()
 	defer faultTableMu.Unlock()
 	if len(faultOrder) == 0 {

@@ -54,7 +54,8 @@ var faultVIP = netip.MustParseAddr("192.0.2.100")
 // Master_Down_Interval (3 × advert_int + Skew_Time, RFC 5798 §6.1; 365 ms
 // for priority 90 at 100 ms) plus takeoverSlack (400 ms: the 100 ms
 // and room for this loaded 2-core machine). A scenario whose injection
-// itself keeps a node away longer (a deleted interface) adds that time.
+// itself keeps every daemon from holding it (a killed daemon's restart, a
+// MASTER stopped until the run starts it again) adds that time.
 var faultGapBound = interopMasterDown(3, 90, faultAdvert) + takeoverSlack
 
 // faultImpl is which daemon runs on both nodes.
@@ -269,17 +270,27 @@ func (l *faultLab) inRole(role string) faultPeer {
 // BACKUP and holds none, and neither the states nor any VIP changed for
 // faultQuiet, counted from since at the earliest (the end of the
 // injection). It returns nil if that happened within faultSettle, else why
-// not (at once if a daemon exited).
+// not (faultQuiet after a daemon exited).
 func (l *faultLab) settle(since time.Time) error {
 	var last [2]string
 	var gone error
+	var goneAt time.Time
 	err := testnet.Poll(faultSettle, func() error {
 		for _, h := range []*testnet.Host{l.lvs1, l.lvs2} {
-			if l.peers[h].Exited() {
-				// Nothing starts it again: it cannot settle.
-				gone = fmt.Errorf("the daemon on %s exited", h.Name())
-				return nil
+			if !l.peers[h].Exited() {
+				continue
 			}
+			// Nothing starts it again: it cannot settle. Watch what
+			// follows (the peer taking over beside a VIP the dead one
+			// left) for faultQuiet, then give up.
+			if goneAt.IsZero() {
+				goneAt = time.Now()
+				gone = fmt.Errorf("the daemon on %s exited", h.Name())
+			}
+			if time.Since(goneAt) < faultQuiet {
+				return gone
+			}
+			return nil
 		}
 		states := [2]string{l.peers[l.lvs1].State(), l.peers[l.lvs2].State()}
 		if states != last {
@@ -891,8 +902,10 @@ func writeFaultTable(w io.Writer) {
 		}
 		return fmt.Sprintf("%d (%s%v) / %v", r.Dual, open, r.DualTotal.Round(time.Millisecond), r.Gap.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "\nfault-injection suite: dual-MASTER intervals (their total length; ≥: still open when the run gave up after %v) / longest VIP gap; gap bound %v + injection time\n",
-		faultSettle, faultGapBound)
+	fmt.Fprintf(w, "\nfault-injection suite: dual-MASTER intervals (their total length; ≥: still open when the run gave up, after %v or %v after a daemon exited) / longest VIP gap\n",
+		faultSettle, faultQuiet)
+	fmt.Fprintf(w, "gap bound: Master_Down_Interval of the priority-90 BACKUP (3 × 100 ms + skew) + %v = %v, plus restart time where a daemon is restarted\n",
+		takeoverSlack, faultGapBound.Round(time.Millisecond))
 	fmt.Fprintf(w, "%-34s %5s %8s  %-22s %-22s\n", "scenario", "runs", "xdpvip", "xdpvip dual / gap", "keepalived dual / gap")
 	for _, s := range faultOrder {
 		x, k := faultTable[s][implXdpvip], faultTable[s][implKeepalived]

@@ -3,9 +3,10 @@ package tests
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvip/xdpvip/internal/testnet"
 )
@@ -100,7 +101,7 @@ func killInTakeover(r *faultRun, trigger func(node string, t0 time.Time) error) 
 		if err == nil {
 			pid, perr := b.VRRPPID()
 			if perr == nil {
-				perr = syscall.Kill(pid, syscall.SIGKILL)
+				perr = unix.Kill(pid, unix.SIGKILL)
 			}
 			err = perr
 		}
@@ -135,7 +136,7 @@ func killNow(r *faultRun, p faultPeer) {
 	if err != nil {
 		r.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
 		r.Fatal(err)
 	}
 	p.Crash()

@@ -86,7 +86,6 @@ func secondCommand(p faultPeer) (bin string, args []string, pidFile string) {
 		return xdpvipBin, []string{"run", "-f", x.Conf, "--control-socket", x.Sock, "--pid-file", pidFile,
 			"--bpf-dir", x.BPFDir, "--log-level", "debug"}, pidFile
 	}
-	k := p.(faultKA)
-	return keepalivedBin, []string{"-n", "-l", "-D", "-G", "-P", "-f", k.Conf,
-		"-p", k.pidFile("main"), "-r", k.pidFile("vrrp"), "-c", k.pidFile("checkers")}, k.pidFile("main")
+	k := p.(faultKA).setup()
+	return keepalivedBin, k.Args(true), k.PIDFile("main")
 }

@@ -61,6 +61,7 @@ type Daemon struct {
 	monitors  map[string]*runningMonitor
 	started   time.Time
 	reloads   int
+	bgp       *bgpRoutes // bgp.go; nil without a bgp block
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -133,6 +134,10 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
+	if err := d.startBGP(ctx, srv); err != nil { // bgp.go
+		d.shutdown()
+		return err
+	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
 	svc := newService(d.log)
@@ -143,6 +148,7 @@ func Run(ctx context.Context, opts Options) error {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
 			svc.stopping()
+			d.drainBeforeStop() // bgp.go: withdraw first
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
@@ -484,6 +490,7 @@ func (d *Daemon) shutdown() {
 		d.scripts()
 	}
 	d.mu.Unlock()
+	d.stopBGP()
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
@@ -538,5 +545,6 @@ func (d *Daemon) Status() Status {
 		st.Instances = append(st.Instances, in.Status())
 	}
 	st.XDPDrops = d.planes.dropCounters()
+	st.BGP = d.bgpStatus()
 	return st
 }

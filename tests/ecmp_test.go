@@ -1,0 +1,161 @@
+package tests
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpvip/xdpvip/internal/daemon"
+)
+
+// bgpStatus is a node's BGP status, failing the test without one.
+func bgpStatus(t testing.TB, n *Node) *daemon.BGPStatus {
+	t.Helper()
+	st := n.Status()
+	if st.BGP == nil {
+		t.Fatalf("%s: status has no bgp part", n.Host.Name())
+	}
+	return st.BGP
+}
+
+// TestECMPThreeNextHopsAndSpread: three nodes announce the VIP, the router
+// has three next hops, and 3000 flows with distinct source ports are all
+// answered and spread evenly over the nodes.
+func TestECMPThreeNextHopsAndSpread(t *testing.T) {
+	l := newECMPLab(t)
+	hops := l.NextHops()
+	slices.Sort(hops)
+	if want := []string{"10.78.1.11", "10.78.1.12", "10.78.1.13"}; !slices.Equal(hops, want) {
+		t.Fatalf("next hops %v, want %v", hops, want)
+	}
+	for _, n := range l.Nodes {
+		b := bgpStatus(t, n)
+		if len(b.Sessions) != 1 || b.Sessions[0].State != "ESTABLISHED" || b.Sessions[0].HoldTime != 3 {
+			t.Errorf("%s: sessions %+v", n.Host.Name(), b.Sessions)
+		}
+		if len(b.Routes) != 1 || !b.Routes[0].Announced || !b.Routes[0].Forwarded || b.Routes[0].Prefix != ecmpVIP+"/32" {
+			t.Errorf("%s: routes %+v", n.Host.Name(), b.Routes)
+		}
+		if b.RouterID != n.Host.Addr(4).String() || b.Interface != "eth0" {
+			t.Errorf("%s: defaults router_id %s interface %s", n.Host.Name(), b.RouterID, b.Interface)
+		}
+	}
+
+	const flows, workers = 3000, 16
+	before := l.conns()
+	var (
+		mu     sync.Mutex
+		byRS   = map[string]int{}
+		failed []error
+		wg     sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < flows; i += workers {
+				body, err := l.getFrom(30000+i, "/", 3*time.Second)
+				mu.Lock()
+				if err != nil {
+					failed = append(failed, fmt.Errorf("port %d: %w", 30000+i, err))
+				} else {
+					byRS[body]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	after := l.conns()
+	if len(failed) > 0 {
+		t.Errorf("%d of %d flows not answered, first: %v", len(failed), flows, failed[0])
+	}
+	t.Logf("real servers: %v", byRS)
+	third := float64(flows) / 3
+	for i := range l.Nodes {
+		got := after[i] - before[i]
+		t.Logf("%s: %d flows (%.1f%% of a third)", l.LBs[i].Name(), got, 100*float64(got)/third)
+		if float64(got) < 0.9*third || float64(got) > 1.1*third {
+			t.Errorf("%s forwarded %d flows, want %d±10%%", l.LBs[i].Name(), got, int(third))
+		}
+	}
+}
+
+// TestECMPNodeFailureKeepsFlows: 300 long-lived downloads run while one
+// node is SIGKILLed and its cable cut; the router drops its next hop
+// within the hold time and the downloads go on through the other nodes,
+// which pick the same real servers.
+func TestECMPNodeFailureKeepsFlows(t *testing.T) {
+	l := newECMPLab(t)
+	const n = 300
+	dl := l.startDownloads(n, 40000)
+	time.Sleep(time.Second)
+	victim := l.Nodes[0]
+	killed := time.Now()
+	if err := victim.Proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	l.Rack.SetLink(victim.Host, false)
+	took := l.WaitNextHops(ecmpNodes-1, 3*ecmpHold)
+	t.Logf("route via %s withdrawn %v after SIGKILL + link down (hold time %v)", victim.Host.Name(),
+		took.Round(time.Millisecond), ecmpHold)
+	if took > ecmpHold+500*time.Millisecond {
+		t.Errorf("withdrawal took %v, more than the hold time %v", took, ecmpHold)
+	}
+	if slices.Contains(l.NextHops(), "10.78.1.11") {
+		t.Errorf("the dead node is still a next hop")
+	}
+	done, failures, resets := dl.Wait()
+	t.Logf("%d of %d long-lived connections survived (%.1f%%), %d reset, %v after the kill",
+		done, n, 100*float64(done)/n, resets, time.Since(killed).Round(time.Second))
+	for i, f := range failures {
+		if i < 5 {
+			t.Logf("lost: %v", f)
+		}
+	}
+	if done < n*99/100 {
+		t.Errorf("%d of %d connections survived, want at least 99%%", done, n)
+	}
+	if resets > 0 {
+		t.Errorf("%d connections were reset", resets)
+	}
+}
+
+// TestECMPDrainLosesNothing: `xdpvip drain` on one node withdraws its
+// route while 300 downloads run; the router moves the flows to the other
+// nodes, and stopping the drained node and cutting its cable afterwards
+// loses none of them.
+func TestECMPDrainLosesNothing(t *testing.T) {
+	l := newECMPLab(t)
+	const n = 300
+	dl := l.startDownloads(n, 40000)
+	node := l.Nodes[2]
+	out, err := node.CLI("drain", "--wait", "1")
+	if err != nil {
+		t.Fatalf("xdpvip drain: %v\n%s", err, out)
+	}
+	t.Logf("xdpvip drain:\n%s", out)
+	took := l.WaitNextHops(ecmpNodes-1, 5*time.Second)
+	t.Logf("route via %s withdrawn by the router %v after the drain started", node.Host.Name(), took.Round(time.Millisecond))
+	b := bgpStatus(t, node)
+	if !b.Draining || len(b.Routes) != 1 || b.Routes[0].Announced || b.Routes[0].Reason != "draining" || !b.Routes[0].Forwarded {
+		t.Errorf("drained node's status: %+v", b)
+	}
+	// The router has moved the flows: the drained node can go.
+	time.Sleep(time.Second)
+	node.Stop(syscall.SIGTERM)
+	l.Rack.SetLink(node.Host, false)
+	done, failures, resets := dl.Wait()
+	t.Logf("%d of %d long-lived connections survived the drain, %d reset", done, n, resets)
+	for i, f := range failures {
+		if i < 5 {
+			t.Logf("lost: %v", f)
+		}
+	}
+	if done != n {
+		t.Errorf("drain lost %d connections", n-done)
+	}
+}

@@ -58,6 +58,8 @@ type ecmpLab struct {
 	bird   *testnet.Process
 	birdS  string
 	VIP    netip.Addr
+	// BFD: BIRD and the nodes run BFD on their sessions.
+	BFD bool
 	// Announced is how long the router took, from starting the daemons,
 	// to have a next hop for every node.
 	Announced time.Duration
@@ -74,8 +76,9 @@ func requireBird(t testing.TB) {
 }
 
 // newECMPLab builds the lab and starts BIRD, nginx and the three daemons,
-// and waits until the router has the VIP with three next hops.
-func newECMPLab(t *testing.T) *ecmpLab {
+// and waits until the router has the VIP with three next hops. With bfd,
+// the BGP sessions have BFD (300 ms × 3) too.
+func newECMPLab(t *testing.T, bfd bool) *ecmpLab {
 	t.Helper()
 	requireBird(t)
 	requireNginx(t)
@@ -83,7 +86,7 @@ func newECMPLab(t *testing.T) *ecmpLab {
 		t.Skip("ethtool not installed: apt-get install ethtool")
 	}
 	rack := testnet.New(t)
-	l := &ecmpLab{t: t, Rack: rack, Start: newLabStarter(t), VIP: netip.MustParseAddr(ecmpVIP)}
+	l := &ecmpLab{t: t, Rack: rack, Start: newLabStarter(t), VIP: netip.MustParseAddr(ecmpVIP), BFD: bfd}
 	l.Router = rack.AddHost("router", ecmpRouter+"/24")
 	for i := range ecmpNodes {
 		l.LBs = append(l.LBs, rack.AddHost(fmt.Sprintf("lb%d", i+1), fmt.Sprintf("10.78.1.%d/24", 11+i)))
@@ -146,10 +149,14 @@ func mustRun(t testing.TB, name string, args ...string) {
 // block without router_id/interface (the defaults come from the route to
 // the router), and the VIP announced for ECMP. reverse lists the real
 // servers in the other order: the table must not depend on it.
-func ecmpConf(name string, reverse bool) string {
+func ecmpConf(name string, reverse, bfd bool) string {
 	reals := []string{labTCPReal("10.78.1.21", 1, ""), labTCPReal("10.78.1.22", 1, "")}
 	if reverse {
 		reals[0], reals[1] = reals[1], reals[0]
+	}
+	bfdLine := ""
+	if bfd {
+		bfdLine = "        bfd\n"
 	}
 	return fmt.Sprintf(`global_defs {
     router_id %s
@@ -159,7 +166,7 @@ bgp {
     neighbor %s {
         remote_as 65000
         hold_time %d
-    }
+%s    }
 }
 virtual_server %s 80 {
     announce ecmp
@@ -168,13 +175,13 @@ virtual_server %s 80 {
     lb_kind DR
     protocol TCP
 %s}
-`, name, ecmpRouter, int(ecmpHold/time.Second), ecmpVIP, strings.Join(reals, ""))
+`, name, ecmpRouter, int(ecmpHold/time.Second), bfdLine, ecmpVIP, strings.Join(reals, ""))
 }
 
 func (l *ecmpLab) startLB(h *testnet.Host, i int) *Node {
 	l.t.Helper()
 	var n *Node
-	l.Start.Run(func() { n = StartXdpvip(l.t, h, ecmpConf(h.Name(), i%2 == 1), "--dataplane", "xdp") })
+	l.Start.Run(func() { n = StartXdpvip(l.t, h, ecmpConf(h.Name(), i%2 == 1, l.BFD), "--dataplane", "xdp") })
 	return n
 }
 
@@ -200,8 +207,12 @@ template bgp lb {
     connect retry time 1;
     error wait time 1, 2;
     ipv4 { import all; export none; };
+    bfd %s;
 }
-`, ecmpRouter, ecmpRouter, int(ecmpHold/time.Second))
+`, ecmpRouter, ecmpRouter, int(ecmpHold/time.Second), map[bool]string{true: "on", false: "off"}[l.BFD])
+	if l.BFD {
+		b.WriteString("protocol bfd {\n    interface \"eth0\" { interval 300 ms; multiplier 3; };\n}\n")
+	}
 	for i := range ecmpNodes {
 		fmt.Fprintf(&b, "protocol bgp lb%d from lb { neighbor 10.78.1.%d as 65010; }\n", i+1, 11+i)
 	}

@@ -3,12 +3,14 @@ package tests
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
 // bgpStatus is a node's BGP status, failing the test without one.
@@ -25,7 +27,7 @@ func bgpStatus(t testing.TB, n *Node) *daemon.BGPStatus {
 // has three next hops, and 3000 flows with distinct source ports are all
 // answered and spread evenly over the nodes.
 func TestECMPThreeNextHopsAndSpread(t *testing.T) {
-	l := newECMPLab(t)
+	l := newECMPLab(t, false)
 	hops := l.NextHops()
 	slices.Sort(hops)
 	if want := []string{"10.78.1.11", "10.78.1.12", "10.78.1.13"}; !slices.Equal(hops, want) {
@@ -89,21 +91,45 @@ func TestECMPThreeNextHopsAndSpread(t *testing.T) {
 // within the hold time and the downloads go on through the other nodes,
 // which pick the same real servers.
 func TestECMPNodeFailureKeepsFlows(t *testing.T) {
-	l := newECMPLab(t)
+	testNodeFailure(t, false, ecmpHold)
+}
+
+// TestECMPNodeFailureBFD is TestECMPNodeFailureKeepsFlows with BFD on the
+// sessions: the route goes within BFD's detection time (300 ms × 3).
+func TestECMPNodeFailureBFD(t *testing.T) {
+	testNodeFailure(t, true, time.Second)
+}
+
+func testNodeFailure(t *testing.T, bfd bool, within time.Duration) {
+	l := newECMPLab(t, bfd)
+	if bfd {
+		for _, n := range l.Nodes {
+			testnet.Eventually(t, 10*time.Second, func() error {
+				b := bgpStatus(t, n)
+				if len(b.Sessions) != 1 || b.Sessions[0].BFD != "UP" {
+					return fmt.Errorf("%s: BFD not up: %+v", n.Host.Name(), b.Sessions)
+				}
+				return nil
+			})
+		}
+	}
 	const n = 300
 	dl := l.startDownloads(n, 40000)
 	time.Sleep(time.Second)
 	victim := l.Nodes[0]
+	// The cable first: the dying daemon's sockets cannot say goodbye (a
+	// FIN would end the session at once), so the router has only the hold
+	// timer, as when a node loses power.
 	killed := time.Now()
+	l.Rack.SetLink(victim.Host, false)
 	if err := victim.Proc.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	l.Rack.SetLink(victim.Host, false)
 	took := l.WaitNextHops(ecmpNodes-1, 3*ecmpHold)
-	t.Logf("route via %s withdrawn %v after SIGKILL + link down (hold time %v)", victim.Host.Name(),
-		took.Round(time.Millisecond), ecmpHold)
-	if took > ecmpHold+500*time.Millisecond {
-		t.Errorf("withdrawal took %v, more than the hold time %v", took, ecmpHold)
+	t.Logf("route via %s withdrawn %v after link down + SIGKILL (hold time %v, BFD %v)", victim.Host.Name(),
+		took.Round(time.Millisecond), ecmpHold, bfd)
+	if took > within+500*time.Millisecond {
+		t.Errorf("withdrawal took %v, want within %v", took, within)
 	}
 	if slices.Contains(l.NextHops(), "10.78.1.11") {
 		t.Errorf("the dead node is still a next hop")
@@ -129,17 +155,34 @@ func TestECMPNodeFailureKeepsFlows(t *testing.T) {
 // nodes, and stopping the drained node and cutting its cable afterwards
 // loses none of them.
 func TestECMPDrainLosesNothing(t *testing.T) {
-	l := newECMPLab(t)
+	l := newECMPLab(t, false)
 	const n = 300
 	dl := l.startDownloads(n, 40000)
 	node := l.Nodes[2]
-	out, err := node.CLI("drain", "--wait", "1")
-	if err != nil {
-		t.Fatalf("xdpvip drain: %v\n%s", err, out)
+	// The router's view is polled while `xdpvip drain --wait 1` waits.
+	start := time.Now()
+	type result struct {
+		out string
+		err error
 	}
-	t.Logf("xdpvip drain:\n%s", out)
-	took := l.WaitNextHops(ecmpNodes-1, 5*time.Second)
-	t.Logf("route via %s withdrawn by the router %v after the drain started", node.Host.Name(), took.Round(time.Millisecond))
+	cli := make(chan result, 1)
+	go func() {
+		out, err := node.CLI("drain", "--wait", "1")
+		cli <- result{out, err}
+	}()
+	l.WaitNextHops(ecmpNodes-1, 5*time.Second)
+	t.Logf("route via %s withdrawn by the router %v after xdpvip drain started", node.Host.Name(),
+		time.Since(start).Round(time.Millisecond))
+	r := <-cli
+	if r.err != nil {
+		t.Fatalf("xdpvip drain: %v\n%s", r.err, r.out)
+	}
+	t.Logf("xdpvip drain:\n%s", r.out)
+	for _, want := range []string{"withdrawn: 10.78.9.1/32", "waited 1s", "DRAINING", "draining"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("xdpvip drain's report lacks %q", want)
+		}
+	}
 	b := bgpStatus(t, node)
 	if !b.Draining || len(b.Routes) != 1 || b.Routes[0].Announced || b.Routes[0].Reason != "draining" || !b.Routes[0].Forwarded {
 		t.Errorf("drained node's status: %+v", b)

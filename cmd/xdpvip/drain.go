@@ -96,6 +96,8 @@ func writeBGPStatus(w io.Writer, b *daemon.BGPStatus) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%d\t%s\n", s.Neighbor, s.RemoteAS, s.State, up, s.HoldTime,
 			orDash(s.BFD), s.Flops, orDash(s.LastError))
 	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PREFIX\tMODE\tANNOUNCED\tFORWARDED\tWHY NOT\tVIRTUAL SERVERS")
 	for _, r := range b.Routes {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\n", r.Prefix, r.Mode, r.Announced, r.Forwarded, orDash(r.Reason),

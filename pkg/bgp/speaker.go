@@ -253,7 +253,7 @@ func (s *Speaker) Sessions(ctx context.Context) ([]Session, error) {
 				ss.Uptime = up.AsTime()
 			}
 		}
-		if b := st.GetBfdState(); b != nil {
+		if b := st.GetBfdState(); b != nil && b.GetSessionState() != api.BfdSessionState_BFD_SESSION_STATE_UNSPECIFIED {
 			ss.BFD = strings.TrimPrefix(b.GetSessionState().String(), "BFD_SESSION_STATE_")
 		}
 		out = append(out, ss)

@@ -60,6 +60,10 @@ type ecmpLab struct {
 	VIP    netip.Addr
 	// BFD: BIRD and the nodes run BFD on their sessions.
 	BFD bool
+	// conf renders node i's keepalived.conf.
+	conf  func(i int, h *testnet.Host) string
+	Nginx []*testnet.Process
+	started time.Time
 	// Announced is how long the router took, from starting the daemons,
 	// to have a next hop for every node.
 	Announced time.Duration
@@ -80,15 +84,26 @@ func requireBird(t testing.TB) {
 // the BGP sessions have BFD (300 ms × 3) too.
 func newECMPLab(t *testing.T, bfd bool) *ecmpLab {
 	t.Helper()
+	l := newBGPLab(t, ecmpNodes, bfd, func(i int, h *testnet.Host) string { return ecmpConf(h.Name(), i%2 == 1, bfd) })
+	l.WaitNextHops(ecmpNodes, 20*time.Second)
+	l.Announced = time.Since(l.started)
+	t.Logf("router has %d next hops %v after starting the daemons", ecmpNodes, l.Announced.Round(time.Millisecond))
+	return l
+}
+
+// newBGPLab builds the lab with nodes load balancers, each running
+// conf(i, host), and starts everything.
+func newBGPLab(t *testing.T, nodes int, bfd bool, conf func(i int, h *testnet.Host) string) *ecmpLab {
+	t.Helper()
 	requireBird(t)
 	requireNginx(t)
 	if _, err := exec.LookPath("ethtool"); err != nil {
 		t.Skip("ethtool not installed: apt-get install ethtool")
 	}
 	rack := testnet.New(t)
-	l := &ecmpLab{t: t, Rack: rack, Start: newLabStarter(t), VIP: netip.MustParseAddr(ecmpVIP), BFD: bfd}
+	l := &ecmpLab{t: t, Rack: rack, Start: newLabStarter(t), VIP: netip.MustParseAddr(ecmpVIP), BFD: bfd, conf: conf}
 	l.Router = rack.AddHost("router", ecmpRouter+"/24")
-	for i := range ecmpNodes {
+	for i := range nodes {
 		l.LBs = append(l.LBs, rack.AddHost(fmt.Sprintf("lb%d", i+1), fmt.Sprintf("10.78.1.%d/24", 11+i)))
 	}
 	for i := range 2 {
@@ -126,15 +141,12 @@ func newECMPLab(t *testing.T, bfd bool) *ecmpLab {
 
 	l.startBird()
 	for _, rs := range l.RSs {
-		l.startNginx(rs)
+		l.Nginx = append(l.Nginx, l.startNginx(rs))
 	}
-	begin := time.Now()
+	l.started = time.Now()
 	for i, h := range l.LBs {
 		l.Nodes = append(l.Nodes, l.startLB(h, i))
 	}
-	l.WaitNextHops(ecmpNodes, 20*time.Second)
-	l.Announced = time.Since(begin)
-	t.Logf("router has %d next hops %v after starting the daemons", ecmpNodes, l.Announced.Round(time.Millisecond))
 	return l
 }
 
@@ -181,7 +193,7 @@ virtual_server %s 80 {
 func (l *ecmpLab) startLB(h *testnet.Host, i int) *Node {
 	l.t.Helper()
 	var n *Node
-	l.Start.Run(func() { n = StartXdpvip(l.t, h, ecmpConf(h.Name(), i%2 == 1, l.BFD), "--dataplane", "xdp") })
+	l.Start.Run(func() { n = StartXdpvip(l.t, h, l.conf(i, h), "--dataplane", "xdp") })
 	return n
 }
 
@@ -213,7 +225,7 @@ template bgp lb {
 	if l.BFD {
 		b.WriteString("protocol bfd {\n    interface \"eth0\" { interval 300 ms; multiplier 3; };\n}\n")
 	}
-	for i := range ecmpNodes {
+	for i := range l.LBs {
 		fmt.Fprintf(&b, "protocol bgp lb%d from lb { neighbor 10.78.1.%d as 65010; }\n", i+1, 11+i)
 	}
 	conf := filepath.Join(dir, "bird.conf")
@@ -281,7 +293,7 @@ func (l *ecmpLab) WaitNextHops(n int, timeout time.Duration) time.Duration {
 
 // startNginx runs nginx on a real server: "/" answers the host's name,
 // "/big" is bigSize bytes sent at bigRate (a steady download).
-func (l *ecmpLab) startNginx(h *testnet.Host) {
+func (l *ecmpLab) startNginx(h *testnet.Host) *testnet.Process {
 	t := l.t
 	t.Helper()
 	dir := t.TempDir()
@@ -335,6 +347,7 @@ http {
 		}
 		return err
 	})
+	return p
 }
 
 // dialFromClient opens a TCP connection from the client to the VIP,

@@ -84,6 +84,24 @@ func TestECMPThreeNextHopsAndSpread(t *testing.T) {
 			t.Errorf("%s forwarded %d flows, want %d±10%%", l.LBs[i].Name(), got, int(third))
 		}
 	}
+
+	// Route health injection: with both real servers down the virtual
+	// server loses quorum on every node, and every node withdraws.
+	stopped := time.Now()
+	for _, p := range l.Nginx {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.WaitNextHops(0, 15*time.Second)
+	t.Logf("quorum lost: the router has no route %v after stopping the real servers (delay_loop 1, retry 1)",
+		time.Since(stopped).Round(time.Millisecond))
+	for _, n := range l.Nodes {
+		b := bgpStatus(t, n)
+		if len(b.Routes) != 1 || b.Routes[0].Announced || b.Routes[0].Reason != "no quorum" || b.Routes[0].Forwarded {
+			t.Errorf("%s: routes %+v", n.Host.Name(), b.Routes)
+		}
+	}
 }
 
 // TestECMPNodeFailureKeepsFlows: 300 long-lived downloads run while one

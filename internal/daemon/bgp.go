@@ -389,8 +389,11 @@ func (d *Daemon) drainBGP() (DrainResult, error) {
 	return res, err
 }
 
-// drainBeforeStop withdraws the routes and gives the routers stopDrainWait
-// to move the flows when any route is announced (SIGTERM, SIGINT).
+// drainBeforeStop withdraws the routes when any is announced (SIGTERM,
+// SIGINT) and, when one is an ECMP route, gives the routers stopDrainWait
+// to move its flows to the other nodes. A route announced for a VRRP
+// instance has no other node to go to until this one leaves VRRP, so
+// there is nothing to wait for.
 func (d *Daemon) drainBeforeStop() {
 	d.mu.Lock()
 	b := d.bgp
@@ -400,6 +403,10 @@ func (d *Daemon) drainBeforeStop() {
 	}
 	b.mu.Lock()
 	sp := b.speaker
+	ecmp := false
+	for _, r := range b.routes {
+		ecmp = ecmp || (r.Announced && r.Mode == config.AnnounceECMP)
+	}
 	b.mu.Unlock()
 	if sp == nil || len(sp.Announced()) == 0 {
 		return
@@ -407,7 +414,9 @@ func (d *Daemon) drainBeforeStop() {
 	if _, err := d.drainBGP(); err != nil {
 		d.log.Error("draining before stop failed", "err", err)
 	}
-	time.Sleep(stopDrainWait)
+	if ecmp {
+		time.Sleep(stopDrainWait)
+	}
 }
 
 // stopBGP closes the sessions (the ECMP forwarding flags stay in the pinned

@@ -61,8 +61,8 @@ type ecmpLab struct {
 	// BFD: BIRD and the nodes run BFD on their sessions.
 	BFD bool
 	// conf renders node i's keepalived.conf.
-	conf  func(i int, h *testnet.Host) string
-	Nginx []*testnet.Process
+	conf    func(i int, h *testnet.Host) string
+	Nginx   []*testnet.Process
 	started time.Time
 	// Announced is how long the router took, from starting the daemons,
 	// to have a next hop for every node.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/pkg/config"
 )
 
 func init() {
@@ -104,4 +105,36 @@ func writeBGPStatus(w io.Writer, b *daemon.BGPStatus) {
 			strings.Join(r.VirtualServers, ","))
 	}
 	tw.Flush()
+}
+
+// writeBGPSummary is check-config's line for the bgp extension block.
+func writeBGPSummary(w io.Writer, b *config.BGP) {
+	if b == nil {
+		return
+	}
+	rid := "default"
+	if b.RouterID.IsValid() {
+		rid = b.RouterID.String()
+	}
+	fmt.Fprintf(w, "bgp: local_as %d, router_id %s, interface %s\n", b.LocalAS, rid, orDash(b.Interface))
+	for _, nb := range b.Neighbors {
+		fmt.Fprintf(w, "  neighbor %s remote_as %d hold_time %s", nb.Addr, nb.RemoteAS, nb.HoldTime)
+		if nb.BFD {
+			fmt.Fprint(w, ", bfd")
+		}
+		if nb.Password != "" {
+			fmt.Fprint(w, ", md5")
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// writeAnnounce adds a virtual server's announce mode to its summary line.
+func writeAnnounce(w io.Writer, a config.Announce) {
+	switch a.Mode {
+	case config.AnnounceECMP:
+		fmt.Fprint(w, ", announce ecmp")
+	case config.AnnounceVRRP:
+		fmt.Fprintf(w, ", announce while %s is MASTER", a.Instance)
+	}
 }

@@ -487,3 +487,24 @@ func (dl *downloads) Wait() (int, []error, int) {
 	defer dl.mu.Unlock()
 	return int(dl.done.Load()), dl.failures, dl.resets
 }
+
+// scrape reads a node's /metrics (the default --metrics-address, in the
+// node's namespace).
+func scrape(h *testnet.Host) (string, error) {
+	var c net.Conn
+	err := h.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", "127.0.0.1:9165", 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprint(c, "GET /metrics HTTP/1.0\r\n\r\n"); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(c)
+	return string(b), err
+}

@@ -46,6 +46,26 @@ func TestECMPThreeNextHopsAndSpread(t *testing.T) {
 		}
 	}
 
+	m, err := scrape(l.LBs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`xdpvip_bgp_route_announced{mode="ecmp",prefix="10.78.9.1/32"} 1`,
+		`xdpvip_bgp_session_established{neighbor="10.78.1.1",remote_as="65000"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("lb1's /metrics lacks %s", want)
+		}
+	}
+	gobgp := false // GoBGP's own collector
+	for _, line := range strings.Split(m, "\n") {
+		gobgp = gobgp || (strings.HasPrefix(line, "bgp_peer_state{") && strings.Contains(line, `peer="10.78.1.1"`))
+	}
+	if !gobgp {
+		t.Errorf("lb1's /metrics has no bgp_peer_state for the router")
+	}
+
 	const flows, workers = 3000, 16
 	before := l.conns()
 	var (

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/lvs/lvstest"
@@ -125,5 +127,43 @@ func TestSameBGP(t *testing.T) {
 	}
 	if sameBGP(a, nil) || !sameBGP(nil, nil) {
 		t.Error("nil handling")
+	}
+}
+
+func TestBGPCollector(t *testing.T) {
+	d := &Daemon{}
+	d.bgp = &bgpRoutes{d: d, draining: true, cfg: &config.BGP{LocalAS: 65010}, routerID: netip.MustParseAddr("10.0.0.1"),
+		routes: []RouteStatus{
+			{Prefix: "10.78.9.1/32", Mode: "ecmp", Reason: "draining", Forwarded: true},
+			{Prefix: "10.78.9.2/32", Mode: "vrrp", Announced: true},
+		}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newBGPCollector(d))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{
+		"xdpvip_bgp_draining": 1,
+		"xdpvip_bgp_route_announced,mode=ecmp,prefix=10.78.9.1/32": 0,
+		"xdpvip_bgp_route_announced,mode=vrrp,prefix=10.78.9.2/32": 1,
+		"xdpvip_bgp_route_withdrawn,prefix=10.78.9.1/32,reason=draining": 1,
+	} {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v; all: %v", k, g, ok, v, got)
+		}
+	}
+	if _, ok := got["xdpvip_bgp_route_withdrawn,prefix=10.78.9.2/32,reason="]; ok {
+		t.Error("an announced prefix has a withdraw reason")
 	}
 }

@@ -13,8 +13,10 @@ import (
 
 	"github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgpmetrics "github.com/osrg/gobgp/v4/pkg/metrics"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Neighbor is one BGP peer (a router).
@@ -268,4 +270,14 @@ func (s *Speaker) Stop() {
 	s.mu.Lock()
 	s.announced = map[netip.Prefix]time.Time{}
 	s.mu.Unlock()
+}
+
+// Collector is GoBGP's own Prometheus collector for this speaker's
+// sessions (bgp_peer_state, bgp_routes_advertised, message counters...).
+func (s *Speaker) Collector() prometheus.Collector { return gobgpmetrics.NewBgpCollector(s.srv) }
+
+// DescribeCollector sends the descriptors of Collector without a speaker,
+// for a registry that outlives speakers (a reload restarts them).
+func DescribeCollector(ch chan<- *prometheus.Desc) {
+	gobgpmetrics.NewBgpCollector(nil).Describe(ch)
 }

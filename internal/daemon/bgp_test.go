@@ -155,8 +155,8 @@ func TestBGPCollector(t *testing.T) {
 	}
 	for k, v := range map[string]float64{
 		"xdpvip_bgp_draining": 1,
-		"xdpvip_bgp_route_announced,mode=ecmp,prefix=10.78.9.1/32": 0,
-		"xdpvip_bgp_route_announced,mode=vrrp,prefix=10.78.9.2/32": 1,
+		"xdpvip_bgp_route_announced,mode=ecmp,prefix=10.78.9.1/32":       0,
+		"xdpvip_bgp_route_announced,mode=vrrp,prefix=10.78.9.2/32":       1,
 		"xdpvip_bgp_route_withdrawn,prefix=10.78.9.1/32,reason=draining": 1,
 	} {
 		if g, ok := got[k]; !ok || g != v {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,17 +107,8 @@ func newBGPLab(t *testing.T, nodes int, bfd bool, conf func(i int, h *testnet.Ho
 	for i := range nodes {
 		l.LBs = append(l.LBs, rack.AddHost(fmt.Sprintf("lb%d", i+1), fmt.Sprintf("10.78.1.%d/24", 11+i)))
 	}
-	for i := range 2 {
-		h := rack.AddHost(fmt.Sprintf("rs%d", i+1), fmt.Sprintf("10.78.1.%d/24", 21+i))
-		for _, kv := range []string{
-			"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
-			"net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2",
-		} {
-			h.MustExec("sysctl", "-q", "-w", kv)
-		}
-		h.MustExec("ip", "addr", "add", ecmpVIP+"/32", "dev", "lo")
-		h.MustExec("ip", "route", "add", "default", "via", ecmpRouter)
-		l.RSs = append(l.RSs, h)
+	for range 2 {
+		l.addRealServer()
 	}
 	for _, h := range l.LBs {
 		labAttachPeerPass(t, rack, h)
@@ -150,6 +142,23 @@ func newBGPLab(t *testing.T, nodes int, bfd bool, conf func(i int, h *testnet.Ho
 	return l
 }
 
+// addRealServer adds rsN (10.78.1.20+N): an LVS-DR real server with the
+// VIP on lo, answering the client through the router.
+func (l *ecmpLab) addRealServer() *testnet.Host {
+	i := len(l.RSs) + 1
+	h := l.Rack.AddHost(fmt.Sprintf("rs%d", i), fmt.Sprintf("10.78.1.%d/24", 20+i))
+	for _, kv := range []string{
+		"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+		"net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2",
+	} {
+		h.MustExec("sysctl", "-q", "-w", kv)
+	}
+	h.MustExec("ip", "addr", "add", ecmpVIP+"/32", "dev", "lo")
+	h.MustExec("ip", "route", "add", "default", "via", ecmpRouter)
+	l.RSs = append(l.RSs, h)
+	return h
+}
+
 func mustRun(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
@@ -162,9 +171,17 @@ func mustRun(t testing.TB, name string, args ...string) {
 // the router), and the VIP announced for ECMP. reverse lists the real
 // servers in the other order: the table must not depend on it.
 func ecmpConf(name string, reverse, bfd bool) string {
-	reals := []string{labTCPReal("10.78.1.21", 1, ""), labTCPReal("10.78.1.22", 1, "")}
+	return ecmpConfReals(name, reverse, bfd, 2)
+}
+
+// ecmpConfReals is ecmpConf with real servers rs1..rsN.
+func ecmpConfReals(name string, reverse, bfd bool, n int) string {
+	var reals []string
+	for i := range n {
+		reals = append(reals, labTCPReal(fmt.Sprintf("10.78.1.%d", 21+i), 1, ""))
+	}
 	if reverse {
-		reals[0], reals[1] = reals[1], reals[0]
+		slices.Reverse(reals)
 	}
 	bfdLine := ""
 	if bfd {

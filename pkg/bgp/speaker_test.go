@@ -16,10 +16,16 @@ import (
 // router is a second GoBGP on 127.0.0.2 that accepts the speaker on
 // 127.0.0.1 and keeps what it learns.
 func router(t *testing.T) (*server.BgpServer, uint16) {
+	return routerOn(t, "127.0.0.2", "127.0.0.1")
+}
+
+// routerOn is a GoBGP listening on listen that accepts the speaker from
+// speaker.
+func routerOn(t *testing.T, listen, speaker string) (*server.BgpServer, uint16) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.2:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(listen, "0"))
 	if err != nil {
-		t.Skipf("no 127.0.0.2 to listen on: %v", err)
+		t.Skipf("no %s to listen on: %v", listen, err)
 	}
 	port := uint16(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
@@ -28,13 +34,13 @@ func router(t *testing.T) (*server.BgpServer, uint16) {
 	t.Cleanup(r.Stop)
 	ctx := context.Background()
 	if err := r.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: 65000, RouterId: "10.0.0.254", ListenPort: int32(port), ListenAddresses: []string{"127.0.0.2"},
+		Asn: 65000, RouterId: "10.0.0.254", ListenPort: int32(port), ListenAddresses: []string{listen},
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 65010},
-		Transport: &api.Transport{PassiveMode: true, LocalAddress: "127.0.0.2"},
+		Conf:      &api.PeerConf{NeighborAddress: speaker, PeerAsn: 65010},
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: listen},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,4 +125,36 @@ func TestStartRejectsBadRouterID(t *testing.T) {
 	if _, err := Start(context.Background(), Config{RouterID: netip.MustParseAddr("2001:db8::1"), LocalAS: 1}); err == nil {
 		t.Fatal("accepted an IPv6 router id")
 	}
+}
+
+// TestSpeakerIPv6: a /128 goes to an IPv6 neighbor in MP_REACH_NLRI.
+func TestSpeakerIPv6(t *testing.T) {
+	r, port := routerOn(t, "::1", "::1")
+	ctx := context.Background()
+	s, err := Start(ctx, Config{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65010, Neighbors: []Neighbor{{
+		Addr: netip.MustParseAddr("::1"), RemoteAS: 65000, HoldTime: 3 * time.Second, Port: port,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	vip := HostPrefix(netip.MustParseAddr("2001:db8:9::1"))
+	if _, _, err := s.Set(map[netip.Prefix]bool{vip: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the /128 at the router", func() bool {
+		found := false
+		_ = r.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv6_UC},
+			func(prefix bgp.NLRI, _ []*apiutil.Path) { found = found || prefix.String() == "2001:db8:9::1/128" })
+		return found
+	})
+	if _, _, err := s.Set(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the /128's withdrawal", func() bool {
+		n := 0
+		_ = r.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv6_UC},
+			func(bgp.NLRI, []*apiutil.Path) { n++ })
+		return n == 0
+	})
 }

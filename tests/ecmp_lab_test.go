@@ -85,7 +85,16 @@ func requireBird(t testing.TB) {
 // the BGP sessions have BFD (300 ms × 3) too.
 func newECMPLab(t *testing.T, bfd bool) *ecmpLab {
 	t.Helper()
-	l := newBGPLab(t, ecmpNodes, bfd, func(i int, h *testnet.Host) string { return ecmpConf(h.Name(), i%2 == 1, bfd) })
+	return newECMPLabWith(t, bfd, false)
+}
+
+// newECMPLabWith is newECMPLab, the nodes exchanging their flows when
+// flowSync is set.
+func newECMPLabWith(t *testing.T, bfd, flowSync bool) *ecmpLab {
+	t.Helper()
+	l := newBGPLab(t, ecmpNodes, bfd, func(i int, h *testnet.Host) string {
+		return ecmpConfReals(h.Name(), i%2 == 1, bfd, 2, flowSync)
+	})
 	l.WaitNextHops(ecmpNodes, 20*time.Second)
 	l.Announced = time.Since(l.started)
 	t.Logf("router has %d next hops %v after starting the daemons", ecmpNodes, l.Announced.Round(time.Millisecond))
@@ -166,16 +175,12 @@ func mustRun(t testing.TB, name string, args ...string) {
 	}
 }
 
-// ecmpConf is a load balancer's keepalived.conf: no vrrp_instance, a bgp
-// block without router_id/interface (the defaults come from the route to
-// the router), and the VIP announced for ECMP. reverse lists the real
-// servers in the other order: the table must not depend on it.
-func ecmpConf(name string, reverse, bfd bool) string {
-	return ecmpConfReals(name, reverse, bfd, 2)
-}
-
-// ecmpConfReals is ecmpConf with real servers rs1..rsN.
-func ecmpConfReals(name string, reverse, bfd bool, n int) string {
+// ecmpConfReals is a load balancer's keepalived.conf: no vrrp_instance, a
+// bgp block without router_id/interface (the defaults come from the route
+// to the router), and the VIP announced for ECMP with real servers
+// rs1..rsN. reverse lists them in the other order: the table must not
+// depend on it. With flowSync the other nodes are flow_sync_peer.
+func ecmpConfReals(name string, reverse, bfd bool, n int, flowSync bool) string {
 	var reals []string
 	for i := range n {
 		reals = append(reals, labTCPReal(fmt.Sprintf("10.78.1.%d", 21+i), 1, ""))
@@ -183,9 +188,14 @@ func ecmpConfReals(name string, reverse, bfd bool, n int) string {
 	if reverse {
 		slices.Reverse(reals)
 	}
-	bfdLine := ""
+	bfdLine, peers := "", ""
 	if bfd {
 		bfdLine = "        bfd\n"
+	}
+	for i := range ecmpNodes {
+		if other := fmt.Sprintf("lb%d", i+1); flowSync && other != name {
+			peers += fmt.Sprintf("    flow_sync_peer 10.78.1.%d\n", 11+i)
+		}
 	}
 	return fmt.Sprintf(`global_defs {
     router_id %s
@@ -196,7 +206,7 @@ bgp {
         remote_as 65000
         hold_time %d
 %s    }
-}
+%s}
 virtual_server %s 80 {
     announce ecmp
     delay_loop 1
@@ -204,7 +214,7 @@ virtual_server %s 80 {
     lb_kind DR
     protocol TCP
 %s}
-`, name, ecmpRouter, int(ecmpHold/time.Second), bfdLine, ecmpVIP, strings.Join(reals, ""))
+`, name, ecmpRouter, int(ecmpHold/time.Second), bfdLine, peers, ecmpVIP, strings.Join(reals, ""))
 }
 
 func (l *ecmpLab) startLB(h *testnet.Host, i int) *Node {

@@ -272,7 +272,18 @@ func testDrain(t *testing.T, sigterm bool) {
 // exchange between nodes yet); flows the survivors already carried stay
 // pinned in their flow tables. The test reports the fraction kept.
 func TestECMPRealServerAddedDuringNodeLoss(t *testing.T) {
-	l := newECMPLab(t, false)
+	testRealServerAdded(t, false)
+}
+
+// TestECMPFlowSyncRealServerAddedDuringNodeLoss is the same with
+// flow_sync_peer: the survivors learnt the dead node's flows from it and
+// keep them on their real servers.
+func TestECMPFlowSyncRealServerAddedDuringNodeLoss(t *testing.T) {
+	testRealServerAdded(t, true)
+}
+
+func testRealServerAdded(t *testing.T, flowSync bool) {
+	l := newECMPLabWith(t, false, flowSync)
 	rs3 := l.addRealServer()
 	l.startNginx(rs3)
 	const n = 300
@@ -284,7 +295,7 @@ func TestECMPRealServerAddedDuringNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, node := range l.Nodes[1:] {
-		if err := os.WriteFile(node.Conf, []byte(ecmpConfReals(node.Host.Name(), i%2 == 0, false, 3)), 0o644); err != nil {
+		if err := os.WriteFile(node.Conf, []byte(ecmpConfReals(node.Host.Name(), i%2 == 0, false, 3, flowSync)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := node.Proc.Signal(syscall.SIGHUP); err != nil {
@@ -305,8 +316,16 @@ func TestECMPRealServerAddedDuringNodeLoss(t *testing.T) {
 	}
 	l.WaitNextHops(ecmpNodes-1, 3*ecmpHold)
 	done, failures, resets := dl.Wait()
-	t.Logf("without flow-state exchange: %d of %d connections kept (%.1f%%), %d reset, when rs3 joins as lb1 dies",
-		done, n, 100*float64(done)/n, resets)
+	t.Logf("flow-state exchange %v: %d of %d connections kept (%.1f%%), %d reset, when rs3 joins as lb1 dies",
+		flowSync, done, n, 100*float64(done)/n, resets)
+	if flowSync {
+		for _, node := range l.Nodes[1:] {
+			t.Logf("%s: flow sync %+v", node.Host.Name(), bgpStatus(t, node).FlowSync)
+		}
+		if done < n*99/100 {
+			t.Errorf("with flow-state exchange %d of %d kept, want at least 99%%", done, n)
+		}
+	}
 	for i, f := range failures {
 		if i < 3 {
 			t.Logf("lost: %v", f)

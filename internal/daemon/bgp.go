@@ -16,6 +16,7 @@ import (
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/pkg/bgp"
 	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/flowsync"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
 )
 
@@ -39,6 +40,8 @@ type BGPStatus struct {
 	Draining  bool          `json:"draining"`
 	Sessions  []bgp.Session `json:"sessions"`
 	Routes    []RouteStatus `json:"routes"`
+	// FlowSync counts the flows exchanged with flow_sync_peer nodes.
+	FlowSync *flowsync.Stats `json:"flow_sync,omitempty"`
 }
 
 // RouteStatus is one announceable prefix: announced, or why not.
@@ -73,6 +76,7 @@ type bgpRoutes struct {
 	routerID  netip.Addr
 	iface     string
 	speaker   *bgp.Speaker
+	syncer    *flowsync.Syncer // nil without flow_sync_peer
 	draining  bool
 	routes    []RouteStatus
 	forwarded map[netip.Addr]bool
@@ -113,12 +117,21 @@ func (b *bgpRoutes) startSpeaker(ctx context.Context, cfg *config.BGP) error {
 		sc.Neighbors = append(sc.Neighbors, bgp.Neighbor{Addr: nb.Addr, RemoteAS: nb.RemoteAS,
 			HoldTime: nb.HoldTime, BFD: nb.BFD, Password: nb.Password})
 	}
+	var syncer *flowsync.Syncer
+	if xp := b.d.planes.xdp[iface]; xp != nil && len(cfg.FlowSyncPeers) > 0 {
+		if syncer, err = flowsync.Start(flowsync.Config{Table: xp.dp, Peers: cfg.FlowSyncPeers, Logger: b.log}); err != nil {
+			return fmt.Errorf("%s: flow_sync_peer: %w", cfg.Pos, err)
+		}
+	}
 	sp, err := bgp.Start(ctx, sc)
 	if err != nil {
+		if syncer != nil {
+			syncer.Stop()
+		}
 		return fmt.Errorf("%s: bgp: %w", cfg.Pos, err)
 	}
 	b.mu.Lock()
-	b.cfg, b.routerID, b.iface, b.speaker = cfg, rid, iface, sp
+	b.cfg, b.routerID, b.iface, b.speaker, b.syncer = cfg, rid, iface, sp, syncer
 	b.mu.Unlock()
 	b.log.Info("bgp speaker started", "router_id", rid, "local_as", cfg.LocalAS, "interface", iface,
 		"neighbors", len(cfg.Neighbors))
@@ -207,7 +220,7 @@ func sameBGP(a, b *config.BGP) bool {
 		}
 		return out
 	}
-	return reflect.DeepEqual(strip(x.Neighbors), strip(y.Neighbors)) &&
+	return reflect.DeepEqual(strip(x.Neighbors), strip(y.Neighbors)) && slices.Equal(x.FlowSyncPeers, y.FlowSyncPeers) &&
 		x.RouterID == y.RouterID && x.Interface == y.Interface && x.LocalAS == y.LocalAS
 }
 
@@ -229,11 +242,7 @@ func (b *bgpRoutes) evaluate(ctx context.Context) {
 	if cfg.BGP != nil && !sameBGP(oldCfg, cfg.BGP) {
 		// A reloaded bgp block: new sessions with the new settings.
 		b.log.Info("bgp block changed: restarting the speaker")
-		b.mu.Lock()
-		old := b.speaker
-		b.speaker = nil
-		b.mu.Unlock()
-		old.Stop()
+		b.stopSpeaker()
 		if err := b.startSpeaker(ctx, cfg.BGP); err != nil {
 			b.log.Error("restarting the bgp speaker failed: no routes announced", "err", err)
 			b.mu.Lock()
@@ -431,12 +440,20 @@ func (d *Daemon) stopBGP() {
 	}
 	b.stop()
 	<-b.doneC
+	b.stopSpeaker()
+}
+
+// stopSpeaker closes the sessions and stops the flow exchange.
+func (b *bgpRoutes) stopSpeaker() {
 	b.mu.Lock()
-	sp := b.speaker
-	b.speaker = nil
+	sp, syncer := b.speaker, b.syncer
+	b.speaker, b.syncer = nil, nil
 	b.mu.Unlock()
 	if sp != nil {
 		sp.Stop()
+	}
+	if syncer != nil {
+		syncer.Stop()
 	}
 }
 
@@ -455,6 +472,10 @@ func (d *Daemon) bgpStatus() *BGPStatus {
 		st.LocalAS = b.cfg.LocalAS
 	}
 	sp := b.speaker
+	if b.syncer != nil {
+		fs := b.syncer.Stats()
+		st.FlowSync = &fs
+	}
 	b.mu.Unlock()
 	if sp != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

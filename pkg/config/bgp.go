@@ -20,6 +20,7 @@ import (
 //	        bfd                 # optional
 //	        password SECRET     # optional, TCP MD5
 //	    }
+//	    flow_sync_peer 10.78.1.102   # optional, repeatable
 //	}
 type BGP struct {
 	Pos
@@ -32,6 +33,10 @@ type BGP struct {
 	Interface string
 	LocalAS   uint32
 	Neighbors []*BGPNeighbor
+	// FlowSyncPeers are the other nodes behind the same routers
+	// (`flow_sync_peer ADDR`, repeatable): established flows are exchanged
+	// with them so a flow moved between nodes keeps its real server.
+	FlowSyncPeers []netip.Addr
 }
 
 // BGPNeighbor is one `neighbor ADDR { }` block of the bgp block.
@@ -99,6 +104,10 @@ func (b *builder) bgp(blk *node) {
 		case "local_as":
 			if v, ok := b.intArg(n, 1, maxASN); ok {
 				g.LocalAS = uint32(v)
+			}
+		case "flow_sync_peer":
+			if a, ok := b.addrArg(n); ok {
+				g.FlowSyncPeers = append(g.FlowSyncPeers, a)
 			}
 		case "neighbor":
 			if !b.needBlock(n) {

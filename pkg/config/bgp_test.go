@@ -48,7 +48,7 @@ func TestBGPExample(t *testing.T) {
 }
 
 func TestBGPDefaults(t *testing.T) {
-	src := "bgp {\n local_as 4200000000\n neighbor 2001:db8::1 {\n  remote_as 65000\n }\n}\n"
+	src := "bgp {\n local_as 4200000000\n neighbor 2001:db8::1 {\n  remote_as 65000\n }\n flow_sync_peer 10.0.0.2\n flow_sync_peer 10.0.0.3\n}\n"
 	cfg, diags, err := Parse("d.conf", []byte(src))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, dumpDiags(diags))
@@ -56,6 +56,9 @@ func TestBGPDefaults(t *testing.T) {
 	g := cfg.BGP
 	if g.RouterID.IsValid() || g.Interface != "" || g.LocalAS != 4200000000 {
 		t.Errorf("bgp = %+v", g)
+	}
+	if len(g.FlowSyncPeers) != 2 || g.FlowSyncPeers[1] != netip.MustParseAddr("10.0.0.3") {
+		t.Errorf("flow sync peers %v", g.FlowSyncPeers)
 	}
 	nb := g.Neighbors[0]
 	if nb.HoldTime != DefaultBGPHoldTime || nb.BFD || nb.Password != "" || nb.Addr != netip.MustParseAddr("2001:db8::1") {
@@ -86,6 +89,7 @@ func TestBGPErrors(t *testing.T) {
 		{"password long", "bgp {\n local_as 65010\n neighbor 10.0.0.254 {\n  remote_as 1\n  password " + strings.Repeat("x", 81) + "\n }\n}\n", []string{"x.conf:5: password: longer than 80"}},
 		{"duplicate neighbor", "bgp {\n local_as 65010\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n}\n", []string{"x.conf:6: neighbor: 10.0.0.254 is already a neighbor at x.conf:3"}},
 		{"router_id v6", "bgp {\n router_id 2001:db8::1\n local_as 65010\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n}\n", []string{"x.conf:2: router_id:", "IPv4"}},
+		{"flow_sync_peer bad", "bgp {\n local_as 65010\n flow_sync_peer lb2\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n}\n", []string{"x.conf:3: flow_sync_peer:", "not an IP address"}},
 		{"second block", okBGP + okBGP, []string{"x.conf:7: bgp: a second bgp block (the first is at x.conf:1)"}},
 		{"announce without bgp", vs(" announce ecmp"), []string{"x.conf:2: announce: needs a bgp { } block"}},
 		{"announce bad mode", okBGP + vs(" announce anycast"), []string{"x.conf:8: announce:", `"anycast" is not ecmp or vrrp`}},

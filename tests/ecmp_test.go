@@ -248,6 +248,15 @@ func testDrain(t *testing.T, sigterm bool) {
 		if !b.Draining || len(b.Routes) != 1 || b.Routes[0].Announced || b.Routes[0].Reason != "draining" || !b.Routes[0].Forwarded {
 			t.Errorf("drained node's status: %+v", b)
 		}
+		// drain --undo brings the route back; drain again before leaving.
+		if out, err := node.CLI("drain", "--undo"); err != nil {
+			t.Fatalf("xdpvip drain --undo: %v\n%s", err, out)
+		}
+		t.Logf("route back %v after drain --undo", l.WaitNextHops(ecmpNodes, 5*time.Second).Round(time.Millisecond))
+		if out, err := node.CLI("drain", "--wait", "0"); err != nil {
+			t.Fatalf("xdpvip drain: %v\n%s", err, out)
+		}
+		l.WaitNextHops(ecmpNodes-1, 5*time.Second)
 		// The router has moved the flows: the drained node can go.
 		time.Sleep(time.Second)
 		node.Stop(syscall.SIGTERM)

@@ -33,8 +33,19 @@ func runDrain(args []string) int {
 	sock := fs.String("control-socket", control.DefaultSocket, "the daemon's control socket")
 	wait := fs.Float64("wait", 5, "seconds to wait after the withdrawal, for the routers to move the flows")
 	asJSON := fs.Bool("json", false, "print JSON")
+	undo := fs.Bool("undo", false, "end a drain: announce the routes again as the node can serve them")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *undo {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := control.Call(ctx, *sock, "undrain", nil); err != nil {
+			fmt.Fprintf(os.Stderr, "xdpvip drain --undo: %v\n", err)
+			return 1
+		}
+		fmt.Println("drain ended")
+		return 0
 	}
 	if *wait < 0 {
 		fmt.Fprintln(os.Stderr, "xdpvip drain: --wait must not be negative")

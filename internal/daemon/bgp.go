@@ -83,13 +83,29 @@ type bgpRoutes struct {
 }
 
 // startBGP starts the speaker when the configuration has a bgp block and
-// registers the "drain" method (which says so when there is none).
+// registers the "drain" and "undrain" methods (which say so when there is
+// none).
 func (d *Daemon) startBGP(ctx context.Context, srv *control.Server) error {
 	srv.Handle("drain", func(context.Context) (any, error) { return d.drainBGP() })
+	srv.Handle("undrain", func(context.Context) (any, error) { return d.undrainBGP() })
+	return d.ensureBGP(ctx)
+}
+
+// reloadBGP starts the speaker for a bgp block a reload added; a running
+// speaker follows the configuration by itself (evaluate).
+func (d *Daemon) reloadBGP(ctx context.Context) {
+	if err := d.ensureBGP(ctx); err != nil {
+		d.log.Error("reload: starting the bgp speaker failed", "err", err)
+	}
+}
+
+// ensureBGP starts the speaker and its loop unless running or not
+// configured.
+func (d *Daemon) ensureBGP(ctx context.Context) error {
 	d.mu.Lock()
-	cfg := d.cfg
+	cfg, running := d.cfg, d.bgp != nil
 	d.mu.Unlock()
-	if cfg.BGP == nil {
+	if cfg.BGP == nil || running {
 		return nil
 	}
 	b := &bgpRoutes{d: d, log: d.log.With("component", "bgp"), kick: make(chan struct{}, 1),
@@ -237,8 +253,17 @@ func (b *bgpRoutes) evaluate(ctx context.Context) {
 	d.mu.Unlock()
 
 	b.mu.Lock()
-	oldCfg := b.cfg
+	oldCfg, running := b.cfg, b.speaker != nil
 	b.mu.Unlock()
+	if cfg.BGP == nil && running {
+		// A reload removed the bgp block: its sessions go (and with them
+		// the routes).
+		b.log.Info("bgp block removed: stopping the speaker")
+		b.stopSpeaker()
+		b.mu.Lock()
+		b.cfg, b.routes = nil, nil
+		b.mu.Unlock()
+	}
 	if cfg.BGP != nil && !sameBGP(oldCfg, cfg.BGP) {
 		// A reloaded bgp block: new sessions with the new settings.
 		b.log.Info("bgp block changed: restarting the speaker")
@@ -396,6 +421,25 @@ func (d *Daemon) drainBGP() (DrainResult, error) {
 	default:
 	}
 	return res, err
+}
+
+// undrainBGP ends a drain: the routes come back as the node can serve.
+func (d *Daemon) undrainBGP() (DrainResult, error) {
+	d.mu.Lock()
+	b := d.bgp
+	d.mu.Unlock()
+	if b == nil {
+		return DrainResult{}, fmt.Errorf("no bgp block: nothing is announced")
+	}
+	b.mu.Lock()
+	b.draining = false
+	b.mu.Unlock()
+	b.log.Info("drain ended: routes announced again as the node can serve")
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return DrainResult{Withdrawn: []string{}}, nil
 }
 
 // drainBeforeStop withdraws the routes when any is announced (SIGTERM,

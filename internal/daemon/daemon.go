@@ -192,6 +192,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	if err := d.apply(ctx, cfg); err != nil {
 		d.log.Error("reload partly failed", "err", err)
 	}
+	d.reloadBGP(ctx) // bgp.go
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()

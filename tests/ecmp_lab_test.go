@@ -245,6 +245,7 @@ template bgp lb {
     keepalive time 1;
     connect retry time 1;
     error wait time 1, 2;
+    graceful restart on;
     ipv4 { import all; export none; };
     bfd %s;
 }

@@ -136,6 +136,9 @@ func writeBGPSummary(w io.Writer, b *config.BGP) {
 		if nb.Password != "" {
 			fmt.Fprint(w, ", md5")
 		}
+		if nb.GracefulRestart > 0 {
+			fmt.Fprintf(w, ", graceful_restart %s", nb.GracefulRestart)
+		}
 		fmt.Fprintln(w)
 	}
 }

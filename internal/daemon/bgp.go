@@ -128,10 +128,10 @@ func (b *bgpRoutes) startSpeaker(ctx context.Context, cfg *config.BGP) error {
 	if err != nil {
 		return err
 	}
-	sc := bgp.Config{RouterID: rid, LocalAS: cfg.LocalAS, Logger: b.log}
+	sc := bgp.Config{RouterID: rid, LocalAS: cfg.LocalAS, Logger: b.log, Restarting: b.inherited(iface)}
 	for _, nb := range cfg.Neighbors {
 		sc.Neighbors = append(sc.Neighbors, bgp.Neighbor{Addr: nb.Addr, RemoteAS: nb.RemoteAS,
-			HoldTime: nb.HoldTime, BFD: nb.BFD, Password: nb.Password})
+			HoldTime: nb.HoldTime, BFD: nb.BFD, Password: nb.Password, GracefulRestart: nb.GracefulRestart})
 	}
 	var syncer *flowsync.Syncer
 	if xp := b.d.planes.xdp[iface]; xp != nil && len(cfg.FlowSyncPeers) > 0 {
@@ -152,6 +152,33 @@ func (b *bgpRoutes) startSpeaker(ctx context.Context, cfg *config.BGP) error {
 	b.log.Info("bgp speaker started", "router_id", rid, "local_as", cfg.LocalAS, "interface", iface,
 		"neighbors", len(cfg.Neighbors))
 	return nil
+}
+
+// inherited reports whether a previous daemon left ECMP virtual servers
+// forwarded in the pinned maps: it died without leaving, and the routers
+// may still hold its routes (graceful restart). Checked before the first
+// evaluation sets anything.
+func (b *bgpRoutes) inherited(iface string) bool {
+	b.mu.Lock()
+	first := b.speaker == nil && len(b.forwarded) == 0 && b.cfg == nil
+	b.mu.Unlock()
+	xp := b.d.planes.xdp[iface]
+	if !first || xp == nil {
+		return false
+	}
+	b.d.mu.Lock()
+	cfg := b.d.cfg
+	b.d.mu.Unlock()
+	for _, vs := range cfg.VirtualServers {
+		if vs.Announce.Mode != config.AnnounceECMP {
+			continue
+		}
+		if on, err := xp.dp.VIPActive(vs.Addr); err == nil && on {
+			b.log.Info("restarting: a previous daemon left the ECMP forwarding on", "vip", vs.Addr)
+			return true
+		}
+	}
+	return false
 }
 
 // bgpDefaults resolves router_id and interface when the configuration

@@ -30,6 +30,8 @@ type Neighbor struct {
 	Password string
 	// Port is the neighbor's TCP port, 0 for BGP's 179.
 	Port uint16
+	// GracefulRestart is the advertised restart time (RFC 4724), 0: off.
+	GracefulRestart time.Duration
 }
 
 // Config configures a Speaker.
@@ -38,6 +40,10 @@ type Config struct {
 	LocalAS   uint32
 	Neighbors []Neighbor
 	Logger    *slog.Logger
+	// Restarting sets the Restart State bit towards graceful-restart
+	// neighbors: this speaker replaces one that died, whose routes the
+	// routers still hold.
+	Restarting bool
 }
 
 // BFD timers: 300 ms × 3, detection within 1 s.
@@ -88,7 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		return nil, fmt.Errorf("bgp: start: %w", err)
 	}
 	for _, nb := range cfg.Neighbors {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(nb)}); err != nil {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(nb, cfg.Restarting)}); err != nil {
 			return nil, fmt.Errorf("bgp: neighbor %v: %w", nb.Addr, err)
 		}
 	}
@@ -96,7 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	return s, nil
 }
 
-func peerConfig(nb Neighbor) *api.Peer {
+func peerConfig(nb Neighbor, restarting bool) *api.Peer {
 	hold := uint64(nb.HoldTime / time.Second)
 	retry := uint64(retryInterval / time.Second)
 	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
@@ -112,6 +118,11 @@ func peerConfig(nb Neighbor) *api.Peer {
 	}
 	if nb.Port != 0 {
 		p.Transport = &api.Transport{RemotePort: uint32(nb.Port)}
+	}
+	if nb.GracefulRestart > 0 {
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(nb.GracefulRestart / time.Second),
+			LocalRestarting: restarting}
+		p.AfiSafis[0].MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
 	}
 	if nb.BFD {
 		p.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: bfdIntervalMicros,

@@ -19,6 +19,7 @@ import (
 //	        hold_time 3         # seconds, 0 or 3..65535; default 90
 //	        bfd                 # optional
 //	        password SECRET     # optional, TCP MD5
+//	        graceful_restart 30 # optional, restart time (default 120)
 //	    }
 //	    flow_sync_peer 10.78.1.102   # optional, repeatable
 //	}
@@ -49,7 +50,16 @@ type BGPNeighbor struct {
 	BFD      bool
 	// Password is the TCP MD5 signature key (RFC 2385), empty for none.
 	Password string
+	// GracefulRestart is the restart time advertised for BGP graceful
+	// restart (RFC 4724), 0 when off: a daemon that dies without closing
+	// its sessions keeps its routes at the router that long (its XDP
+	// program keeps forwarding), and a restarted one refreshes them.
+	GracefulRestart time.Duration
 }
+
+// DefaultGracefulRestart is the restart time of `graceful_restart` without
+// a value.
+const DefaultGracefulRestart = 120 * time.Second
 
 // DefaultBGPHoldTime is BGP's customary hold time.
 const DefaultBGPHoldTime = 90 * time.Second
@@ -175,6 +185,16 @@ func (b *builder) bgpNeighbor(blk *node) (*BGPNeighbor, bool) {
 		case "bfd":
 			nb.BFD, ok = b.boolArg(n)
 			valid = valid && ok
+		case "graceful_restart":
+			nb.GracefulRestart = DefaultGracefulRestart
+			if len(n.args) > 0 {
+				// The capability's restart time has 12 bits.
+				if v, ok := b.intArg(n, 1, 4095); ok {
+					nb.GracefulRestart = time.Duration(v) * time.Second
+				} else {
+					valid = false
+				}
+			}
 		case "password":
 			s, ok := b.arg(n)
 			switch {

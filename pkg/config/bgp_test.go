@@ -48,7 +48,7 @@ func TestBGPExample(t *testing.T) {
 }
 
 func TestBGPDefaults(t *testing.T) {
-	src := "bgp {\n local_as 4200000000\n neighbor 2001:db8::1 {\n  remote_as 65000\n }\n flow_sync_peer 10.0.0.2\n flow_sync_peer 10.0.0.3\n}\n"
+	src := "bgp {\n local_as 4200000000\n neighbor 2001:db8::1 {\n  remote_as 65000\n  graceful_restart\n }\n neighbor 10.0.0.9 {\n  remote_as 65000\n  graceful_restart 30\n }\n flow_sync_peer 10.0.0.2\n flow_sync_peer 10.0.0.3\n}\n"
 	cfg, diags, err := Parse("d.conf", []byte(src))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, dumpDiags(diags))
@@ -59,6 +59,9 @@ func TestBGPDefaults(t *testing.T) {
 	}
 	if len(g.FlowSyncPeers) != 2 || g.FlowSyncPeers[1] != netip.MustParseAddr("10.0.0.3") {
 		t.Errorf("flow sync peers %v", g.FlowSyncPeers)
+	}
+	if g.Neighbors[0].GracefulRestart != DefaultGracefulRestart || g.Neighbors[1].GracefulRestart != 30*time.Second {
+		t.Errorf("graceful restart %v %v", g.Neighbors[0].GracefulRestart, g.Neighbors[1].GracefulRestart)
 	}
 	nb := g.Neighbors[0]
 	if nb.HoldTime != DefaultBGPHoldTime || nb.BFD || nb.Password != "" || nb.Addr != netip.MustParseAddr("2001:db8::1") {
@@ -90,6 +93,7 @@ func TestBGPErrors(t *testing.T) {
 		{"duplicate neighbor", "bgp {\n local_as 65010\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n}\n", []string{"x.conf:6: neighbor: 10.0.0.254 is already a neighbor at x.conf:3"}},
 		{"router_id v6", "bgp {\n router_id 2001:db8::1\n local_as 65010\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n}\n", []string{"x.conf:2: router_id:", "IPv4"}},
 		{"flow_sync_peer bad", "bgp {\n local_as 65010\n flow_sync_peer lb2\n neighbor 10.0.0.254 {\n  remote_as 1\n }\n}\n", []string{"x.conf:3: flow_sync_peer:", "not an IP address"}},
+		{"graceful_restart zero", "bgp {\n local_as 65010\n neighbor 10.0.0.254 {\n  remote_as 1\n  graceful_restart 0\n }\n}\n", []string{"x.conf:5: graceful_restart:", "1..4095"}},
 		{"second block", okBGP + okBGP, []string{"x.conf:7: bgp: a second bgp block (the first is at x.conf:1)"}},
 		{"announce without bgp", vs(" announce ecmp"), []string{"x.conf:2: announce: needs a bgp { } block"}},
 		{"announce bad mode", okBGP + vs(" announce anycast"), []string{"x.conf:8: announce:", `"anycast" is not ecmp or vrrp`}},

@@ -43,7 +43,7 @@ func TestWriteBGPSummary(t *testing.T) {
 	writeSummary(&b, cfg)
 	for _, want := range []string{
 		"bgp: local_as 65010, router_id 10.78.1.101, interface eth0\n",
-		"  neighbor 10.78.1.1 remote_as 65000 hold_time 3s, bfd, md5\n",
+		"  neighbor 10.78.1.1 remote_as 65000 hold_time 3s, bfd, md5, graceful_restart 30s\n",
 		"virtual_server 10.78.9.1:80 TCP: mh DR, announce ecmp, delay_loop 2s",
 		"virtual_server 10.78.9.2:80 TCP: wrr DR, announce while VI_1 is MASTER,",
 	} {

@@ -29,14 +29,17 @@ func TestBGPExample(t *testing.T) {
 	}
 	nb := g.Neighbors[0]
 	want := BGPNeighbor{Pos: Pos{"../../examples/bgp-ecmp.conf", 12}, Addr: netip.MustParseAddr("10.78.1.1"),
-		RemoteAS: 65000, HoldTime: 3 * time.Second, BFD: true, Password: "SECRET"}
+		RemoteAS: 65000, HoldTime: 3 * time.Second, BFD: true, Password: "SECRET", GracefulRestart: 30 * time.Second}
 	if *nb != want {
 		t.Errorf("neighbor = %+v, want %+v", *nb, want)
 	}
 	if len(cfg.VirtualServers) != 2 {
 		t.Fatalf("virtual servers = %d", len(cfg.VirtualServers))
 	}
-	if a := cfg.VirtualServers[0].Announce; a.Mode != AnnounceECMP || a.Instance != "" || a.Line != 33 {
+	if len(g.FlowSyncPeers) != 2 || g.FlowSyncPeers[0] != netip.MustParseAddr("10.78.1.102") {
+		t.Errorf("flow sync peers %v", g.FlowSyncPeers)
+	}
+	if a := cfg.VirtualServers[0].Announce; a.Mode != AnnounceECMP || a.Instance != "" || a.Line != 36 {
 		t.Errorf("first announce = %+v", a)
 	}
 	if a := cfg.VirtualServers[1].Announce; a.Mode != AnnounceVRRP || a.Instance != "VI_1" {

@@ -7,7 +7,7 @@ COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/xdpvip/xdpvip/internal/version.Commit=$(COMMIT)
 FUZZTIME  ?= 20s
 
-.PHONY: all build deps test unit lint fuzz generate check-generated bench demo package package-test clean
+.PHONY: all build deps test unit lint fuzz generate check-generated bench demo demo-ecmp package package-test clean
 
 all: build
 
@@ -50,6 +50,11 @@ bench: build
 demo: deps build
 	$(GO) build -o bin/demo ./tools/demo
 	./bin/demo --xdpvip $(BIN)
+
+# demo-ecmp: the second act, BGP and ECMP with BIRD 2 as the router.
+demo-ecmp: deps build
+	$(GO) build -o bin/demo ./tools/demo
+	./bin/demo --xdpvip $(BIN) --act ecmp
 
 # package builds bin/xdpvip_VERSION_amd64.deb (nfpm, a go.mod tool): binary,
 # systemd unit, /etc/default/xdpvip, man page and completion from --help.

@@ -51,6 +51,7 @@ type lab struct {
 	dir    string
 	xdpvip string
 	sw     string
+	sw2    string // the client's switch in the ECMP act (ecmp.go)
 	hosts  map[string]*host
 	procs  map[string]*exec.Cmd
 	start  time.Time
@@ -63,6 +64,7 @@ func main() {
 	}
 	bin := flag.String("xdpvip", "bin/xdpvip", "the xdpvip binary")
 	keep := flag.Bool("keep", false, "leave the lab running at the end (remove it with Ctrl-C)")
+	act := flag.String("act", "vrrp", "vrrp: the chapter's VRRP pair; ecmp: BGP and ECMP with BIRD (ecmp.go)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fail("the demo builds network namespaces: run it as root")
@@ -87,7 +89,11 @@ func main() {
 		l.teardown()
 		os.Exit(130)
 	}()
-	err = l.run(*keep, sigs)
+	if *act == "ecmp" {
+		err = l.runECMP(*keep, sigs)
+	} else {
+		err = l.run(*keep, sigs)
+	}
 	l.teardown()
 	if err != nil {
 		fail("%v", err)
@@ -562,10 +568,12 @@ func (l *lab) teardown() {
 	for _, h := range l.hosts {
 		_, _ = sh("ip", "netns", "del", h.ns)
 	}
-	if l.sw != "" {
-		_, _ = sh("ip", "netns", "del", l.sw)
+	for _, sw := range []string{l.sw, l.sw2} {
+		if sw != "" {
+			_, _ = sh("ip", "netns", "del", sw)
+		}
 	}
-	for _, n := range []string{"lvs1", "lvs2"} {
+	for _, n := range []string{"lvs1", "lvs2", "lb1", "lb2", "lb3"} {
 		_ = os.RemoveAll(l.bpfDir(n))
 	}
 	if l.dir != "" {

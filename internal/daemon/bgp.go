@@ -332,7 +332,9 @@ func (b *bgpRoutes) evaluate(ctx context.Context) {
 		}
 		switch vs.Announce.Mode {
 		case config.AnnounceECMP:
-			in.Attached = d.planes.kind == "ipvs" || xp != nil
+			// Only XDP forwards a VIP the node does not hold: kernel IPVS
+			// would need it on a local interface.
+			in.Attached = xp != nil
 		case config.AnnounceVRRP:
 			st, running := masters[vs.Announce.Instance]
 			in.InstanceRunning, in.Master = running, st == vrrp.StateMaster

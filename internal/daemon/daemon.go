@@ -63,6 +63,7 @@ type Daemon struct {
 	monitors  map[string]*runningMonitor
 	started   time.Time
 	reloads   int
+	bgp       *bgpRoutes // bgp.go; nil without a bgp block
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -140,6 +141,10 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
+	if err := d.startBGP(ctx, srv); err != nil { // bgp.go
+		d.shutdown()
+		return err
+	}
 	// Written last: a PID file means a daemon that started.
 	if opts.PIDFile != "" {
 		if err := writePIDFile(opts.PIDFile); err != nil {
@@ -158,6 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
 			svc.stopping()
+			d.drainBeforeStop() // bgp.go: withdraw first
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
@@ -181,6 +187,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	if err := d.apply(ctx, cfg); err != nil {
 		d.log.Error("reload partly failed", "err", err)
 	}
+	d.reloadBGP(ctx) // bgp.go
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
@@ -451,6 +458,7 @@ func (d *Daemon) shutdown() {
 		d.scripts()
 	}
 	d.mu.Unlock()
+	d.stopBGP()
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
@@ -505,5 +513,6 @@ func (d *Daemon) Status() Status {
 		st.Instances = append(st.Instances, in.Status())
 	}
 	st.XDPDrops = d.planes.dropCounters()
+	st.BGP = d.bgpStatus()
 	return st
 }

@@ -86,19 +86,24 @@ func openPlanes(opts Options, cfg *config.Config, log *slog.Logger) (*planes, er
 }
 
 func (p *planes) openXDP(opts Options, cfg *config.Config) error {
+	ifaces := make([]string, 0, len(cfg.Instances)+1)
 	for _, ic := range cfg.Instances {
-		if _, ok := p.xdp[ic.Interface]; ok {
+		ifaces = append(ifaces, ic.Interface)
+	}
+	ifaces = append(ifaces, ecmpInterfaces(cfg, p.log)...) // bgp.go
+	for _, iface := range ifaces {
+		if _, ok := p.xdp[iface]; ok {
 			continue
 		}
-		dp, err := dataplane.Open(dataplane.Options{Iface: ic.Interface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
+		dp, err := dataplane.Open(dataplane.Options{Iface: iface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
 		if err != nil {
-			return fmt.Errorf("interface %s: %w", ic.Interface, err)
+			return fmt.Errorf("interface %s: %w", iface, err)
 		}
 		xp := &xdpPlane{dp: dp, log: p.log, byVRID: map[[2]uint8]*instance.Instance{}}
 		ctx, cancel := context.WithCancel(context.Background())
 		xp.cancel = cancel
 		go xp.readAdverts(ctx, p.log)
-		p.xdp[ic.Interface] = xp
+		p.xdp[iface] = xp
 	}
 	return nil
 }

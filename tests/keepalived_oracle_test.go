@@ -31,6 +31,10 @@ type kaMessage struct {
 	Text string
 }
 
+// oracleConfigID is the config id (-i) both keepalived and xdpvip read the
+// corpus with, so that @ID lines do not depend on the host name.
+const oracleConfigID = "main"
+
 var kaLineRE = regexp.MustCompile(`^\((?:(.*): )?Line (\d+)\) (.*)$`)
 
 // parseKAMessages splits keepalived's stderr into messages.
@@ -107,7 +111,7 @@ func (ns *oracleNS) command(ctx context.Context, env []string, name string, args
 func (ns *oracleNS) kaTest(file, dir string) (int, []kaMessage, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := ns.command(ctx, nil, keepalivedBin, "-t", "-f", file,
+	cmd := ns.command(ctx, nil, keepalivedBin, "-t", "-i", oracleConfigID, "-f", file,
 		"-p", filepath.Join(dir, "t.pid"), "-r", filepath.Join(dir, "t-vrrp.pid"), "-c", filepath.Join(dir, "t-chk.pid"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -155,7 +159,7 @@ func (ns *oracleNS) kaDump(file, dir, subsystem, marker, fakeIPVS string) ([]str
 		env = append(env, "LD_PRELOAD="+fakeIPVS)
 	}
 	tag := strings.TrimPrefix(subsystem, "-")
-	cmd := ns.command(ctx, env, keepalivedBin, subsystem, "-n", "-l", "-D", "-d", "-G", "-f", file,
+	cmd := ns.command(ctx, env, keepalivedBin, subsystem, "-n", "-l", "-D", "-d", "-G", "-i", oracleConfigID, "-f", file,
 		"-p", filepath.Join(dir, tag+".pid"), "-r", filepath.Join(dir, tag+"-vrrp.pid"), "-c", filepath.Join(dir, tag+"-chk.pid"))
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -282,6 +286,9 @@ func parseVRRPDump(lines []string) *vrrpDump {
 			d.Groups[cur.Name] = cur
 		case cur != nil && indentOf(l) >= 3 && t != "":
 			cur.add(l, &list, &listIndent)
+			continue
+		case indentOf(l) == 0 && !strings.HasPrefix(l, "------<"):
+			// A log line of the running process between dump lines.
 			continue
 		default:
 			cur = nil

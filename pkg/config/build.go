@@ -413,7 +413,24 @@ func (b *builder) global(blk *node) {
 				g.VRRPGarpLowerPrioRepeat = v
 			}
 		case "vrrp_min_garp":
-			g.VRRPMinGarp, _ = b.boolArg(n)
+			// keepalived sets, where still at their defaults at this line,
+			// one GARP without repeat, refresh or delay.
+			if on, _ := b.boolArg(n); on {
+				g.VRRPMinGarp = true
+				def := globalDefaults()
+				if g.VRRPGarpMasterRepeat == def.VRRPGarpMasterRepeat {
+					g.VRRPGarpMasterRepeat = 1
+				}
+				if g.VRRPGarpMasterRefresh == def.VRRPGarpMasterRefresh {
+					g.VRRPGarpMasterRefresh = 0
+				}
+				if g.VRRPGarpMasterRefreshRepeat == def.VRRPGarpMasterRefreshRepeat {
+					g.VRRPGarpMasterRefreshRepeat = 0
+				}
+				if g.VRRPGarpMasterDelay == def.VRRPGarpMasterDelay {
+					g.VRRPGarpMasterDelay = 0
+				}
+			}
 		case "vrrp_down_timer_adverts":
 			if v, ok := b.intArg(n, 1, 100); ok {
 				g.VRRPDownTimerAdverts = v
@@ -450,14 +467,6 @@ func (b *builder) global(blk *node) {
 // finishGlobal applies defaults that depend on other globals.
 func (b *builder) finishGlobal() {
 	g := &b.cfg.Global
-	if g.VRRPMinGarp {
-		if !b.globalSeen["vrrp_garp_master_repeat"] {
-			g.VRRPGarpMasterRepeat = 1
-		}
-		if !b.globalSeen["vrrp_garp_master_delay"] {
-			g.VRRPGarpMasterDelay = 0
-		}
-	}
 	if !b.globalSeen["vrrp_garp_lower_prio_delay"] {
 		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
 	}

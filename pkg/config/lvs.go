@@ -102,11 +102,11 @@ func (b *builder) method(n *node) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	switch m := strings.ToUpper(s); m {
+	switch s { // keepalived compares exactly: "dr" is unknown (and means NAT)
 	case MethodNAT, MethodDR, MethodTUN:
-		return m, true
+		return s, true
 	}
-	b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN", s)
+	b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN (upper case; keepalived ignores it and uses NAT)", s)
 	return "", false
 }
 
@@ -265,9 +265,10 @@ func (b *builder) virtualServer(blk *node) {
 		switch n.key {
 		case "lb_algo", "lvs_sched":
 			if s, ok := b.arg(n); ok {
-				s = strings.ToLower(s)
+				// keepalived compares exactly: "RR" is unknown (and
+				// means wlc).
 				if !contains(Schedulers, s) {
-					b.d.errorf(n.pos, n.key, "%q is not one of %s", s, strings.Join(Schedulers, " "))
+					b.d.errorf(n.pos, n.key, "%q is not one of %s (lower case; keepalived ignores it and uses wlc)", s, strings.Join(Schedulers, " "))
 				} else {
 					vs.Scheduler = s
 				}
@@ -401,6 +402,7 @@ func (b *builder) virtualServer(blk *node) {
 			b.d.errorf(rs.Pos, "real_server", "%s is not IPv%d like the virtual server (only TUN may differ)", rs.Addr, vsFamily)
 			continue
 		}
+		writtenPort := rs.Port
 		if !b.realServerPort(vs, vsg, rs, written) {
 			continue
 		}
@@ -438,13 +440,19 @@ func (b *builder) virtualServer(blk *node) {
 			if !c.ConnectIP.IsValid() {
 				c.ConnectIP = rs.Addr
 			}
+			// keepalived's checker connects to the real server's port as
+			// written, before any port reset.
+			needsPort := c.Kind == TCPCheck || c.Kind == HTTPGet || c.Kind == SSLGet || c.Kind == SMTPCheck || c.Kind == UDPCheck
 			if c.ConnectPort == 0 {
-				c.ConnectPort = rs.Port
+				c.ConnectPort = writtenPort
+				if writtenPort == 0 && rs.Port != 0 && needsPort {
+					b.d.warnf(c.Pos, string(c.Kind), "real server written without a port and no connect_port: keepalived 2.2.7 connects to port 0 (the check always fails); xdpvip checks port %d", rs.Port)
+					c.ConnectPort = rs.Port
+				}
 			}
 			if c.Kind == MiscCheck && c.MiscTimeout == 0 {
 				c.MiscTimeout = c.DelayLoop
 			}
-			needsPort := c.Kind == TCPCheck || c.Kind == HTTPGet || c.Kind == SSLGet || c.Kind == SMTPCheck || c.Kind == UDPCheck
 			if needsPort && c.ConnectPort == 0 {
 				b.d.errorf(c.Pos, string(c.Kind), "no port to check: set connect_port or the real server's port")
 			}
@@ -506,8 +514,10 @@ func (b *builder) serviceFixups(vs *VirtualServer, vsg *VirtualServerGroup, seen
 			}
 		}
 	}
-	if protoSet && hasMarks && !hasAddrs {
-		b.d.warnf(at("protocol"), "protocol", "ignored for a fwmark service, as keepalived does")
+	if hasMarks && !hasAddrs {
+		if protoSet {
+			b.d.warnf(at("protocol"), "protocol", "ignored for a fwmark service, as keepalived does")
+		}
 		vs.Protocol = ""
 	}
 }
@@ -532,6 +542,12 @@ func (b *builder) realServerPort(vs *VirtualServer, vsg *VirtualServerGroup, rs 
 			rs.Port = vs.Port
 		}
 	case vsg != nil:
+		for _, e := range vsg.Entries {
+			if e.FWMark != 0 && rs.Port != 0 {
+				b.d.warnf(rs.Pos, "real_server", "group %s has fwmark %d: the %s real server's port %d is ignored for it (keepalived warns too)", vs.Group, e.FWMark, rs.Method, rs.Port)
+				break
+			}
+		}
 		for _, e := range vsg.Entries {
 			if e.FWMark == 0 && rs.Port != 0 && e.Port != rs.Port {
 				b.d.warnf(rs.Pos, "real_server", "port %d differs from the group's %s port %d (keepalived warns too; the real server's port is used)", rs.Port, e.First, e.Port)
@@ -698,6 +714,8 @@ func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 		c.MaxReplyLength = 255
 	case HTTPGet, SSLGet:
 		c.HTTPProtocol = "1.0"
+	case SMTPCheck:
+		c.HeloName = "smtpchecker.keepalived.org" // keepalived's SMTP_DEFAULT_HELO
 	}
 	var hosts []*node
 	ownConn := false

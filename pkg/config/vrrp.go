@@ -16,6 +16,11 @@ type instanceSeen struct {
 	advertRaw time.Duration
 	// unicastPeerLines counts the lines of the unicast_peer blocks.
 	unicastPeerLines int
+	// peerPos is where each unicast peer was written.
+	peerPos []Pos
+	// firstFamily is the family of the first VIP or unicast peer in file
+	// order: keepalived fixes the instance's family with it.
+	firstFamily int
 }
 
 func (s *instanceSeen) has(kw string) bool { _, ok := s.set[kw]; return ok }
@@ -79,7 +84,11 @@ func (b *builder) instance(blk *node) {
 		case "authentication":
 			b.authentication(n, in)
 		case "virtual_ipaddress":
-			in.VIPs = append(in.VIPs, b.vips(n)...)
+			vs := b.vips(n)
+			if seen.firstFamily == 0 && len(vs) > 0 {
+				seen.firstFamily = familyOf(vs[0].Prefix.Addr())
+			}
+			in.VIPs = append(in.VIPs, vs...)
 		case "virtual_ipaddress_excluded":
 			in.ExcludedVIPs = append(in.ExcludedVIPs, b.vips(n)...)
 		case "mcast_src_ip":
@@ -99,6 +108,10 @@ func (b *builder) instance(blk *node) {
 			for _, c := range n.children {
 				if a, ok := b.addr(c, c.key); ok {
 					in.UnicastPeers = append(in.UnicastPeers, a)
+					seen.peerPos = append(seen.peerPos, c.pos)
+					if seen.firstFamily == 0 {
+						seen.firstFamily = familyOf(a)
+					}
 				}
 				for i := 0; i < len(c.args); i++ {
 					if t := c.args[i].text; (t == "min_ttl" || t == "max_ttl") && i+1 < len(c.args) {
@@ -364,12 +377,16 @@ func (b *builder) finishInstances() {
 		if in.VRID == 0 && !seen.has("virtual_router_id") {
 			b.d.errorf(in.Pos, "virtual_router_id", "instance %q has no virtual_router_id (1-255)", in.Name)
 		}
-		family := in.Family()
-		// All VIPs of virtual_ipaddress share the instance's family.
+		// keepalived takes the instance's family from the first VIP or
+		// unicast peer written, and ignores addresses of the other family.
+		family := seen.firstFamily
+		if family == 0 {
+			family = in.Family()
+		}
 		kept := in.VIPs[:0]
 		for _, v := range in.VIPs {
 			if familyOf(v.Prefix.Addr()) != family {
-				b.d.errorf(v.Pos, v.Prefix.String(), "address family differs from the instance's first VIP (use virtual_ipaddress_excluded)")
+				b.d.errorf(v.Pos, v.Prefix.String(), "address family differs from the instance's (IPv%d, from its first VIP or unicast peer): use virtual_ipaddress_excluded", family)
 				continue
 			}
 			kept = append(kept, v)
@@ -378,11 +395,22 @@ func (b *builder) finishInstances() {
 		if in.UnicastSrcIP.IsValid() && familyOf(in.UnicastSrcIP) != family {
 			b.d.errorf(pos("unicast_src_ip"), "unicast_src_ip", "%s is not IPv%d like the instance", in.UnicastSrcIP, family)
 		}
-		for _, p := range in.UnicastPeers {
+		for i, p := range in.UnicastPeers {
 			if familyOf(p) != family {
-				b.d.errorf(pos("unicast_peer"), "unicast_peer", "%s is not IPv%d like the instance", p, family)
+				b.d.errorf(seen.peerPos[i], "unicast_peer", "%s is not IPv%d like the instance", p, family)
 			}
 		}
+		// keepalived ignores tracking the instance's own interface (its
+		// state follows that interface anyway).
+		ti := in.TrackInterfaces[:0]
+		for _, t := range in.TrackInterfaces {
+			if t.Name == in.Interface && in.Interface != "" {
+				b.d.warnf(pos("track_interface"), "track_interface", "%s is the instance's own interface: ignored, as keepalived does", t.Name)
+				continue
+			}
+			ti = append(ti, t)
+		}
+		in.TrackInterfaces = ti
 
 		// Version: instance keyword, else global; IPv6 is always VRRPv3.
 		if in.Version == 0 {
@@ -638,6 +666,7 @@ func (b *builder) crossInstance() {
 	}
 	b.syncGroups()
 }
+
 
 // syncGroups links instances to their sync group and applies keepalived's
 // rules (vrrp_sync_set_group and the end of vrrp_complete_init): a name

@@ -47,9 +47,10 @@ type xdModel struct {
 		} `json:"global_defs"`
 		Scripts    []xdScript `json:"vrrp_script"`
 		SyncGroups []struct {
-			Name         string    `json:"name"`
-			Members      []string  `json:"group"`
-			TrackScripts []xdTrack `json:"track_script"`
+			Name            string    `json:"name"`
+			Members         []string  `json:"group"`
+			TrackScripts    []xdTrack `json:"track_script"`
+			TrackInterfaces []xdTrack `json:"track_interface"`
 		} `json:"vrrp_sync_group"`
 		Instances      []xdInstance `json:"vrrp_instance"`
 		VirtualServers []xdVS       `json:"virtual_server"`
@@ -259,6 +260,11 @@ func runFidelity(t *testing.T, idx int, file, fake string) *fidelityResult {
 		for _, in := range xd.Config.Instances {
 			extra = append(extra, in.Interface)
 			for _, ti := range in.TrackInterfaces {
+				extra = append(extra, ti.Name)
+			}
+		}
+		for _, g := range xd.Config.SyncGroups {
+			for _, ti := range g.TrackInterfaces {
 				extra = append(extra, ti.Name)
 			}
 		}

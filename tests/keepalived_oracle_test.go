@@ -336,10 +336,11 @@ func parseCheckDump(lines []string) *checkDump {
 		case cur != nil && indentOf(l) >= 3 && t != "":
 			cur.add(l, &list, &listIndent)
 			continue
+		case indentOf(l) == 0:
+			// A log line of the running process between dump lines.
+			continue
 		default:
-			if indentOf(l) < 1 {
-				cur = nil
-			}
+			cur = nil
 		}
 		list = ""
 	}
@@ -362,7 +363,7 @@ func configIfaces(text string, extra []string) []string {
 	}
 	var out []string
 	for n := range set {
-		if len(n) <= 15 && !strings.HasPrefix(n, "vrrp.") {
+		if n != "" && len(n) <= 15 && !strings.HasPrefix(n, "vrrp.") {
 			out = append(out, n)
 		}
 	}

@@ -376,8 +376,40 @@ func (b *builder) virtualServer(blk *node) {
 		b.d.errorf(blk.pos, blk.key, "no virtual_server_group %q", vs.Group)
 	}
 	b.serviceFixups(vs, vsg, seen)
+	if _, ok := seen["lb_algo"]; !ok {
+		if _, ok := seen["lvs_sched"]; !ok {
+			b.d.warnf(blk.pos, "lb_algo", "%s has no lb_algo: wlc, as keepalived says", vs.Key())
+		}
+	}
+	_, kindSet := seen["lb_kind"]
+	if _, ok := seen["lvs_method"]; ok {
+		kindSet = true
+	}
+	if !kindSet {
+		unset := vs.SorryServer != nil && vs.SorryServer.Method == ""
+		for _, r := range rss {
+			unset = unset || r.rs.Method == ""
+		}
+		if unset {
+			b.d.warnf(blk.pos, "lb_kind", "%s has no lb_kind: NAT, as keepalived says", vs.Key())
+		}
+	}
 	if vs.SorryServer != nil && vs.SorryServer.Method == "" {
 		vs.SorryServer.Method = vs.Method
+	}
+	if ss := vs.SorryServer; ss != nil && ss.Method != MethodNAT && vs.Group == "" {
+		// As for real servers: unless NAT, the sorry server listens on
+		// the service's port.
+		switch {
+		case vs.FWMark != 0 && ss.Port != 0:
+			b.d.warnf(seen["sorry_server"], "sorry_server", "a %s sorry server of a fwmark service has no port: %d cleared, as keepalived does", ss.Method, ss.Port)
+			ss.Port = 0
+		case vs.FWMark == 0 && ss.Port == 0:
+			ss.Port = vs.Port
+		case vs.FWMark == 0 && ss.Port != vs.Port:
+			b.d.warnf(seen["sorry_server"], "sorry_server", "%s sorry server port %d differs from the virtual server's %d: reset, as keepalived does", ss.Method, ss.Port, vs.Port)
+			ss.Port = vs.Port
+		}
 	}
 	// Resolve what real servers and checkers inherit.
 	vs.DelayLoop = pick(vs.DelayLoop, h.delayLoop)

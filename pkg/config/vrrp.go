@@ -377,6 +377,9 @@ func (b *builder) finishInstances() {
 		if in.VRID == 0 && !seen.has("virtual_router_id") {
 			b.d.errorf(in.Pos, "virtual_router_id", "instance %q has no virtual_router_id (1-255)", in.Name)
 		}
+		if in.Interface == "" && len(in.UnicastPeers) == 0 {
+			b.d.errorf(in.Pos, "interface", "instance %q has no interface (only a unicast instance may omit it); keepalived cannot run it", in.Name)
+		}
 		// keepalived takes the instance's family from the first VIP or
 		// unicast peer written, and ignores addresses of the other family.
 		family := seen.firstFamily
@@ -510,8 +513,13 @@ func (b *builder) completeInstance(in *VRRPInstance, seen *instanceSeen, family 
 	// vrrp_strict with unicast peers: keepalived 2.2.7 runs unicast (its
 	// check needs interface flags it has not read yet when it checks), so
 	// xdpvip keeps the peers too.
-	if seen.has("unicast_peer") && len(in.UnicastPeers) == 0 && b.unicastPeerBlockEmpty(in) {
-		b.d.warnf(pos("unicast_peer"), "unicast_peer", "empty: using multicast, as keepalived does (deprecated)")
+	if len(in.UnicastPeers) == 0 && b.unicastPeerBlockEmpty(in) {
+		for _, kw := range []string{"unicast_peer", "unicast_src_ip", "unicast_ttl"} {
+			if seen.has(kw) {
+				b.d.warnf(pos(kw), kw, "a unicast keyword without unicast peers: using multicast, as keepalived does (deprecated)")
+				break
+			}
+		}
 	}
 	if in.McastDstIP.IsValid() && len(in.UnicastPeers) > 0 {
 		b.d.warnf(pos("mcast_dst_ip"), "mcast_dst_ip", "ignored with unicast peers, as keepalived does")
@@ -657,7 +665,7 @@ func (b *builder) crossInstance() {
 			for _, v := range list {
 				a := v.Prefix.Addr()
 				if other, dup := vipOwner[a]; dup && other != in {
-					b.d.warnf(v.Pos, a.String(), "VIP is also in instance %q", other.Name)
+					b.d.warnf(v.Pos, a.String(), "VIP is also in instance %q (keepalived accepts this silently; both instances may hold it at once)", other.Name)
 				} else {
 					vipOwner[a] = in
 				}
@@ -666,7 +674,6 @@ func (b *builder) crossInstance() {
 	}
 	b.syncGroups()
 }
-
 
 // syncGroups links instances to their sync group and applies keepalived's
 // rules (vrrp_sync_set_group and the end of vrrp_complete_init): a name

@@ -42,8 +42,9 @@ type xdModel struct {
 	} `json:"diagnostics"`
 	Config *struct {
 		Global struct {
-			VRRPMcastGroup4 string `json:"vrrp_mcast_group4"`
-			VRRPMcastGroup6 string `json:"vrrp_mcast_group6"`
+			VRRPMcastGroup4     string `json:"vrrp_mcast_group4"`
+			VRRPMcastGroup6     string `json:"vrrp_mcast_group6"`
+			VRRPCheckUnicastSrc bool   `json:"vrrp_check_unicast_src"`
 		} `json:"global_defs"`
 		Scripts    []xdScript `json:"vrrp_script"`
 		SyncGroups []struct {
@@ -73,6 +74,7 @@ type xdScript struct {
 type xdVIP struct {
 	Address string `json:"address"`
 	Dev     string `json:"dev"`
+	Scope   string `json:"scope"`
 }
 
 type xdTrack struct {
@@ -95,6 +97,9 @@ type xdInstance struct {
 	VIPs                    []xdVIP   `json:"virtual_ipaddress"`
 	ExcludedVIPs            []xdVIP   `json:"virtual_ipaddress_excluded"`
 	McastDstIP              string    `json:"mcast_dst_ip"`
+	McastSrcIP              string    `json:"mcast_src_ip"`
+	UnicastTTL              int       `json:"unicast_ttl"`
+	CheckUnicastSrc         bool      `json:"check_unicast_src"`
 	UnicastSrcIP            string    `json:"unicast_src_ip"`
 	UnicastPeers            []string  `json:"unicast_peer"`
 	Preempt                 bool      `json:"preempt"`
@@ -129,16 +134,27 @@ type xdChecker struct {
 	DelayLoop        float64 `json:"delay_loop"`
 	Warmup           float64 `json:"warmup"`
 	HeloName         string  `json:"helo_name"`
+	Alpha            bool    `json:"alpha"`
+	DNSType          string  `json:"dns_type"`
+	DNSName          string  `json:"dns_name"`
+	MiscDynamic      bool    `json:"misc_dynamic"`
+	RequireReply     bool    `json:"require_reply"`
 	MiscPath         struct {
 		Command string `json:"command"`
 	} `json:"misc_path"`
 	URLs []struct {
-		Path   string `json:"path"`
-		Digest string `json:"digest"`
+		Path        string `json:"path"`
+		Digest      string `json:"digest"`
+		StatusCodes []struct {
+			Lo int `json:"lo"`
+			Hi int `json:"hi"`
+		} `json:"status_codes"`
 	} `json:"url"`
 }
 
 type xdRS struct {
+	Alpha     bool        `json:"alpha"`
+	Inhibit   bool        `json:"inhibit_on_failure"`
 	IP        string      `json:"ip"`
 	Port      int         `json:"port"`
 	Weight    int         `json:"weight"`
@@ -148,6 +164,16 @@ type xdRS struct {
 }
 
 type xdVS struct {
+	Alpha        bool `json:"alpha"`
+	Omega        bool `json:"omega"`
+	Inhibit      bool `json:"inhibit_on_failure"`
+	HASuspend    bool `json:"ha_suspend"`
+	SorryInhibit bool `json:"sorry_server_inhibit"`
+	Granularity  int  `json:"persistence_granularity"`
+	SorryServer  *struct {
+		IP   string `json:"ip"`
+		Port int    `json:"port"`
+	} `json:"sorry_server"`
 	IP                 string  `json:"ip"`
 	Port               int     `json:"port"`
 	FWMark             int     `json:"fwmark"`
@@ -574,6 +600,27 @@ func (r *fidelityResult) compareVRRP(d *vrrpDump) {
 		}
 		r.cmp(p+"sync group", k.KV["Sync group"], sg)
 		r.cmp(p+"virtual_ipaddress", vipList(k.Lists, "Virtual IP"), xdVIPList(in.VIPs))
+		if !in.UseVMAC {
+			r.cmp(p+"virtual_ipaddress prefix, dev, scope", vipDetails(k.Lists), xdVIPDetails(in.VIPs, in.Interface))
+		}
+		if src, ok := strings.CutSuffix(k.KV["Using src_ip"], " (from configuration)"); ok || in.UnicastSrcIP != "" || in.McastSrcIP != "" {
+			want := in.UnicastSrcIP
+			if want == "" {
+				want = in.McastSrcIP
+			}
+			r.cmp(p+"unicast_src_ip / mcast_src_ip", src, want)
+		}
+		if len(in.UnicastPeers) > 0 {
+			kc := k.KV["Check unicast src"] == "yes" || k.Flags["Check unicast src : yes"] || cfg.Global.VRRPCheckUnicastSrc
+			r.cmp(p+"check_unicast_src", strconv.FormatBool(kc), strconv.FormatBool(in.CheckUnicastSrc))
+			ttl := in.UnicastTTL
+			if ttl == -1 && !strings.Contains(in.vipFamilyHint(), ":") {
+				ttl = 255
+			}
+			if v, ok := k.KV["Unicast TTL"]; ok {
+				r.cmp(p+"unicast_ttl", v, strconv.Itoa(ttl))
+			}
+		}
 		r.cmp(p+"virtual_ipaddress_excluded", firstWords(k.Lists["Virtual IP Excluded"]), xdVIPList(in.ExcludedVIPs))
 		var peers []string
 		for _, pe := range in.UnicastPeers {
@@ -754,6 +801,87 @@ func joinSorted(s []string) string {
 	return strings.Join(s, " | ")
 }
 
+// dumpURLs renders a checker's "Checked url" entries of keepalived's dump
+// as "url PATH [digest D] status CODES", in order.
+func dumpURLs(k *dumpObj) string {
+	var out []string
+	cur := ""
+	inStatus := false
+	for _, l := range k.Lines {
+		switch {
+		case strings.HasPrefix(l, "Checked url = "):
+			if cur != "" {
+				out = append(out, cur)
+			}
+			cur, inStatus = "url "+strings.TrimPrefix(l, "Checked url = "), false
+		case cur == "":
+		case strings.HasPrefix(l, "digest = "):
+			cur += " digest " + strings.TrimPrefix(l, "digest = ")
+		case l == "HTTP Status Code(s)":
+			cur += " status"
+			inStatus = true
+		case inStatus && l != "" && (l[0] >= '0' && l[0] <= '9'):
+			cur += " " + l
+		default:
+			inStatus = false
+		}
+	}
+	if cur != "" {
+		out = append(out, cur)
+	}
+	return strings.Join(out, " | ")
+}
+
+// vipDetails renders the "Virtual IP (n)" items as "addr[/len] dev IF
+// scope S", sorted.
+func vipDetails(lists map[string][]string) string {
+	for k, v := range lists {
+		if strings.HasPrefix(k, "Virtual IP (") {
+			var out []string
+			for _, it := range v {
+				f := strings.Fields(it)
+				s := f[0]
+				for i := 1; i+1 < len(f); i++ {
+					if f[i] == "dev" || f[i] == "scope" {
+						s += " " + f[i] + " " + f[i+1]
+					}
+				}
+				out = append(out, s)
+			}
+			return joinSorted(out)
+		}
+	}
+	return ""
+}
+
+func xdVIPDetails(v []xdVIP, ifname string) string {
+	var out []string
+	for _, x := range v {
+		a := x.Address
+		if strings.HasSuffix(a, "/32") || strings.HasSuffix(a, "/128") {
+			a, _, _ = strings.Cut(a, "/")
+		}
+		dev := x.Dev
+		if dev == "" {
+			dev = ifname
+		}
+		out = append(out, a+" dev "+dev+" scope "+x.Scope)
+	}
+	return joinSorted(out)
+}
+
+// granularity renders a persistence netmask as keepalived prints it.
+func granularity(bits int, vip string) string {
+	if bits == 0 {
+		return ""
+	}
+	if strings.Contains(vip, ":") {
+		return strconv.Itoa(bits)
+	}
+	m := uint32(0xffffffff) << (32 - bits)
+	return fmt.Sprintf("%d.%d.%d.%d", m>>24, m>>16&255, m>>8&255, m&255)
+}
+
 func usecs(f float64) string { return strconv.FormatInt(int64(f*1e6+0.5), 10) + " us" }
 
 func fixed6(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
@@ -801,6 +929,25 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 		}
 		r.cmp(p+"protocol", k.KV["protocol"], proto)
 		r.cmp(p+"quorum", k.KV["quorum"], fmt.Sprintf("%d, hysteresis = %d", vs.Quorum, vs.Hysteresis))
+		r.cmp(p+"alpha", strconv.FormatBool(k.Flags["alpha is ON"]), strconv.FormatBool(vs.Alpha))
+		r.cmp(p+"omega", strconv.FormatBool(k.Flags["omega is ON"]), strconv.FormatBool(vs.Omega))
+		r.cmp(p+"inhibit_on_failure", strconv.FormatBool(k.Flags["Inhibit on failure is ON"]), strconv.FormatBool(vs.Inhibit))
+		r.cmp(p+"ha_suspend", strconv.FormatBool(k.Flags["Using HA suspend"]), strconv.FormatBool(vs.HASuspend))
+		if g, ok := k.KV["persistence granularity"]; ok || vs.Granularity != 0 {
+			r.cmp(p+"persistence_granularity", g, granularity(vs.Granularity, vs.IP))
+		}
+		ss := ""
+		if vs.SorryServer != nil {
+			ss = fmt.Sprintf("[%s]:%s:%d", vs.SorryServer.IP, strings.ToLower(proto), vs.SorryServer.Port)
+		}
+		kss := k.KV["sorry server"]
+		if kss == "" {
+			kss = k.KV["sorry server (duplicates rs)"]
+		}
+		r.cmp(p+"sorry_server", kss, ss)
+		if vs.SorryServer != nil {
+			r.cmp(p+"sorry_server_inhibit", strconv.FormatBool(k.Flags["  Inhibit on failure is ON"]), strconv.FormatBool(vs.SorryInhibit))
+		}
 		r.cmp(p+"number of real_server", strconv.Itoa(len(k.Kids)), strconv.Itoa(len(vs.RealServers)))
 		for j, rs := range vs.RealServers {
 			if j >= len(k.Kids) {
@@ -813,6 +960,8 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 			rm, _, _ := strings.Cut(kr.KV["forwarding method"], ",")
 			r.cmp(rp+"lb_kind", rm, rs.Method)
 			r.cmp(rp+"delay_loop", kr.KV["Delay loop"], fixed6(rs.DelayLoop))
+			r.cmp(rp+"alpha", strconv.FormatBool(kr.Flags["Alpha is ON"]), strconv.FormatBool(rs.Alpha))
+			r.cmp(rp+"inhibit_on_failure", strconv.FormatBool(kr.Flags["Inhibit on failure is ON"]), strconv.FormatBool(rs.Inhibit))
 			for _, c := range rs.Checkers {
 				if c.Type == "MISC_CHECK" && !scriptExists(c.MiscPath.Command) {
 					// keepalived drops a checker whose script is missing
@@ -865,12 +1014,36 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 		if c.Type == "SMTP_CHECK" {
 			r.cmp(p+"helo_name", k.KV["helo"], c.HeloName)
 		}
-		if c.Type == "HTTP_GET" || c.Type == "SSL_GET" {
-			var paths []string
+		r.cmp(p+"alpha", k.KV["Alpha"], onOff(c.Alpha, "yes", "no"))
+		switch c.Type {
+		case "HTTP_GET", "SSL_GET":
+			var urls []string
 			for _, u := range c.URLs {
-				paths = append(paths, u.Path)
+				s := "url " + u.Path
+				if u.Digest != "" {
+					s += " digest " + u.Digest
+				}
+				s += " status"
+				for _, sc := range u.StatusCodes {
+					if sc.Lo == sc.Hi {
+						s += fmt.Sprintf(" %d", sc.Lo)
+					} else {
+						s += fmt.Sprintf(" %d-%d", sc.Lo, sc.Hi)
+					}
+				}
+				urls = append(urls, s)
 			}
-			r.cmp(p+"url paths", joinSorted(k.All["Checked url"]), joinSorted(paths))
+			r.cmp(p+"url path, digest, status_code", dumpURLs(k), strings.Join(urls, " | "))
+		case "DNS_CHECK":
+			r.cmp(p+"type", k.KV["Type"], c.DNSType)
+			if k.KV["Name"] != "" || c.DNSName != "." { // keepalived prints an unset name empty and queries "."
+				r.cmp(p+"name", k.KV["Name"], c.DNSName)
+			}
+		case "MISC_CHECK":
+			r.cmp(p+"misc_path", normCommand(k.KV["script"]), normCommand(c.MiscPath.Command))
+			r.cmp(p+"misc_dynamic", k.KV["dynamic"], onOff(c.MiscDynamic, "YES", "NO"))
+		case "UDP_CHECK":
+			r.cmp(p+"require_reply", k.KV["Require reply"], onOff(c.RequireReply, "yes", "no"))
 		}
 	}
 }

@@ -223,6 +223,7 @@ type dumpObj struct {
 	All   map[string][]string // every value of a key, in order
 	Lists map[string][]string
 	Flags map[string]bool // lines without " = " (e.g. "Enforcing strict VRRP compliance")
+	Lines []string        // every body line, trimmed, in order
 	Kids  []*dumpObj      // real servers of a virtual server
 }
 
@@ -236,6 +237,7 @@ func indentOf(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
 func (o *dumpObj) add(l string, list *string, listIndent *int) {
 	ind := indentOf(l)
 	t := strings.TrimSpace(l)
+	o.Lines = append(o.Lines, t)
 	if *list != "" && ind > *listIndent {
 		o.Lists[*list] = append(o.Lists[*list], t)
 		return
@@ -253,6 +255,9 @@ func (o *dumpObj) add(l string, list *string, listIndent *int) {
 		}
 		o.All[k] = append(o.All[k], v)
 		return
+	}
+	if ind > 3 {
+		t = "  " + t // a sub-item (e.g. of the sorry server): kept apart
 	}
 	o.Flags[t] = true
 }

@@ -143,6 +143,12 @@ func TestKeepalivedCorrections(t *testing.T) {
 				return wantStr("host 1", cs[0].ConnectIP.String(), "10.0.0.3") + wantDur("host 1 timeout", cs[0].ConnectTimeout, 4*time.Second) +
 					wantStr("host 2", cs[1].ConnectIP.String(), "10.0.0.4") + wantStr("helo", cs[1].HeloName, "smtpchecker.keepalived.org")
 			}},
+		{"a url with a digest still checks 200-299", vs(" protocol TCP\n", "  HTTP_GET {\n   url {\n    path /\n    digest 640205b7b0fc66c1ea91c463fac6334d\n   }\n  }\n"), Warning, "",
+			func(c *Config) string {
+				u := c.VirtualServers[0].RealServers[0].Checkers[0].URLs[0]
+				return wantBool("404 accepted", u.StatusOK(404), false) + wantBool("204 accepted", u.StatusOK(204), true)
+			}},
+		{"status codes stop at 599", vs(" protocol TCP\n", "  HTTP_GET {\n   url {\n    path /\n    status_code 600\n   }\n  }\n"), Error, "100..599", nil},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},
 	}
 	for _, tt := range tests {

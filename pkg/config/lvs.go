@@ -955,8 +955,8 @@ func (b *builder) url(blk *node) URL {
 				}
 				l, e1 := strconv.Atoi(lo)
 				h, e2 := strconv.Atoi(hi)
-				if e1 != nil || e2 != nil || l < 100 || h > 999 || l > h {
-					b.d.errorf(n.pos, n.key, "%q is not a status code or range in 100..999", a.text)
+				if e1 != nil || e2 != nil || l < 100 || h > 599 || l > h {
+					b.d.errorf(n.pos, n.key, "%q is not a status code or range in 100..599 (keepalived ignores it)", a.text)
 					continue
 				}
 				u.StatusCodes = append(u.StatusCodes, StatusRange{l, h})
@@ -975,7 +975,9 @@ func (b *builder) url(blk *node) URL {
 	if u.Path == "" {
 		b.d.errorf(blk.pos, blk.key, "needs a path")
 	}
-	if len(u.StatusCodes) == 0 && u.Digest == "" {
+	// keepalived checks the status code of every url, 200-299 unless
+	// status_code says otherwise, a digest or not.
+	if len(u.StatusCodes) == 0 {
 		u.StatusCodes = []StatusRange{{200, 299}}
 	}
 	return u

@@ -119,11 +119,14 @@ func (ns *oracleNS) kaTest(file, dir string) (int, []kaMessage, string) {
 	err := cmd.Run()
 	rc := 0
 	if ee, ok := err.(*exec.ExitError); ok {
-		rc = ee.ExitCode()
+		rc = ee.ExitCode() // -1 when killed by a signal
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGTERM) {
+			rc = -1 // ip netns exec reports the child's SIGTERM as 143
+		}
 	} else if err != nil {
-		rc = -1
+		rc = -2
 	}
-	return rc, parseKAMessages(stderr.String()), stderr.String()
+	return rc, parseKAMessages(strings.ReplaceAll(stderr.String(), "Terminated\n", "")), stderr.String()
 }
 
 // lockedBuffer is a bytes.Buffer safe for a process writing and a test

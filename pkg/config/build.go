@@ -328,6 +328,11 @@ func (b *builder) global(blk *node) {
 			g.NotificationEmailFrom, _ = b.arg(n)
 		case "smtp_server":
 			if s, ok := b.arg(n); ok {
+				if _, err := netip.ParseAddr(s); err != nil {
+					// keepalived 2.2.7 takes an address only.
+					b.d.warnf(n.pos, n.key, "%q is not an IP address: keepalived 2.2.7 ignores it (and xdpvip sends no mail)", s)
+					continue
+				}
 				g.SMTPServer = s
 				if len(n.args) > 1 {
 					if p, ok := b.port(n, n.args[1].text); ok {

@@ -149,6 +149,8 @@ func TestKeepalivedCorrections(t *testing.T) {
 				return wantBool("404 accepted", u.StatusOK(404), false) + wantBool("204 accepted", u.StatusOK(204), true)
 			}},
 		{"status codes stop at 599", vs(" protocol TCP\n", "  HTTP_GET {\n   url {\n    path /\n    status_code 600\n   }\n  }\n"), Error, "100..599", nil},
+		{"smtp_server takes an address only", "global_defs {\n smtp_server mail.example.org\n}\n", Warning, "keepalived 2.2.7 ignores it",
+			func(c *Config) string { return wantStr("smtp_server", c.Global.SMTPServer, "") }},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},
 	}
 	for _, tt := range tests {

@@ -149,6 +149,17 @@ func TestKeepalivedCorrections(t *testing.T) {
 				return wantBool("404 accepted", u.StatusOK(404), false) + wantBool("204 accepted", u.StatusOK(204), true)
 			}},
 		{"status codes stop at 599", vs(" protocol TCP\n", "  HTTP_GET {\n   url {\n    path /\n    status_code 600\n   }\n  }\n"), Error, "100..599", nil},
+		{"persistence_timeout 0 is not persistent", vs(" protocol TCP\n persistence_timeout 0\n", ""), Warning, "1..2678400 and ignored",
+			func(c *Config) string { return wantDur("persistence_timeout", c.VirtualServers[0].PersistenceTimeout, 0) }},
+		{"persistence_timeout stops at 31 days", vs(" protocol TCP\n persistence_timeout 2678401\n", ""), Error, "1..2678400", nil},
+		{"quorum 0 is 1", vs(" protocol TCP\n quorum 0\n", ""), Warning, "set to 1",
+			func(c *Config) string { return wantInt("quorum", c.VirtualServers[0].Quorum, 1) }},
+		{"retry 0 on a virtual server", vs(" protocol TCP\n retry 0\n", ""), Error, "retry", nil},
+		{"a virtual server's weight is its real servers' default", "virtual_server 10.0.0.1 80 {\n protocol TCP\n weight 7\n real_server 10.0.0.2 80 {\n }\n real_server 10.0.0.3 80 {\n  weight 2\n }\n}\n", Warning, "",
+			func(c *Config) string {
+				rs := c.VirtualServers[0].RealServers
+				return wantInt("weight 1", rs[0].Weight, 7) + wantInt("weight 2", rs[1].Weight, 2)
+			}},
 		{"smtp_server takes an address only", "global_defs {\n smtp_server mail.example.org\n}\n", Warning, "keepalived 2.2.7 ignores it",
 			func(c *Config) string { return wantStr("smtp_server", c.Global.SMTPServer, "") }},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},

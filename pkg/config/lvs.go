@@ -55,7 +55,10 @@ func (b *builder) common(n *node, h *inherited, level commonLevel) bool {
 	}
 	switch n.key {
 	case "connect_timeout":
-		h.connectTimeout = dur(time.Microsecond)
+		// keepalived: 0.000001..4294.967295 (microseconds in 32 bits).
+		if d, ok := b.timerArg(n, time.Microsecond, maxGarpInterval); ok {
+			h.connectTimeout = &d
+		}
 	case "delay_before_retry":
 		h.delayBeforeRetry = dur(0)
 	case "warmup":
@@ -66,7 +69,13 @@ func (b *builder) common(n *node, h *inherited, level commonLevel) bool {
 		if n.key == "nb_get_retry" {
 			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry, as keepalived does in HTTP_GET/SSL_GET)")
 		}
-		if v, ok := b.intArg(n, 0, 1<<20); ok {
+		// keepalived: at least 1 on a virtual or real server, 0 allowed
+		// in a checker.
+		lo := 0
+		if level == atServer {
+			lo = 1
+		}
+		if v, ok := b.intArg(n, lo, 1<<32-1); ok {
 			h.retry = &v
 		}
 	case "alpha":
@@ -249,11 +258,13 @@ func (b *builder) virtualServer(blk *node) {
 		}
 	}
 	var h inherited
+	var vsWeight *int
 	type rsSeen struct {
-		rs       *RealServer
-		h        inherited
-		checkers []*Checker
-		ch       []inherited
+		rs        *RealServer
+		h         inherited
+		checkers  []*Checker
+		ch        []inherited
+		weightSet bool
 	}
 	var rss []rsSeen
 	seen := map[string]Pos{}
@@ -286,7 +297,12 @@ func (b *builder) virtualServer(blk *node) {
 		case "persistence_timeout":
 			vs.PersistenceTimeout = 360 * time.Second
 			if len(n.args) > 0 {
-				if v, ok := b.intArg(n, 1, 1<<31-1); ok {
+				// keepalived: 1..2678400 (31 days); 0 is refused with a
+				// message and the service stays non-persistent.
+				if n.args[0].text == "0" {
+					b.d.warnf(n.pos, n.key, "0 is outside keepalived's 1..2678400 and ignored: not persistent (the same meaning)")
+					vs.PersistenceTimeout = 0
+				} else if v, ok := b.intArg(n, 1, 2678400); ok {
 					vs.PersistenceTimeout = time.Duration(v) * time.Second
 				}
 			}
@@ -314,8 +330,17 @@ func (b *builder) virtualServer(blk *node) {
 		case "omega":
 			vs.Omega = true
 		case "quorum":
-			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
+			if v, ok := b.intArg(n, 0, 1<<32-1); ok {
+				if v == 0 {
+					b.d.warnf(n.pos, n.key, "0 is outside keepalived's 1..4294967295: set to 1, as keepalived does")
+					v = 1
+				}
 				vs.Quorum = v
+			}
+		case "weight":
+			// The default weight of the real servers (keepalived).
+			if v, ok := b.intArg(n, 1, 65535); ok {
+				vsWeight = &v
 			}
 		case "hysteresis":
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
@@ -365,7 +390,7 @@ func (b *builder) virtualServer(blk *node) {
 			}
 			rs, rh, checkers, ch := b.realServer(n)
 			if rs != nil {
-				rss = append(rss, rsSeen{rs, rh, checkers, ch})
+				rss = append(rss, rsSeen{rs, rh, checkers, ch, hasChild(n, "weight")})
 			}
 		default:
 			b.unknown(n, "virtual_server")
@@ -433,6 +458,9 @@ func (b *builder) virtualServer(blk *node) {
 		if vsFamily != 0 && familyOf(rs.Addr) != vsFamily && rs.Method != MethodTUN {
 			b.d.errorf(rs.Pos, "real_server", "%s is not IPv%d like the virtual server (only TUN may differ)", rs.Addr, vsFamily)
 			continue
+		}
+		if !r.weightSet && vsWeight != nil {
+			rs.Weight = *vsWeight
 		}
 		writtenPort := rs.Port
 		if !b.realServerPort(vs, vsg, rs, written) {
@@ -981,6 +1009,16 @@ func (b *builder) url(blk *node) URL {
 		u.StatusCodes = []StatusRange{{200, 299}}
 	}
 	return u
+}
+
+// hasChild reports whether blk has a statement kw.
+func hasChild(blk *node, kw string) bool {
+	for _, c := range blk.children {
+		if c.key == kw {
+			return true
+		}
+	}
+	return false
 }
 
 // portOrZero is port with 0 allowed (keepalived's legacy "no port").

@@ -60,6 +60,7 @@ type xdModel struct {
 }
 
 type xdScript struct {
+	Pos    string `json:"pos"`
 	Name   string `json:"name"`
 	Script struct {
 		Command string `json:"command"`
@@ -370,6 +371,7 @@ func (r *fidelityResult) verdict(abs string) {
 	var ownWarnings []string
 	for _, d := range xd.Diagnostics {
 		diagLines[d.Pos] = true
+		diagLines[d.Pos+" "+d.Keyword] = true
 		// A warning that names xdpvip (a declared difference) or
 		// keepalived (the same correction keepalived makes silently, which
 		// the value comparison checks) may come where keepalived is silent.
@@ -431,16 +433,23 @@ func (r *fidelityResult) verdict(abs string) {
 	}
 }
 
-// covered reports whether xdpvip has a diagnostic on line, or on the
-// opening line of a block enclosing it (xdpvip reports problems of a whole
-// block, e.g. a block it does not support or a block missing a keyword, at
-// the block's keyword; keepalived at the line it was reading).
+// covered reports whether xdpvip has a diagnostic on line, or one about a
+// whole block enclosing it, on that block's opening line and naming the
+// block's keyword (xdpvip reports problems of a whole block, e.g. a block
+// it does not support or a block missing a keyword, at the block's keyword;
+// keepalived at the line it was reading).
 func covered(diagLines map[string]bool, file string, line int) bool {
 	if diagLines[fmt.Sprintf("%s:%d", file, line)] {
 		return true
 	}
+	b, _ := os.ReadFile(file)
+	lines := strings.Split(string(b), "\n")
 	for _, open := range enclosingBlocks(file, line) {
-		if diagLines[fmt.Sprintf("%s:%d", file, open)] {
+		if open < 1 || open > len(lines) {
+			continue
+		}
+		f := strings.Fields(lines[open-1])
+		if len(f) > 0 && diagLines[fmt.Sprintf("%s:%d %s", file, open, f[0])] {
 			return true
 		}
 	}
@@ -535,6 +544,26 @@ func (r *fidelityResult) declared(pos, what string) bool {
 	for _, d := range r.xd.Diagnostics {
 		if d.Pos == pos && d.Severity == "warning" && strings.Contains(d.Message, what) {
 			return true
+		}
+	}
+	return false
+}
+
+// declaredIn is declared for any line inside the block opened at pos.
+func (r *fidelityResult) declaredIn(pos, what string) bool {
+	i := strings.LastIndex(pos, ":")
+	file := pos[:i]
+	open, _ := strconv.Atoi(pos[i+1:])
+	for _, d := range r.xd.Diagnostics {
+		j := strings.LastIndex(d.Pos, ":")
+		line, _ := strconv.Atoi(d.Pos[j+1:])
+		if d.Pos[:j] != file || d.Severity != "warning" || !strings.Contains(d.Message, what) {
+			continue
+		}
+		for _, b := range enclosingBlocks(file, line) {
+			if b == open {
+				return true
+			}
 		}
 	}
 	return false
@@ -716,12 +745,18 @@ func (r *fidelityResult) compareVRRP(d *vrrpDump) {
 		}
 		p := "vrrp_script " + s.Name + ": "
 		r.cmp(p+"script", normCommand(k.KV["Command"]), normCommand(s.Script.Command))
-		r.cmp(p+"interval", k.KV["Interval"], secs(s.Interval)+" sec")
-		kt := k.KV["Timeout"]
-		if kt == "0 sec" { // unset: keepalived waits one interval
-			kt = k.KV["Interval"]
+		if r.declaredIn(s.Pos, "reads whole seconds here") {
+			// Declared: a fractional interval or timeout, which keepalived
+			// truncates; compared as keepalived reads it.
+			r.cmp(p+"interval (declared: whole seconds)", k.KV["Interval"], secs(max(s.Interval, 1))+" sec")
+		} else {
+			r.cmp(p+"interval", k.KV["Interval"], secs(s.Interval)+" sec")
+			kt := k.KV["Timeout"]
+			if kt == "0 sec" { // unset: keepalived waits one interval
+				kt = k.KV["Interval"]
+			}
+			r.cmp(p+"timeout", kt, secs(s.Timeout)+" sec")
 		}
-		r.cmp(p+"timeout", kt, secs(s.Timeout)+" sec")
 		r.cmp(p+"weight", k.KV["Weight"], strconv.Itoa(s.Weight)+onOff(s.Reverse, " reverse", ""))
 		r.cmp(p+"rise", k.KV["Rise"], strconv.Itoa(s.Rise))
 		r.cmp(p+"fall", k.KV["Fall"], strconv.Itoa(s.Fall))

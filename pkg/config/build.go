@@ -536,13 +536,23 @@ func (b *builder) vrrpScript(blk *node) {
 		switch n.key {
 		case "script":
 			s.Script, _ = b.scriptArg(n)
-		case "interval":
-			if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
-				s.Interval = d
-			}
-		case "timeout":
-			if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
-				s.Timeout, timeoutSet = d, true
+		case "interval", "timeout":
+			// keepalived reads whole seconds (0..4294); 0 means 1.
+			// xdpvip also takes a fraction, and says how keepalived
+			// reads it.
+			if d, ok := b.timerArg(n, 0, maxGarpSeconds*time.Second); ok {
+				if whole := d.Truncate(time.Second); whole != d {
+					kaRuns := max(whole, time.Second)
+					b.d.warnf(n.pos, n.key, "keepalived 2.2.7 reads whole seconds here (it would use %s); xdpvip uses %s", fmtSeconds(kaRuns), fmtSeconds(d))
+				} else if d == 0 {
+					b.d.warnf(n.pos, n.key, "must be greater than 0, set to 1 as keepalived does")
+					d = time.Second
+				}
+				if n.key == "interval" {
+					s.Interval = d
+				} else {
+					s.Timeout, timeoutSet = d, true
+				}
 			}
 		case "weight":
 			if v, ok := b.intArg(n, -253, 253); ok {
@@ -553,11 +563,11 @@ func (b *builder) vrrpScript(blk *node) {
 				b.d.warnf(n.pos, n.key, "reverse is not supported by xdpvip: the weight applies as without it")
 			}
 		case "rise":
-			if v, ok := b.intArg(n, 1, 1<<20); ok {
+			if v, ok := b.intArg(n, 1, 1<<31-1); ok {
 				s.Rise = v
 			}
 		case "fall":
-			if v, ok := b.intArg(n, 1, 1<<20); ok {
+			if v, ok := b.intArg(n, 1, 1<<31-1); ok {
 				s.Fall = v
 			}
 		case "user":

@@ -150,7 +150,9 @@ func TestKeepalivedCorrections(t *testing.T) {
 			}},
 		{"status codes stop at 599", vs(" protocol TCP\n", "  HTTP_GET {\n   url {\n    path /\n    status_code 600\n   }\n  }\n"), Error, "100..599", nil},
 		{"persistence_timeout 0 is not persistent", vs(" protocol TCP\n persistence_timeout 0\n", ""), Warning, "1..2678400 and ignored",
-			func(c *Config) string { return wantDur("persistence_timeout", c.VirtualServers[0].PersistenceTimeout, 0) }},
+			func(c *Config) string {
+				return wantDur("persistence_timeout", c.VirtualServers[0].PersistenceTimeout, 0)
+			}},
 		{"persistence_timeout stops at 31 days", vs(" protocol TCP\n persistence_timeout 2678401\n", ""), Error, "1..2678400", nil},
 		{"quorum 0 is 1", vs(" protocol TCP\n quorum 0\n", ""), Warning, "set to 1",
 			func(c *Config) string { return wantInt("quorum", c.VirtualServers[0].Quorum, 1) }},
@@ -160,6 +162,12 @@ func TestKeepalivedCorrections(t *testing.T) {
 				rs := c.VirtualServers[0].RealServers
 				return wantInt("weight 1", rs[0].Weight, 7) + wantInt("weight 2", rs[1].Weight, 2)
 			}},
+		{"script interval 0 is 1", "vrrp_script s {\n script /bin/true\n interval 0\n}\n", Warning, "set to 1",
+			func(c *Config) string { return wantDur("interval", c.Scripts[0].Interval, time.Second) }},
+		{"a fractional script interval says how keepalived reads it", "vrrp_script s {\n script /bin/true\n interval 0.5\n}\n", Warning, "keepalived 2.2.7 reads whole seconds here (it would use 1s)",
+			func(c *Config) string { return wantDur("interval", c.Scripts[0].Interval, 500*time.Millisecond) }},
+		{"words after lb_kind", vs(" protocol TCP\n lb_kind DR // direct\n", ""), Warning, "tunnel options",
+			func(c *Config) string { return wantStr("lb_kind", c.VirtualServers[0].Method, MethodDR) }},
 		{"smtp_server takes an address only", "global_defs {\n smtp_server mail.example.org\n}\n", Warning, "keepalived 2.2.7 ignores it",
 			func(c *Config) string { return wantStr("smtp_server", c.Global.SMTPServer, "") }},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},

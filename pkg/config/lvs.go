@@ -113,6 +113,12 @@ func (b *builder) method(n *node) (string, bool) {
 	}
 	switch s { // keepalived compares exactly: "dr" is unknown (and means NAT)
 	case MethodNAT, MethodDR, MethodTUN:
+		if len(n.args) > 1 {
+			// keepalived reads tunnel options here ("type ipip|gue|gre
+			// ..."), which xdpvip does not support.
+			b.d.warnf(n.pos, n.key, "%s: the words after %s are ignored by xdpvip (keepalived reads them as tunnel options and reports the ones it does not know)",
+				strings.Join(argTexts(n.args[1:]), " "), s)
+		}
 		return s, true
 	}
 	b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN (upper case; keepalived ignores it and uses NAT)", s)
@@ -1009,6 +1015,14 @@ func (b *builder) url(blk *node) URL {
 		u.StatusCodes = []StatusRange{{200, 299}}
 	}
 	return u
+}
+
+func argTexts(ts []token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.text
+	}
+	return out
 }
 
 // hasChild reports whether blk has a statement kw.

@@ -168,6 +168,8 @@ func TestKeepalivedCorrections(t *testing.T) {
 			func(c *Config) string { return wantDur("interval", c.Scripts[0].Interval, 500*time.Millisecond) }},
 		{"words after lb_kind", vs(" protocol TCP\n lb_kind DR // direct\n", ""), Warning, "tunnel options",
 			func(c *Config) string { return wantStr("lb_kind", c.VirtualServers[0].Method, MethodDR) }},
+		{"VRRPv3 advert_int rounds to 10ms", inst(" version 3\n advert_int 0.015\n"), Warning, "rounded to 0.02s",
+			in(func(v *VRRPInstance) string { return wantDur("advert_int", v.AdvertInt, 20*time.Millisecond) })},
 		{"smtp_server takes an address only", "global_defs {\n smtp_server mail.example.org\n}\n", Warning, "keepalived 2.2.7 ignores it",
 			func(c *Config) string { return wantStr("smtp_server", c.Global.SMTPServer, "") }},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},

@@ -436,7 +436,12 @@ func (b *builder) finishInstances() {
 			if adv < 10*time.Millisecond || adv > 40950*time.Millisecond {
 				b.d.errorf(pos("advert_int"), "advert_int", "%s is outside 0.01..40.95s allowed by VRRPv3", fmtSeconds(adv))
 			} else {
-				in.AdvertInt = adv.Truncate(10 * time.Millisecond)
+				// keepalived rounds to the 10 ms the advert carries.
+				r := (adv + 5*time.Millisecond).Truncate(10 * time.Millisecond)
+				if r != adv {
+					b.d.warnf(pos("advert_int"), "advert_int", "VRRPv3 advert_int is in units of 10ms, %s rounded to %s as keepalived does", fmtSeconds(adv), fmtSeconds(r))
+				}
+				in.AdvertInt = r
 			}
 		} else {
 			r := adv.Round(time.Second)

@@ -32,7 +32,12 @@ type matrixCase struct {
 	// it takes over again only after this long.
 	noPreempt    bool
 	preemptDelay time.Duration
+	// second adds VI_2 (VRID interopVRID+1, matrixVIP2) on the same
+	// interface; sync puts VI_1 and VI_2 in one vrrp_sync_group.
+	second, sync bool
 }
+
+const matrixVIP2 = "192.0.2.101"
 
 func TestKeepalivedInteropMatrix(t *testing.T) {
 	testnet.Require(t)
@@ -47,6 +52,8 @@ func TestKeepalivedInteropMatrix(t *testing.T) {
 		{name: "v2-unicast", version: 2, advertInt: "1", interval: time.Second, body: unicast},
 		{name: "v3-nopreempt", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, noPreempt: true,
 			body: func(_, _ netip.Addr) string { return "    nopreempt" }},
+		{name: "v3-two-vrids", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, second: true},
+		{name: "v3-sync-group", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, second: true, sync: true},
 		{name: "v3-preempt-delay-2s", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, preemptDelay: 2 * time.Second,
 			body: func(_, _ netip.Addr) string { return "    preempt_delay 2" }},
 	}
@@ -88,6 +95,15 @@ func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {
 		if tc.body != nil {
 			c = strings.Replace(c, "    virtual_ipaddress {", tc.body(self, peer)+"\n    virtual_ipaddress {", 1)
 		}
+		if tc.second {
+			i := strings.Index(c, "vrrp_instance VI_1")
+			inst := strings.Replace(strings.Replace(c[i:], "VI_1", "VI_2", 1), fmt.Sprintf("virtual_router_id %d", interopVRID), fmt.Sprintf("virtual_router_id %d", interopVRID+1), 1)
+			inst = strings.Replace(inst, vipPrefix, matrixVIP2+"/24", 1)
+			c += inst
+		}
+		if tc.sync {
+			c += "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+		}
 		return c
 	}
 	// The original MASTER starts first and is MASTER before its peer
@@ -124,7 +140,11 @@ func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {
 	// Hold: one MASTER, the VIP on one node only, for 30 adverts (at
 	// least 2 s, at most 5 s).
 	hold := min(max(30*tc.interval, 2*time.Second), 5*time.Second)
-	holdResult := checkSingleHolder(t, vip, hold, master.H(), backup.H(), watch)
+	vips := []netip.Addr{vip}
+	if tc.second {
+		vips = append(vips, netip.MustParseAddr(matrixVIP2))
+	}
+	holdResult := checkSingleHolder(t, vips, hold, master.H(), backup.H(), watch)
 
 	// Graceful failover.
 	t0 := time.Now()
@@ -135,6 +155,7 @@ func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {
 	if bound := interopSkew(tc.version, backupPrio, tc.interval) + takeoverSlack; graceful > bound {
 		t.Errorf("graceful takeover by %s took %v, want <= %v", backup.Name(), graceful, bound)
 	}
+	graceful2 := secondTakeover(t, tc, watch[backup.H()], t0)
 
 	// The original MASTER returns, as keepalived would do it.
 	t0 = time.Now()
@@ -144,7 +165,7 @@ func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {
 	case tc.noPreempt:
 		// It must stay BACKUP: hold again with the roles kept.
 		master.WaitState("BACKUP", elect)
-		r := checkSingleHolder(t, vip, hold, backup.H(), master.H(), watch)
+		r := checkSingleHolder(t, vips, hold, backup.H(), master.H(), watch)
 		ret = "stays BACKUP (nopreempt): " + r
 		master, backup = backup, master
 		masterPrio, backupPrio = backupPrio, masterPrio
@@ -168,29 +189,44 @@ func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {
 	n.SetLink(master.H(), false)
 	crashBound := interopMasterDown(tc.version, backupPrio, tc.interval) + takeoverSlack
 	crash := watch[backup.H()].WaitAdded(t, vip, t0, crashBound+5*time.Second)
+	crash2 := secondTakeover(t, tc, watch[backup.H()], t0)
 	backup.WaitState("MASTER", 5*time.Second)
 	if crash > crashBound {
 		t.Errorf("crash takeover by %s took %v, want <= %v", backup.Name(), crash, crashBound)
 	}
-	return fmt.Sprintf("hold: %s | graceful: %s takes over in %v | return: %s | crash of %s: %s in %v (bound %v)",
-		holdResult, gracefulBy, graceful.Round(time.Millisecond), ret, master.Name(), backup.Name(),
-		crash.Round(time.Millisecond), crashBound)
+	return fmt.Sprintf("hold: %s | graceful: %s takes over in %v%s | return: %s | crash of %s: %s in %v%s (bound %v)",
+		holdResult, gracefulBy, graceful.Round(time.Millisecond), graceful2, ret, master.Name(), backup.Name(),
+		crash.Round(time.Millisecond), crash2, crashBound)
+}
+
+// secondTakeover waits for VI_2's VIP on the new MASTER too (the same
+// daemon stopped or crashed) and says when it came.
+func secondTakeover(t *testing.T, tc matrixCase, w *AddrWatch, t0 time.Time) string {
+	if !tc.second {
+		return ""
+	}
+	took := w.WaitAdded(t, netip.MustParseAddr(matrixVIP2), t0, 10*time.Second)
+	return fmt.Sprintf(" (VI_2 in %v)", took.Round(time.Millisecond))
 }
 
 // checkSingleHolder checks, from the netlink address events of both
-// hosts, that for d from now the VIP is on holder and never on other.
-func checkSingleHolder(t *testing.T, vip netip.Addr, d time.Duration, holder, other *testnet.Host, watch map[*testnet.Host]*AddrWatch) string {
+// hosts, that for d from now every VIP is on holder and never on other.
+func checkSingleHolder(t *testing.T, vips []netip.Addr, d time.Duration, holder, other *testnet.Host, watch map[*testnet.Host]*AddrWatch) string {
 	t.Helper()
 	t0 := time.Now()
-	if !HasAddr(t, holder, vip.String()) || HasAddr(t, other, vip.String()) {
-		t.Errorf("at the start of the hold the VIP is not on %s alone", holder.Name())
+	for _, vip := range vips {
+		if !HasAddr(t, holder, vip.String()) || HasAddr(t, other, vip.String()) {
+			t.Errorf("at the start of the hold %s is not on %s alone", vip, holder.Name())
+		}
 	}
 	time.Sleep(d)
 	var bad []string
 	for h, w := range watch {
-		for _, e := range w.eventsSince(vip, t0) {
-			if h == holder && !e.up || h == other && e.up {
-				bad = append(bad, fmt.Sprintf("%s %s the VIP at +%v", h.Name(), map[bool]string{true: "added", false: "removed"}[e.up], e.at.Sub(t0).Round(time.Millisecond)))
+		for _, vip := range vips {
+			for _, e := range w.eventsSince(vip, t0) {
+				if h == holder && !e.up || h == other && e.up {
+					bad = append(bad, fmt.Sprintf("%s %s %s at +%v", h.Name(), map[bool]string{true: "added", false: "removed"}[e.up], vip, e.at.Sub(t0).Round(time.Millisecond)))
+				}
 			}
 		}
 	}
@@ -199,7 +235,7 @@ func checkSingleHolder(t *testing.T, vip netip.Addr, d time.Duration, holder, ot
 		t.Errorf("hold of %v broken: %s", d, strings.Join(bad, "; "))
 		return "BROKEN (" + strings.Join(bad, "; ") + ")"
 	}
-	return fmt.Sprintf("single MASTER (%s) for %v", holder.Name(), d)
+	return fmt.Sprintf("single MASTER (%s) for %v, %d VIP(s)", holder.Name(), d, len(vips))
 }
 
 // eventsSince returns the events for addr at or after t0.

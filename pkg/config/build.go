@@ -62,9 +62,10 @@ func (b *builder) top(root *node) {
 			b.d.warnf(n.pos, n.key, "not supported by xdpvip, block ignored")
 		case "SSL":
 			// Client certificate for SSL_GET; xdpvip's checker uses its own TLS settings.
-		case "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
-			"linkbeat_use_polling", "child_wait_time":
-			// Process-level keywords keepalived also accepts outside global_defs.
+		case "net_namespace", "net_namespace_ipvs":
+			b.d.warnf(n.pos, n.key, "not supported by xdpvip (keepalived runs in that network namespace; run xdpvip inside it instead)")
+		case "namespace_with_ipsets", "instance", "use_pid_dir", "linkbeat_use_polling", "child_wait_time":
+			// Process-level keywords of keepalived's top level.
 		default:
 			b.unknown(n, "top level")
 		}
@@ -267,28 +268,28 @@ func (b *builder) list(n *node) []string {
 
 // ---- global_defs ----
 
-// ignoredGlobals are global_defs keywords of keepalived.conf(5) that
-// xdpvip accepts and does not use.
-var ignoredGlobals = toSet(`bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime
-bfd_rt_priority checker_cpu_affinity checker_log_all_failures checker_no_swap checker_priority
-checker_process_name checker_rlimit_rttime checker_rt_priority config_save_dir data_use_instance
-dbus_service_name disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker
-enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_snmp_keepalived enable_traps
-fifo_write_vrrp_states_on_reload include_check log_unknown_vrids lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs
-lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force
-lvs_notify_fifo lvs_notify_fifo_script lvs_sync_daemon lvs_timeouts max_auto_priority
-min_auto_priority_delay nftables nftables_counters nftables_ifindex nftables_ipvs nftables_ipvs_priority
-nftables_ipvs_start_fwmark nftables_priority no_checker_emails notify_fifo notify_fifo_script
-process_monitor_rcv_bufs process_monitor_rcv_bufs_force process_name process_names random_seed
-reload_check_config reload_file reload_repeat reload_time_file rs_init_notifies shutdown_script
-shutdown_script_timeout snmp_socket startup_script startup_script_timeout tmp_config_directory umask
-vmac_addr_prefix vmac_prefix vrrp_cpu_affinity vrrp_garp_extra_if vrrp_ipsets vrrp_iptables
-vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs
-vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo vrrp_notify_fifo_script
-vrrp_notify_priority_changes vrrp_priority vrrp_process_name vrrp_rlimit_rttime vrrp_rt_priority
-vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy net_namespace net_namespace_ipvs namespace_with_ipsets
-instance use_pid_dir linkbeat_use_polling child_wait_time lvs_id lvs_sync_daemon_interface
-vrrp_garp_lower_prio_no_advert`)
+// ignoredGlobals are global_defs keywords of keepalived 2.2.7 that xdpvip
+// accepts and does not use (keywords keepalived does not know there, such
+// as net_namespace, which is a top-level keyword, are reported unknown as
+// keepalived does).
+var ignoredGlobals = toSet(`bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime bfd_rt_priority
+checker_cpu_affinity checker_log_all_failures checker_no_swap checker_priority checker_process_name
+checker_rlimit_rttime checker_rt_priority config_save_dir data_use_instance dbus_service_name
+disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker enable_snmp_rfc
+enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_snmp_keepalived enable_traps
+fifo_write_vrrp_states_on_reload include_check log_unknown_vrids lvs_flush_on_stop
+lvs_netlink_cmd_rcv_bufs lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs
+lvs_netlink_monitor_rcv_bufs_force lvs_notify_fifo lvs_notify_fifo_script lvs_sync_daemon
+lvs_timeouts max_auto_priority min_auto_priority_delay nftables nftables_counters nftables_ifindex
+nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority no_checker_emails
+notify_fifo notify_fifo_script process_monitor_rcv_bufs process_monitor_rcv_bufs_force process_name
+process_names random_seed reload_check_config reload_file reload_repeat reload_time_file
+rs_init_notifies shutdown_script shutdown_script_timeout snmp_socket startup_script
+startup_script_timeout tmp_config_directory umask vmac_addr_prefix vmac_prefix vrrp_cpu_affinity
+vrrp_garp_extra_if vrrp_iptables vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force
+vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo
+vrrp_notify_fifo_script vrrp_notify_priority_changes vrrp_priority vrrp_process_name
+vrrp_rlimit_rttime vrrp_rt_priority vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy`)
 
 func toSet(words string) map[string]bool {
 	m := map[string]bool{}

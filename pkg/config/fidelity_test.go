@@ -170,6 +170,15 @@ func TestKeepalivedCorrections(t *testing.T) {
 			func(c *Config) string { return wantStr("lb_kind", c.VirtualServers[0].Method, MethodDR) }},
 		{"VRRPv3 advert_int rounds to 10ms", inst(" version 3\n advert_int 0.015\n"), Warning, "rounded to 0.02s",
 			in(func(v *VRRPInstance) string { return wantDur("advert_int", v.AdvertInt, 20*time.Millisecond) })},
+		{"sh-port needs lb_algo sh written before it", vs(" protocol TCP\n sh-port\n lb_algo sh\n mh-port\n", ""), Warning, "applies only to the sh or mh scheduler",
+			func(c *Config) string { return wantInt("sched flags", len(c.VirtualServers[0].SchedFlags), 0) }},
+		{"mh-port after lb_algo mh", vs(" protocol TCP\n lb_algo mh\n mh-port\n", ""), Warning, "",
+			func(c *Config) string { return wantInt("sched flags", len(c.VirtualServers[0].SchedFlags), 1) }},
+		{"lb_kind is not a real_server keyword", vs(" protocol TCP\n lb_kind NAT\n", "  lb_kind DR\n"), Warning, "lb_kind: unknown keyword in real_server",
+			func(c *Config) string {
+				return wantStr("lb_kind", c.VirtualServers[0].RealServers[0].Method, MethodNAT)
+			}},
+		{"net_namespace in global_defs is unknown", "global_defs {\n net_namespace blue\n}\n", Warning, "unknown keyword in global_defs", nil},
 		{"smtp_server takes an address only", "global_defs {\n smtp_server mail.example.org\n}\n", Warning, "keepalived 2.2.7 ignores it",
 			func(c *Config) string { return wantStr("smtp_server", c.Global.SMTPServer, "") }},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},

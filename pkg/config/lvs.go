@@ -294,8 +294,26 @@ func (b *builder) virtualServer(blk *node) {
 			if m, ok := b.method(n); ok {
 				vs.Method = m
 			}
-		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
+		case "flag-1", "flag-2", "flag-3":
 			vs.SchedFlags = append(vs.SchedFlags, n.key)
+		case "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed":
+			// keepalived looks at the scheduler written so far: sh-* for
+			// sh, mh-* for mh (anything else silently ignored), and with
+			// any other scheduler, or none yet, reports and ignores it.
+			_, algo := seen["lb_algo"]
+			_, sched := seen["lvs_sched"]
+			switch {
+			case (algo || sched) && vs.Scheduler == "sh":
+				if strings.HasPrefix(n.key, "sh-") {
+					vs.SchedFlags = append(vs.SchedFlags, n.key)
+				}
+			case (algo || sched) && vs.Scheduler == "mh":
+				if strings.HasPrefix(n.key, "mh-") {
+					vs.SchedFlags = append(vs.SchedFlags, n.key)
+				}
+			default:
+				b.d.warnf(n.pos, n.key, "applies only to the sh or mh scheduler written before it: ignored, as keepalived does")
+			}
 		case "ops":
 			vs.OPS = true
 		case "persistence_engine":
@@ -722,7 +740,7 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 			if v, ok := b.intArg(n, 0, 65535); ok {
 				rs.Weight = v
 			}
-		case "lvs_method", "lb_kind":
+		case "lvs_method": // keepalived knows no lb_kind in a real_server
 			if m, ok := b.method(n); ok {
 				rs.Method = m
 			}

@@ -179,6 +179,8 @@ func TestKeepalivedCorrections(t *testing.T) {
 				return wantStr("lb_kind", c.VirtualServers[0].RealServers[0].Method, MethodNAT)
 			}},
 		{"net_namespace in global_defs is unknown", "global_defs {\n net_namespace blue\n}\n", Warning, "unknown keyword in global_defs", nil},
+		{"no_preempt is not a keyword", inst(" no_preempt\n"), Warning, "no_preempt: unknown keyword",
+			in(func(v *VRRPInstance) string { return wantBool("preempt", v.Preempt, true) })},
 		{"smtp_server takes an address only", "global_defs {\n smtp_server mail.example.org\n}\n", Warning, "keepalived 2.2.7 ignores it",
 			func(c *Config) string { return wantStr("smtp_server", c.Global.SMTPServer, "") }},
 		{"scripts as root without script security", "vrrp_script s {\n script /bin/true\n}\n" + inst(" track_script {\n  s\n }\n"), Warning, "SECURITY VIOLATION", nil},

@@ -130,7 +130,7 @@ func (b *builder) instance(blk *node) {
 			}
 		case "check_unicast_src":
 			in.CheckUnicastSrc = true
-		case "nopreempt", "no_preempt":
+		case "nopreempt": // keepalived 2.2.7 knows no "no_preempt"
 			in.Preempt = false
 		case "preempt":
 			in.Preempt = true

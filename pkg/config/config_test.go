@@ -75,7 +75,7 @@ func TestSeed(t *testing.T) {
 				t.Errorf("auth: type %q pass %q ignored %q/%q strict %v", in.AuthType, in.AuthPass, in.IgnoredAuthType, in.IgnoredAuthPass, in.StrictMode)
 			}
 			for _, line := range []string{":39: nb_get_retry:", ":50: nb_get_retry:"} {
-				if _, ok := findDiag(diags, Warning, line, "unknown keyword in TCP_CHECK"); !ok {
+				if _, ok := findDiag(diags, Warning, line, "unknown keyword in TCP_CHECK", "retry stays at its default 1"); !ok {
 					t.Errorf("no warning %q (nb_get_retry is not a TCP_CHECK keyword) in %v", line, diags)
 				}
 			}

@@ -821,6 +821,10 @@ func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 		if b.checkerOption(n, c) {
 			continue
 		}
+		if n.key == "nb_get_retry" {
+			b.d.warnf(n.pos, n.key, "unknown keyword in %s, ignored: keepalived reads nb_get_retry only in HTTP_GET and SSL_GET, so retry stays %s here", blk.key, retryNote(c.Kind))
+			continue
+		}
 		b.unknown(n, blk.key)
 	}
 	switch c.Kind {
@@ -865,6 +869,17 @@ func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 		out, outH = append(out, &hc), append(outH, hh)
 	}
 	return out, outH
+}
+
+// retryNote says what retry a checker keeps when nb_get_retry is ignored.
+func retryNote(k CheckerKind) string {
+	switch k {
+	case DNSCheck:
+		return "at its default 3 (or the real/virtual server's)"
+	case MiscCheck:
+		return "at its default 0 (or the real/virtual server's)"
+	}
+	return "at its default 1 (or the real/virtual server's)"
 }
 
 // connKeywords are a checker's connection options (keepalived's conn_opts).

@@ -168,7 +168,7 @@ func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {
 		r := checkSingleHolder(t, vips, hold, backup.H(), master.H(), watch)
 		ret = "stays BACKUP (nopreempt): " + r
 		master, backup = backup, master
-		masterPrio, backupPrio = backupPrio, masterPrio
+		backupPrio = masterPrio
 	default:
 		master.WaitState("MASTER", elect+tc.preemptDelay)
 		took := watch[master.H()].WaitAdded(t, vip, t0, 5*time.Second)

@@ -31,6 +31,10 @@ type kaMessage struct {
 	Text string
 }
 
+// oracleConfigID is the config id (-i) both keepalived and xdpvip read the
+// corpus with, so that @ID lines do not depend on the host name.
+const oracleConfigID = "main"
+
 var kaLineRE = regexp.MustCompile(`^\((?:(.*): )?Line (\d+)\) (.*)$`)
 
 // parseKAMessages splits keepalived's stderr into messages.
@@ -107,7 +111,7 @@ func (ns *oracleNS) command(ctx context.Context, env []string, name string, args
 func (ns *oracleNS) kaTest(file, dir string) (int, []kaMessage, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := ns.command(ctx, nil, keepalivedBin, "-t", "-f", file,
+	cmd := ns.command(ctx, nil, keepalivedBin, "-t", "-i", oracleConfigID, "-f", file,
 		"-p", filepath.Join(dir, "t.pid"), "-r", filepath.Join(dir, "t-vrrp.pid"), "-c", filepath.Join(dir, "t-chk.pid"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -115,11 +119,14 @@ func (ns *oracleNS) kaTest(file, dir string) (int, []kaMessage, string) {
 	err := cmd.Run()
 	rc := 0
 	if ee, ok := err.(*exec.ExitError); ok {
-		rc = ee.ExitCode()
+		rc = ee.ExitCode() // -1 when killed by a signal
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGTERM) {
+			rc = -1 // ip netns exec reports the child's SIGTERM as 143
+		}
 	} else if err != nil {
-		rc = -1
+		rc = -2
 	}
-	return rc, parseKAMessages(stderr.String()), stderr.String()
+	return rc, parseKAMessages(strings.ReplaceAll(stderr.String(), "Terminated\n", "")), stderr.String()
 }
 
 // lockedBuffer is a bytes.Buffer safe for a process writing and a test
@@ -155,7 +162,7 @@ func (ns *oracleNS) kaDump(file, dir, subsystem, marker, fakeIPVS string) ([]str
 		env = append(env, "LD_PRELOAD="+fakeIPVS)
 	}
 	tag := strings.TrimPrefix(subsystem, "-")
-	cmd := ns.command(ctx, env, keepalivedBin, subsystem, "-n", "-l", "-D", "-d", "-G", "-f", file,
+	cmd := ns.command(ctx, env, keepalivedBin, subsystem, "-n", "-l", "-D", "-d", "-G", "-i", oracleConfigID, "-f", file,
 		"-p", filepath.Join(dir, tag+".pid"), "-r", filepath.Join(dir, tag+"-vrrp.pid"), "-c", filepath.Join(dir, tag+"-chk.pid"))
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -219,6 +226,7 @@ type dumpObj struct {
 	All   map[string][]string // every value of a key, in order
 	Lists map[string][]string
 	Flags map[string]bool // lines without " = " (e.g. "Enforcing strict VRRP compliance")
+	Lines []string        // every body line, trimmed, in order
 	Kids  []*dumpObj      // real servers of a virtual server
 }
 
@@ -232,6 +240,7 @@ func indentOf(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
 func (o *dumpObj) add(l string, list *string, listIndent *int) {
 	ind := indentOf(l)
 	t := strings.TrimSpace(l)
+	o.Lines = append(o.Lines, t)
 	if *list != "" && ind > *listIndent {
 		o.Lists[*list] = append(o.Lists[*list], t)
 		return
@@ -249,6 +258,9 @@ func (o *dumpObj) add(l string, list *string, listIndent *int) {
 		}
 		o.All[k] = append(o.All[k], v)
 		return
+	}
+	if ind > 3 {
+		t = "  " + t // a sub-item (e.g. of the sorry server): kept apart
 	}
 	o.Flags[t] = true
 }
@@ -282,6 +294,9 @@ func parseVRRPDump(lines []string) *vrrpDump {
 			d.Groups[cur.Name] = cur
 		case cur != nil && indentOf(l) >= 3 && t != "":
 			cur.add(l, &list, &listIndent)
+			continue
+		case indentOf(l) == 0 && !strings.HasPrefix(l, "------<"):
+			// A log line of the running process between dump lines.
 			continue
 		default:
 			cur = nil
@@ -329,10 +344,11 @@ func parseCheckDump(lines []string) *checkDump {
 		case cur != nil && indentOf(l) >= 3 && t != "":
 			cur.add(l, &list, &listIndent)
 			continue
+		case indentOf(l) == 0:
+			// A log line of the running process between dump lines.
+			continue
 		default:
-			if indentOf(l) < 1 {
-				cur = nil
-			}
+			cur = nil
 		}
 		list = ""
 	}
@@ -355,7 +371,7 @@ func configIfaces(text string, extra []string) []string {
 	}
 	var out []string
 	for n := range set {
-		if len(n) <= 15 && !strings.HasPrefix(n, "vrrp.") {
+		if n != "" && len(n) <= 15 && !strings.HasPrefix(n, "vrrp.") {
 			out = append(out, n)
 		}
 	}

@@ -50,6 +50,11 @@ func TestCheckConfigCLI(t *testing.T) {
 		{"missing file", []string{"check-config", "-f", filepath.Join(dir, "nope.conf")}, 1, nil,
 			[]string{"nope.conf"}},
 		{"help", []string{"check-config", "--help"}, 0, nil, []string{"usage: xdpvip check-config [-f FILE]"}},
+		// --json: the model under keepalived's names, diagnostics included.
+		{"json", []string{"check-config", "--json", "-f", "../../examples/seed-master.conf"}, 0,
+			[]string{`"valid": true`, `"virtual_router_id": 51`, `"state": "BACKUP"`, `"configured_state": "MASTER"`,
+				`"lb_kind": "DR"`, `"retry": 1`, `"keyword": "nb_get_retry"`}, nil},
+		{"json invalid", []string{"check-config", "--json", "-f", bad}, 1, []string{`"valid": false`, `"severity": "error"`}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -145,15 +145,6 @@ func (b *builder) bgp(blk *node) {
 	}
 }
 
-func hasChild(blk *node, key string) bool {
-	for _, n := range blk.children {
-		if n.key == key {
-			return true
-		}
-	}
-	return false
-}
-
 // bgpNeighbor reads a `neighbor ADDR { }` block.
 func (b *builder) bgpNeighbor(blk *node) (*BGPNeighbor, bool) {
 	a, ok := b.addrArg(blk)

@@ -73,9 +73,10 @@ func (b *builder) top(root *node) {
 			b.d.warnf(n.pos, n.key, "not supported by xdpvip, block ignored")
 		case "SSL":
 			// Client certificate for SSL_GET; xdpvip's checker uses its own TLS settings.
-		case "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
-			"linkbeat_use_polling", "child_wait_time":
-			// Process-level keywords keepalived also accepts outside global_defs.
+		case "net_namespace", "net_namespace_ipvs":
+			b.d.warnf(n.pos, n.key, "not supported by xdpvip (keepalived runs in that network namespace; run xdpvip inside it instead)")
+		case "namespace_with_ipsets", "instance", "use_pid_dir", "linkbeat_use_polling", "child_wait_time":
+			// Process-level keywords of keepalived's top level.
 		default:
 			b.unknown(n, "top level")
 		}
@@ -278,28 +279,28 @@ func (b *builder) list(n *node) []string {
 
 // ---- global_defs ----
 
-// ignoredGlobals are global_defs keywords of keepalived.conf(5) that
-// xdpvip accepts and does not use.
-var ignoredGlobals = toSet(`bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime
-bfd_rt_priority checker_cpu_affinity checker_log_all_failures checker_no_swap checker_priority
-checker_process_name checker_rlimit_rttime checker_rt_priority config_save_dir data_use_instance
-dbus_service_name disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker
-enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_snmp_keepalived enable_traps
-fifo_write_vrrp_states_on_reload include_check log_unknown_vrids lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs
-lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force
-lvs_notify_fifo lvs_notify_fifo_script lvs_sync_daemon lvs_timeouts max_auto_priority
-min_auto_priority_delay nftables nftables_counters nftables_ifindex nftables_ipvs nftables_ipvs_priority
-nftables_ipvs_start_fwmark nftables_priority no_checker_emails notify_fifo notify_fifo_script
-process_monitor_rcv_bufs process_monitor_rcv_bufs_force process_name process_names random_seed
-reload_check_config reload_file reload_repeat reload_time_file rs_init_notifies shutdown_script
-shutdown_script_timeout snmp_socket startup_script startup_script_timeout tmp_config_directory umask
-vmac_addr_prefix vmac_prefix vrrp_cpu_affinity vrrp_garp_extra_if vrrp_ipsets vrrp_iptables
-vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs
-vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo vrrp_notify_fifo_script
-vrrp_notify_priority_changes vrrp_priority vrrp_process_name vrrp_rlimit_rttime vrrp_rt_priority
-vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy net_namespace net_namespace_ipvs namespace_with_ipsets
-instance use_pid_dir linkbeat_use_polling child_wait_time lvs_id lvs_sync_daemon_interface
-vrrp_garp_lower_prio_no_advert`)
+// ignoredGlobals are global_defs keywords of keepalived 2.2.7 that xdpvip
+// accepts and does not use (keywords keepalived does not know there, such
+// as net_namespace, which is a top-level keyword, are reported unknown as
+// keepalived does).
+var ignoredGlobals = toSet(`bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime bfd_rt_priority
+checker_cpu_affinity checker_log_all_failures checker_no_swap checker_priority checker_process_name
+checker_rlimit_rttime checker_rt_priority config_save_dir data_use_instance dbus_service_name
+disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker enable_snmp_rfc
+enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_snmp_keepalived enable_traps
+fifo_write_vrrp_states_on_reload include_check log_unknown_vrids lvs_flush_on_stop
+lvs_netlink_cmd_rcv_bufs lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs
+lvs_netlink_monitor_rcv_bufs_force lvs_notify_fifo lvs_notify_fifo_script lvs_sync_daemon
+lvs_timeouts max_auto_priority min_auto_priority_delay nftables nftables_counters nftables_ifindex
+nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority no_checker_emails
+notify_fifo notify_fifo_script process_monitor_rcv_bufs process_monitor_rcv_bufs_force process_name
+process_names random_seed reload_check_config reload_file reload_repeat reload_time_file
+rs_init_notifies shutdown_script shutdown_script_timeout snmp_socket startup_script
+startup_script_timeout tmp_config_directory umask vmac_addr_prefix vmac_prefix vrrp_cpu_affinity
+vrrp_garp_extra_if vrrp_iptables vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force
+vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo
+vrrp_notify_fifo_script vrrp_notify_priority_changes vrrp_priority vrrp_process_name
+vrrp_rlimit_rttime vrrp_rt_priority vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy`)
 
 func toSet(words string) map[string]bool {
 	m := map[string]bool{}
@@ -339,6 +340,11 @@ func (b *builder) global(blk *node) {
 			g.NotificationEmailFrom, _ = b.arg(n)
 		case "smtp_server":
 			if s, ok := b.arg(n); ok {
+				if _, err := netip.ParseAddr(s); err != nil {
+					// keepalived 2.2.7 takes an address only.
+					b.d.warnf(n.pos, n.key, "%q is not an IP address: keepalived 2.2.7 ignores it (and xdpvip sends no mail)", s)
+					continue
+				}
 				g.SMTPServer = s
 				if len(n.args) > 1 {
 					if p, ok := b.port(n, n.args[1].text); ok {
@@ -424,7 +430,24 @@ func (b *builder) global(blk *node) {
 				g.VRRPGarpLowerPrioRepeat = v
 			}
 		case "vrrp_min_garp":
-			g.VRRPMinGarp, _ = b.boolArg(n)
+			// keepalived sets, where still at their defaults at this line,
+			// one GARP without repeat, refresh or delay.
+			if on, _ := b.boolArg(n); on {
+				g.VRRPMinGarp = true
+				def := globalDefaults()
+				if g.VRRPGarpMasterRepeat == def.VRRPGarpMasterRepeat {
+					g.VRRPGarpMasterRepeat = 1
+				}
+				if g.VRRPGarpMasterRefresh == def.VRRPGarpMasterRefresh {
+					g.VRRPGarpMasterRefresh = 0
+				}
+				if g.VRRPGarpMasterRefreshRepeat == def.VRRPGarpMasterRefreshRepeat {
+					g.VRRPGarpMasterRefreshRepeat = 0
+				}
+				if g.VRRPGarpMasterDelay == def.VRRPGarpMasterDelay {
+					g.VRRPGarpMasterDelay = 0
+				}
+			}
 		case "vrrp_down_timer_adverts":
 			if v, ok := b.intArg(n, 1, 100); ok {
 				g.VRRPDownTimerAdverts = v
@@ -461,14 +484,6 @@ func (b *builder) global(blk *node) {
 // finishGlobal applies defaults that depend on other globals.
 func (b *builder) finishGlobal() {
 	g := &b.cfg.Global
-	if g.VRRPMinGarp {
-		if !b.globalSeen["vrrp_garp_master_repeat"] {
-			g.VRRPGarpMasterRepeat = 1
-		}
-		if !b.globalSeen["vrrp_garp_master_delay"] {
-			g.VRRPGarpMasterDelay = 0
-		}
-	}
 	if !b.globalSeen["vrrp_garp_lower_prio_delay"] {
 		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
 	}
@@ -533,13 +548,23 @@ func (b *builder) vrrpScript(blk *node) {
 		switch n.key {
 		case "script":
 			s.Script, _ = b.scriptArg(n)
-		case "interval":
-			if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
-				s.Interval = d
-			}
-		case "timeout":
-			if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
-				s.Timeout, timeoutSet = d, true
+		case "interval", "timeout":
+			// keepalived reads whole seconds (0..4294); 0 means 1.
+			// xdpvip also takes a fraction, and says how keepalived
+			// reads it.
+			if d, ok := b.timerArg(n, 0, maxGarpSeconds*time.Second); ok {
+				if whole := d.Truncate(time.Second); whole != d {
+					kaRuns := max(whole, time.Second)
+					b.d.warnf(n.pos, n.key, "keepalived 2.2.7 reads whole seconds here (it would use %s); xdpvip uses %s", fmtSeconds(kaRuns), fmtSeconds(d))
+				} else if d == 0 {
+					b.d.warnf(n.pos, n.key, "must be greater than 0, set to 1 as keepalived does")
+					d = time.Second
+				}
+				if n.key == "interval" {
+					s.Interval = d
+				} else {
+					s.Timeout, timeoutSet = d, true
+				}
 			}
 		case "weight":
 			if v, ok := b.intArg(n, -253, 253); ok {
@@ -550,11 +575,11 @@ func (b *builder) vrrpScript(blk *node) {
 				b.d.warnf(n.pos, n.key, "reverse is not supported by xdpvip: the weight applies as without it")
 			}
 		case "rise":
-			if v, ok := b.intArg(n, 1, 1<<20); ok {
+			if v, ok := b.intArg(n, 1, 1<<31-1); ok {
 				s.Rise = v
 			}
 		case "fall":
-			if v, ok := b.intArg(n, 1, 1<<20); ok {
+			if v, ok := b.intArg(n, 1, 1<<31-1); ok {
 				s.Fall = v
 			}
 		case "user":

@@ -75,7 +75,7 @@ func TestSeed(t *testing.T) {
 				t.Errorf("auth: type %q pass %q ignored %q/%q strict %v", in.AuthType, in.AuthPass, in.IgnoredAuthType, in.IgnoredAuthPass, in.StrictMode)
 			}
 			for _, line := range []string{":39: nb_get_retry:", ":50: nb_get_retry:"} {
-				if _, ok := findDiag(diags, Warning, line, "unknown keyword in TCP_CHECK"); !ok {
+				if _, ok := findDiag(diags, Warning, line, "unknown keyword in TCP_CHECK", "retry stays at its default 1"); !ok {
 					t.Errorf("no warning %q (nb_get_retry is not a TCP_CHECK keyword) in %v", line, diags)
 				}
 			}
@@ -144,7 +144,7 @@ func TestDiagnostics(t *testing.T) {
 		{"v2 fractional advert_int", vi + " advert_int 1.6\n}\n", Warning, []string{"main.conf:7: advert_int:", "rounded to 2s"}},
 		{"bad VIP", "vrrp_instance V {\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.300\n }\n}\n", Error, []string{"main.conf:4: 10.0.0.300: not an IP address"}},
 		{"bad unicast_src_ip", vi + " unicast_src_ip 1.2.3\n}\n", Error, []string{"main.conf:7: unicast_src_ip:"}},
-		{"unicast peer other family", vi + " unicast_peer {\n  2001:db8::1\n }\n}\n", Error, []string{"main.conf:7: unicast_peer:", "not IPv4"}},
+		{"unicast peer other family", vi + " unicast_peer {\n  2001:db8::1\n }\n}\n", Error, []string{"main.conf:8: unicast_peer:", "not IPv4"}}, // at the peer, as keepalived
 		{"script weight", "vrrp_script s {\n script /bin/true\n weight 300\n}\n", Error, []string{"main.conf:3: weight:", "-253..253"}},
 		{"track weight", vi + " track_interface {\n  eth1 weight -254\n }\n}\n", Error, []string{"main.conf:8: eth1:"}},
 		{"lb_algo", "virtual_server 10.0.0.1 80 {\n lb_algo fastest\n real_server 10.0.0.2 80 {\n }\n}\n", Error, []string{"main.conf:2: lb_algo:", "\"fastest\""}},

@@ -55,7 +55,10 @@ func (b *builder) common(n *node, h *inherited, level commonLevel) bool {
 	}
 	switch n.key {
 	case "connect_timeout":
-		h.connectTimeout = dur(time.Microsecond)
+		// keepalived: 0.000001..4294.967295 (microseconds in 32 bits).
+		if d, ok := b.timerArg(n, time.Microsecond, maxGarpInterval); ok {
+			h.connectTimeout = &d
+		}
 	case "delay_before_retry":
 		h.delayBeforeRetry = dur(0)
 	case "warmup":
@@ -66,7 +69,13 @@ func (b *builder) common(n *node, h *inherited, level commonLevel) bool {
 		if n.key == "nb_get_retry" {
 			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry, as keepalived does in HTTP_GET/SSL_GET)")
 		}
-		if v, ok := b.intArg(n, 0, 1<<20); ok {
+		// keepalived: at least 1 on a virtual or real server, 0 allowed
+		// in a checker.
+		lo := 0
+		if level == atServer {
+			lo = 1
+		}
+		if v, ok := b.intArg(n, lo, 1<<32-1); ok {
 			h.retry = &v
 		}
 	case "alpha":
@@ -102,11 +111,17 @@ func (b *builder) method(n *node) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	switch m := strings.ToUpper(s); m {
+	switch s { // keepalived compares exactly: "dr" is unknown (and means NAT)
 	case MethodNAT, MethodDR, MethodTUN:
-		return m, true
+		if len(n.args) > 1 {
+			// keepalived reads tunnel options here ("type ipip|gue|gre
+			// ..."), which xdpvip does not support.
+			b.d.warnf(n.pos, n.key, "%s: the words after %s are ignored by xdpvip (keepalived reads them as tunnel options and reports the ones it does not know)",
+				strings.Join(argTexts(n.args[1:]), " "), s)
+		}
+		return s, true
 	}
-	b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN", s)
+	b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN (upper case; keepalived ignores it and uses NAT)", s)
 	return "", false
 }
 
@@ -250,11 +265,13 @@ func (b *builder) virtualServer(blk *node) {
 		}
 	}
 	var h inherited
+	var vsWeight *int
 	type rsSeen struct {
-		rs       *RealServer
-		h        inherited
-		checkers []*Checker
-		ch       []inherited
+		rs        *RealServer
+		h         inherited
+		checkers  []*Checker
+		ch        []inherited
+		weightSet bool
 	}
 	var rss []rsSeen
 	seen := map[string]Pos{}
@@ -266,9 +283,10 @@ func (b *builder) virtualServer(blk *node) {
 		switch n.key {
 		case "lb_algo", "lvs_sched":
 			if s, ok := b.arg(n); ok {
-				s = strings.ToLower(s)
+				// keepalived compares exactly: "RR" is unknown (and
+				// means wlc).
 				if !contains(Schedulers, s) {
-					b.d.errorf(n.pos, n.key, "%q is not one of %s", s, strings.Join(Schedulers, " "))
+					b.d.errorf(n.pos, n.key, "%q is not one of %s (lower case; keepalived ignores it and uses wlc)", s, strings.Join(Schedulers, " "))
 				} else {
 					vs.Scheduler = s
 				}
@@ -277,8 +295,26 @@ func (b *builder) virtualServer(blk *node) {
 			if m, ok := b.method(n); ok {
 				vs.Method = m
 			}
-		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
+		case "flag-1", "flag-2", "flag-3":
 			vs.SchedFlags = append(vs.SchedFlags, n.key)
+		case "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed":
+			// keepalived looks at the scheduler written so far: sh-* for
+			// sh, mh-* for mh (anything else silently ignored), and with
+			// any other scheduler, or none yet, reports and ignores it.
+			_, algo := seen["lb_algo"]
+			_, sched := seen["lvs_sched"]
+			switch {
+			case (algo || sched) && vs.Scheduler == "sh":
+				if strings.HasPrefix(n.key, "sh-") {
+					vs.SchedFlags = append(vs.SchedFlags, n.key)
+				}
+			case (algo || sched) && vs.Scheduler == "mh":
+				if strings.HasPrefix(n.key, "mh-") {
+					vs.SchedFlags = append(vs.SchedFlags, n.key)
+				}
+			default:
+				b.d.warnf(n.pos, n.key, "applies only to the sh or mh scheduler written before it: ignored, as keepalived does")
+			}
 		case "ops":
 			vs.OPS = true
 		case "persistence_engine":
@@ -286,7 +322,12 @@ func (b *builder) virtualServer(blk *node) {
 		case "persistence_timeout":
 			vs.PersistenceTimeout = 360 * time.Second
 			if len(n.args) > 0 {
-				if v, ok := b.intArg(n, 1, 1<<31-1); ok {
+				// keepalived: 1..2678400 (31 days); 0 is refused with a
+				// message and the service stays non-persistent.
+				if n.args[0].text == "0" {
+					b.d.warnf(n.pos, n.key, "0 is outside keepalived's 1..2678400 and ignored: not persistent (the same meaning)")
+					vs.PersistenceTimeout = 0
+				} else if v, ok := b.intArg(n, 1, 2678400); ok {
 					vs.PersistenceTimeout = time.Duration(v) * time.Second
 				}
 			}
@@ -316,8 +357,17 @@ func (b *builder) virtualServer(blk *node) {
 		case "omega":
 			vs.Omega = true
 		case "quorum":
-			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
+			if v, ok := b.intArg(n, 0, 1<<32-1); ok {
+				if v == 0 {
+					b.d.warnf(n.pos, n.key, "0 is outside keepalived's 1..4294967295: set to 1, as keepalived does")
+					v = 1
+				}
 				vs.Quorum = v
+			}
+		case "weight":
+			// The default weight of the real servers (keepalived).
+			if v, ok := b.intArg(n, 1, 65535); ok {
+				vsWeight = &v
 			}
 		case "hysteresis":
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
@@ -367,7 +417,7 @@ func (b *builder) virtualServer(blk *node) {
 			}
 			rs, rh, checkers, ch := b.realServer(n)
 			if rs != nil {
-				rss = append(rss, rsSeen{rs, rh, checkers, ch})
+				rss = append(rss, rsSeen{rs, rh, checkers, ch, hasChild(n, "weight")})
 			}
 		default:
 			b.unknown(n, "virtual_server")
@@ -378,8 +428,40 @@ func (b *builder) virtualServer(blk *node) {
 		b.d.errorf(blk.pos, blk.key, "no virtual_server_group %q", vs.Group)
 	}
 	b.serviceFixups(vs, vsg, seen)
+	if _, ok := seen["lb_algo"]; !ok {
+		if _, ok := seen["lvs_sched"]; !ok {
+			b.d.warnf(blk.pos, "lb_algo", "%s has no lb_algo: wlc, as keepalived says", vs.Key())
+		}
+	}
+	_, kindSet := seen["lb_kind"]
+	if _, ok := seen["lvs_method"]; ok {
+		kindSet = true
+	}
+	if !kindSet {
+		unset := vs.SorryServer != nil && vs.SorryServer.Method == ""
+		for _, r := range rss {
+			unset = unset || r.rs.Method == ""
+		}
+		if unset {
+			b.d.warnf(blk.pos, "lb_kind", "%s has no lb_kind: NAT, as keepalived says", vs.Key())
+		}
+	}
 	if vs.SorryServer != nil && vs.SorryServer.Method == "" {
 		vs.SorryServer.Method = vs.Method
+	}
+	if ss := vs.SorryServer; ss != nil && ss.Method != MethodNAT && vs.Group == "" {
+		// As for real servers: unless NAT, the sorry server listens on
+		// the service's port.
+		switch {
+		case vs.FWMark != 0 && ss.Port != 0:
+			b.d.warnf(seen["sorry_server"], "sorry_server", "a %s sorry server of a fwmark service has no port: %d cleared, as keepalived does", ss.Method, ss.Port)
+			ss.Port = 0
+		case vs.FWMark == 0 && ss.Port == 0:
+			ss.Port = vs.Port
+		case vs.FWMark == 0 && ss.Port != vs.Port:
+			b.d.warnf(seen["sorry_server"], "sorry_server", "%s sorry server port %d differs from the virtual server's %d: reset, as keepalived does", ss.Method, ss.Port, vs.Port)
+			ss.Port = vs.Port
+		}
 	}
 	// Resolve what real servers and checkers inherit.
 	vs.DelayLoop = pick(vs.DelayLoop, h.delayLoop)
@@ -404,6 +486,10 @@ func (b *builder) virtualServer(blk *node) {
 			b.d.errorf(rs.Pos, "real_server", "%s is not IPv%d like the virtual server (only TUN may differ)", rs.Addr, vsFamily)
 			continue
 		}
+		if !r.weightSet && vsWeight != nil {
+			rs.Weight = *vsWeight
+		}
+		writtenPort := rs.Port
 		if !b.realServerPort(vs, vsg, rs, written) {
 			continue
 		}
@@ -441,13 +527,19 @@ func (b *builder) virtualServer(blk *node) {
 			if !c.ConnectIP.IsValid() {
 				c.ConnectIP = rs.Addr
 			}
+			// keepalived's checker connects to the real server's port as
+			// written, before any port reset.
+			needsPort := c.Kind == TCPCheck || c.Kind == HTTPGet || c.Kind == SSLGet || c.Kind == SMTPCheck || c.Kind == UDPCheck
 			if c.ConnectPort == 0 {
-				c.ConnectPort = rs.Port
+				c.ConnectPort = writtenPort
+				if writtenPort == 0 && rs.Port != 0 && needsPort {
+					b.d.warnf(c.Pos, string(c.Kind), "real server written without a port and no connect_port: keepalived 2.2.7 connects to port 0 (the check always fails); xdpvip checks port %d", rs.Port)
+					c.ConnectPort = rs.Port
+				}
 			}
 			if c.Kind == MiscCheck && c.MiscTimeout == 0 {
 				c.MiscTimeout = c.DelayLoop
 			}
-			needsPort := c.Kind == TCPCheck || c.Kind == HTTPGet || c.Kind == SSLGet || c.Kind == SMTPCheck || c.Kind == UDPCheck
 			if needsPort && c.ConnectPort == 0 {
 				b.d.errorf(c.Pos, string(c.Kind), "no port to check: set connect_port or the real server's port")
 			}
@@ -509,8 +601,10 @@ func (b *builder) serviceFixups(vs *VirtualServer, vsg *VirtualServerGroup, seen
 			}
 		}
 	}
-	if protoSet && hasMarks && !hasAddrs {
-		b.d.warnf(at("protocol"), "protocol", "ignored for a fwmark service, as keepalived does")
+	if hasMarks && !hasAddrs {
+		if protoSet {
+			b.d.warnf(at("protocol"), "protocol", "ignored for a fwmark service, as keepalived does")
+		}
 		vs.Protocol = ""
 	}
 }
@@ -535,6 +629,12 @@ func (b *builder) realServerPort(vs *VirtualServer, vsg *VirtualServerGroup, rs 
 			rs.Port = vs.Port
 		}
 	case vsg != nil:
+		for _, e := range vsg.Entries {
+			if e.FWMark != 0 && rs.Port != 0 {
+				b.d.warnf(rs.Pos, "real_server", "group %s has fwmark %d: the %s real server's port %d is ignored for it (keepalived warns too)", vs.Group, e.FWMark, rs.Method, rs.Port)
+				break
+			}
+		}
 		for _, e := range vsg.Entries {
 			if e.FWMark == 0 && rs.Port != 0 && e.Port != rs.Port {
 				b.d.warnf(rs.Pos, "real_server", "port %d differs from the group's %s port %d (keepalived warns too; the real server's port is used)", rs.Port, e.First, e.Port)
@@ -643,7 +743,7 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 			if v, ok := b.intArg(n, 0, 65535); ok {
 				rs.Weight = v
 			}
-		case "lvs_method", "lb_kind":
+		case "lvs_method": // keepalived knows no lb_kind in a real_server
 			if m, ok := b.method(n); ok {
 				rs.Method = m
 			}
@@ -701,6 +801,8 @@ func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 		c.MaxReplyLength = 255
 	case HTTPGet, SSLGet:
 		c.HTTPProtocol = "1.0"
+	case SMTPCheck:
+		c.HeloName = "smtpchecker.keepalived.org" // keepalived's SMTP_DEFAULT_HELO
 	}
 	var hosts []*node
 	ownConn := false
@@ -720,6 +822,10 @@ func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 			continue
 		}
 		if b.checkerOption(n, c) {
+			continue
+		}
+		if n.key == "nb_get_retry" {
+			b.d.warnf(n.pos, n.key, "unknown keyword in %s, ignored: keepalived reads nb_get_retry only in HTTP_GET and SSL_GET, so retry stays %s here", blk.key, retryNote(c.Kind))
 			continue
 		}
 		b.unknown(n, blk.key)
@@ -766,6 +872,17 @@ func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 		out, outH = append(out, &hc), append(outH, hh)
 	}
 	return out, outH
+}
+
+// retryNote says what retry a checker keeps when nb_get_retry is ignored.
+func retryNote(k CheckerKind) string {
+	switch k {
+	case DNSCheck:
+		return "at its default 3 (or the real/virtual server's)"
+	case MiscCheck:
+		return "at its default 0 (or the real/virtual server's)"
+	}
+	return "at its default 1 (or the real/virtual server's)"
 }
 
 // connKeywords are a checker's connection options (keepalived's conn_opts).
@@ -908,8 +1025,8 @@ func (b *builder) url(blk *node) URL {
 				}
 				l, e1 := strconv.Atoi(lo)
 				h, e2 := strconv.Atoi(hi)
-				if e1 != nil || e2 != nil || l < 100 || h > 999 || l > h {
-					b.d.errorf(n.pos, n.key, "%q is not a status code or range in 100..999", a.text)
+				if e1 != nil || e2 != nil || l < 100 || h > 599 || l > h {
+					b.d.errorf(n.pos, n.key, "%q is not a status code or range in 100..599 (keepalived ignores it)", a.text)
 					continue
 				}
 				u.StatusCodes = append(u.StatusCodes, StatusRange{l, h})
@@ -928,10 +1045,30 @@ func (b *builder) url(blk *node) URL {
 	if u.Path == "" {
 		b.d.errorf(blk.pos, blk.key, "needs a path")
 	}
-	if len(u.StatusCodes) == 0 && u.Digest == "" {
+	// keepalived checks the status code of every url, 200-299 unless
+	// status_code says otherwise, a digest or not.
+	if len(u.StatusCodes) == 0 {
 		u.StatusCodes = []StatusRange{{200, 299}}
 	}
 	return u
+}
+
+func argTexts(ts []token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.text
+	}
+	return out
+}
+
+// hasChild reports whether blk has a statement kw.
+func hasChild(blk *node, kw string) bool {
+	for _, c := range blk.children {
+		if c.key == kw {
+			return true
+		}
+	}
+	return false
 }
 
 // portOrZero is port with 0 allowed (keepalived's legacy "no port").

@@ -519,8 +519,8 @@ type StatusRange struct{ Lo, Hi int }
 type URL struct {
 	Path   string
 	Digest string // lower-case hex MD5 of the body
-	// StatusCodes accepted; default 200-299 when neither status_code nor
-	// digest is given.
+	// StatusCodes accepted (100..599); 200-299 when no status_code is
+	// given, with a digest too, as keepalived checks both.
 	StatusCodes  []StatusRange
 	Virtualhost  string
 	Regex        string
@@ -528,7 +528,7 @@ type URL struct {
 }
 
 // StatusOK reports whether code is one of the URL's accepted codes (any
-// code when the URL checks only the digest).
+// code when StatusCodes is empty, which the parser never leaves).
 func (u URL) StatusOK(code int) bool {
 	if len(u.StatusCodes) == 0 {
 		return true

@@ -16,6 +16,11 @@ type instanceSeen struct {
 	advertRaw time.Duration
 	// unicastPeerLines counts the lines of the unicast_peer blocks.
 	unicastPeerLines int
+	// peerPos is where each unicast peer was written.
+	peerPos []Pos
+	// firstFamily is the family of the first VIP or unicast peer in file
+	// order: keepalived fixes the instance's family with it.
+	firstFamily int
 }
 
 func (s *instanceSeen) has(kw string) bool { _, ok := s.set[kw]; return ok }
@@ -79,7 +84,11 @@ func (b *builder) instance(blk *node) {
 		case "authentication":
 			b.authentication(n, in)
 		case "virtual_ipaddress":
-			in.VIPs = append(in.VIPs, b.vips(n)...)
+			vs := b.vips(n)
+			if seen.firstFamily == 0 && len(vs) > 0 {
+				seen.firstFamily = familyOf(vs[0].Prefix.Addr())
+			}
+			in.VIPs = append(in.VIPs, vs...)
 		case "virtual_ipaddress_excluded":
 			in.ExcludedVIPs = append(in.ExcludedVIPs, b.vips(n)...)
 		case "mcast_src_ip":
@@ -99,6 +108,10 @@ func (b *builder) instance(blk *node) {
 			for _, c := range n.children {
 				if a, ok := b.addr(c, c.key); ok {
 					in.UnicastPeers = append(in.UnicastPeers, a)
+					seen.peerPos = append(seen.peerPos, c.pos)
+					if seen.firstFamily == 0 {
+						seen.firstFamily = familyOf(a)
+					}
 				}
 				for i := 0; i < len(c.args); i++ {
 					if t := c.args[i].text; (t == "min_ttl" || t == "max_ttl") && i+1 < len(c.args) {
@@ -117,7 +130,7 @@ func (b *builder) instance(blk *node) {
 			}
 		case "check_unicast_src":
 			in.CheckUnicastSrc = true
-		case "nopreempt", "no_preempt":
+		case "nopreempt": // keepalived 2.2.7 knows no "no_preempt"
 			in.Preempt = false
 		case "preempt":
 			in.Preempt = true
@@ -365,12 +378,19 @@ func (b *builder) finishInstances() {
 		if in.VRID == 0 && !seen.has("virtual_router_id") {
 			b.d.errorf(in.Pos, "virtual_router_id", "instance %q has no virtual_router_id (1-255)", in.Name)
 		}
-		family := in.Family()
-		// All VIPs of virtual_ipaddress share the instance's family.
+		if in.Interface == "" && len(in.UnicastPeers) == 0 {
+			b.d.errorf(in.Pos, "interface", "instance %q has no interface (only a unicast instance may omit it); keepalived cannot run it", in.Name)
+		}
+		// keepalived takes the instance's family from the first VIP or
+		// unicast peer written, and ignores addresses of the other family.
+		family := seen.firstFamily
+		if family == 0 {
+			family = in.Family()
+		}
 		kept := in.VIPs[:0]
 		for _, v := range in.VIPs {
 			if familyOf(v.Prefix.Addr()) != family {
-				b.d.errorf(v.Pos, v.Prefix.String(), "address family differs from the instance's first VIP (use virtual_ipaddress_excluded)")
+				b.d.errorf(v.Pos, v.Prefix.String(), "address family differs from the instance's (IPv%d, from its first VIP or unicast peer): use virtual_ipaddress_excluded", family)
 				continue
 			}
 			kept = append(kept, v)
@@ -379,11 +399,22 @@ func (b *builder) finishInstances() {
 		if in.UnicastSrcIP.IsValid() && familyOf(in.UnicastSrcIP) != family {
 			b.d.errorf(pos("unicast_src_ip"), "unicast_src_ip", "%s is not IPv%d like the instance", in.UnicastSrcIP, family)
 		}
-		for _, p := range in.UnicastPeers {
+		for i, p := range in.UnicastPeers {
 			if familyOf(p) != family {
-				b.d.errorf(pos("unicast_peer"), "unicast_peer", "%s is not IPv%d like the instance", p, family)
+				b.d.errorf(seen.peerPos[i], "unicast_peer", "%s is not IPv%d like the instance", p, family)
 			}
 		}
+		// keepalived ignores tracking the instance's own interface (its
+		// state follows that interface anyway).
+		ti := in.TrackInterfaces[:0]
+		for _, t := range in.TrackInterfaces {
+			if t.Name == in.Interface && in.Interface != "" {
+				b.d.warnf(pos("track_interface"), "track_interface", "%s is the instance's own interface: ignored, as keepalived does", t.Name)
+				continue
+			}
+			ti = append(ti, t)
+		}
+		in.TrackInterfaces = ti
 
 		// Version: instance keyword, else global; IPv6 is always VRRPv3.
 		if in.Version == 0 {
@@ -406,7 +437,12 @@ func (b *builder) finishInstances() {
 			if adv < 10*time.Millisecond || adv > 40950*time.Millisecond {
 				b.d.errorf(pos("advert_int"), "advert_int", "%s is outside 0.01..40.95s allowed by VRRPv3", fmtSeconds(adv))
 			} else {
-				in.AdvertInt = adv.Truncate(10 * time.Millisecond)
+				// keepalived rounds to the 10 ms the advert carries.
+				r := (adv + 5*time.Millisecond).Truncate(10 * time.Millisecond)
+				if r != adv {
+					b.d.warnf(pos("advert_int"), "advert_int", "VRRPv3 advert_int is in units of 10ms, %s rounded to %s as keepalived does", fmtSeconds(adv), fmtSeconds(r))
+				}
+				in.AdvertInt = r
 			}
 		} else {
 			r := adv.Round(time.Second)
@@ -483,8 +519,13 @@ func (b *builder) completeInstance(in *VRRPInstance, seen *instanceSeen, family 
 	// vrrp_strict with unicast peers: keepalived 2.2.7 runs unicast (its
 	// check needs interface flags it has not read yet when it checks), so
 	// xdpvip keeps the peers too.
-	if seen.has("unicast_peer") && len(in.UnicastPeers) == 0 && b.unicastPeerBlockEmpty(in) {
-		b.d.warnf(pos("unicast_peer"), "unicast_peer", "empty: using multicast, as keepalived does (deprecated)")
+	if len(in.UnicastPeers) == 0 && b.unicastPeerBlockEmpty(in) {
+		for _, kw := range []string{"unicast_peer", "unicast_src_ip", "unicast_ttl"} {
+			if seen.has(kw) {
+				b.d.warnf(pos(kw), kw, "a unicast keyword without unicast peers: using multicast, as keepalived does (deprecated)")
+				break
+			}
+		}
 	}
 	if in.McastDstIP.IsValid() && len(in.UnicastPeers) > 0 {
 		b.d.warnf(pos("mcast_dst_ip"), "mcast_dst_ip", "ignored with unicast peers, as keepalived does")
@@ -630,7 +671,7 @@ func (b *builder) crossInstance() {
 			for _, v := range list {
 				a := v.Prefix.Addr()
 				if other, dup := vipOwner[a]; dup && other != in {
-					b.d.warnf(v.Pos, a.String(), "VIP is also in instance %q", other.Name)
+					b.d.warnf(v.Pos, a.String(), "VIP is also in instance %q (keepalived accepts this silently; both instances may hold it at once)", other.Name)
 				} else {
 					vipOwner[a] = in
 				}

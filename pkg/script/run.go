@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +59,13 @@ type Result struct {
 	Duration time.Duration
 }
 
+// IsOpenCheck reports whether a script line is keepalived's file-open
+// check: it starts with '<', optional blanks, then '/'.
+func IsOpenCheck(line string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimLeft(line, " \t"), "<")
+	return ok && strings.HasPrefix(strings.TrimLeft(rest, " \t"), "/")
+}
+
 // Run runs c with extra appended to its argv and waits for it, at most
 // c.Timeout. A non-zero exit code is not an error: err is nil and
 // Result.ExitCode holds it. err wraps ErrTimeout when the timeout expired
@@ -68,6 +76,11 @@ func Run(ctx context.Context, c Command, extra ...string) (Result, error) {
 	argv, err := Split(c.Line)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	if IsOpenCheck(c.Line) {
+		// keepalived runs "</path" (a check that the file opens, e.g.
+		// </dev/tcp/127.0.0.1/80) with system(), i.e. through /bin/sh.
+		argv = []string{"/bin/sh", "-c", c.Line}
 	}
 	argv = append(argv, extra...)
 	timeout := c.Timeout

@@ -88,6 +88,18 @@ func writeScript(t *testing.T, dir, name, body string) string {
 	return p
 }
 
+// TestRunOpenCheckFails: "</path" of a file that does not open fails (the
+// shell's exit code, non-zero), as with keepalived's system().
+func TestRunOpenCheckFails(t *testing.T) {
+	res, err := Run(context.Background(), Command{Line: "< " + filepath.Join(t.TempDir(), "nope"), Timeout: 5 * time.Second})
+	if err != nil || res.ExitCode == 0 {
+		t.Fatalf("exit %d, err %v; want a non-zero exit", res.ExitCode, err)
+	}
+	if !IsOpenCheck(" < /dev/tcp/127.0.0.1/80") || IsOpenCheck("/bin/true") || IsOpenCheck("<x") {
+		t.Error("IsOpenCheck misclassifies")
+	}
+}
+
 func TestRunExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	exitArg := writeScript(t, dir, "exit.sh", `exit "$1"`)
@@ -109,6 +121,8 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "missing program", line: filepath.Join(dir, "nope.sh"), wantErr: ErrStart},
 		{name: "bad quoting", line: exitArg + " 'x", wantErr: ErrStart},
 		{name: "no shell: metacharacters are arguments", line: argsOut + " ; echo pwned", wantOut: "[;][echo][pwned]"},
+		// keepalived runs "</path" through the shell: a file-open check.
+		{name: "open check of a file that opens", line: "</dev/null", wantCode: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

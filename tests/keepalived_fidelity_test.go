@@ -393,9 +393,16 @@ func (r *fidelityResult) verdict(abs string) {
 		}
 	default: // 5: messages; 6: the same plus a script security message
 		var msgs []kaMessage
+		ext := extensionLines(abs)
 	next:
 		for _, m := range r.kaMsgs {
 			if envMessage(m.Text) {
+				continue
+			}
+			// keepalived skips xdpvip's own extension (the bgp block and
+			// announce) with "Unknown keyword" warnings by design: one file
+			// serves both daemons.
+			if (m.File == "" || m.File == abs || filepath.Base(m.File) == filepath.Base(abs)) && ext[m.Line] {
 				continue
 			}
 			for sc := range r.envScripts {
@@ -431,6 +438,34 @@ func (r *fidelityResult) verdict(abs string) {
 			}
 		}
 	}
+}
+
+// extensionLines are the lines of file that belong to xdpvip's keepalived.conf
+// extension: a top-level `bgp { … }` block and `announce …` lines.
+func extensionLines(file string) map[int]bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	lines := map[int]bool{}
+	depth, inBGP := 0, false
+	for i, l := range strings.Split(string(b), "\n") {
+		if j := strings.IndexAny(l, "#!"); j >= 0 {
+			l = l[:j]
+		}
+		f := strings.Fields(l)
+		if depth == 0 && len(f) > 0 && f[0] == "bgp" {
+			inBGP = true
+		}
+		if inBGP || len(f) > 0 && f[0] == "announce" {
+			lines[i+1] = true
+		}
+		depth += strings.Count(l, "{") - strings.Count(l, "}")
+		if depth <= 0 {
+			depth, inBGP = 0, false
+		}
+	}
+	return lines
 }
 
 // covered reports whether xdpvip has a diagnostic on line, or one about a

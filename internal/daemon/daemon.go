@@ -56,11 +56,14 @@ type Daemon struct {
 	cfg       *config.Config
 	instances map[string]*runningInstance
 	groups    map[string]*instance.SyncGroup
-	scripts   context.CancelFunc
-	lvsMgr    *lvs.Manager
-	monitors  map[string]*runningMonitor
-	started   time.Time
-	reloads   int
+	// links is the ifindex each instance interface was last built on, -1
+	// once it was deleted.
+	links    map[string]int
+	scripts  context.CancelFunc
+	lvsMgr   *lvs.Manager
+	monitors map[string]*runningMonitor
+	started  time.Time
+	reloads  int
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -69,7 +72,6 @@ type runningInstance struct {
 	cfg     *config.VRRPInstance
 	tracked []instance.Tracked
 	cancel  context.CancelFunc
-	closers []func() error
 	wg      sync.WaitGroup
 }
 
@@ -96,6 +98,7 @@ func Run(ctx context.Context, opts Options) error {
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
 		groups:    map[string]*instance.SyncGroup{},
+		links:     map[string]int{},
 		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
 	}
@@ -313,9 +316,13 @@ func (d *Daemon) syncGroup(cfg *config.Config, ic *config.VRRPInstance) *instanc
 // startInstance opens the instance's sockets and starts its goroutines.
 func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *config.VRRPInstance) (*runningInstance, error) {
 	ri := &runningInstance{cfg: ic, tracked: instance.Tracking(ic, cfg)}
+	var io instance.IO
 	ok := false
 	defer func() {
 		if !ok {
+			if io.Close != nil {
+				_ = io.Close()
+			}
 			d.closeInstance(ri)
 		}
 	}()
@@ -324,17 +331,16 @@ func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *conf
 			return nil, err
 		}
 	}
-	conn, ann, err := openInstanceIO(ic)
-	if err != nil {
-		return nil, err
-	}
-	ri.closers = append(ri.closers, conn.Close, ann.Close)
 	rx, err := d.planes.receiveFor(ic)
 	if err != nil {
 		return nil, err
 	}
+	open := func() (instance.IO, error) { return openInstanceIO(ic, rx.name == "socket") }
+	if io, err = open(); err != nil {
+		return nil, err
+	}
 	in, err := instance.New(ic, instance.Deps{
-		Sender: conn, VIPs: d.vipMgr, Announcer: ann, Role: rx.role, Clock: instance.SystemClock{},
+		IO: io, Reopen: open, VIPs: d.vipMgr, Role: rx.role, Clock: instance.SystemClock{},
 		Notifier: d.notifier, PeerSeen: rx.peer, Group: d.syncGroup(cfg, ic), Tracked: ri.tracked,
 		Receive: rx.name, Log: d.log,
 	})
@@ -345,10 +351,6 @@ func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *conf
 	d.planes.register(ic, in)
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ri.cancel = cancel
-	if rx.name == "socket" {
-		ri.wg.Add(1)
-		go func() { defer ri.wg.Done(); in.ReceiveFrom(ictx, conn) }()
-	}
 	ri.wg.Add(1)
 	go func() { defer ri.wg.Done(); in.Run(ictx) }()
 	ok = true
@@ -364,9 +366,6 @@ func (d *Daemon) stopInstance(ri *runningInstance) {
 }
 
 func (d *Daemon) closeInstance(ri *runningInstance) {
-	for _, c := range ri.closers {
-		_ = c()
-	}
 	if ri.cfg.UseVMAC {
 		d.planes.deleteVMAC(ri.cfg)
 	}
@@ -385,8 +384,10 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 		}
 	}
 	runners := map[string]*instance.ScriptRunner{}
-	watch := map[string][]*instance.Instance{}
+	watch := map[string][]*instance.Instance{} // tracked interface → instances
+	homes := map[string][]*instance.Instance{} // interface → instances on it
 	for _, ri := range d.instances {
+		homes[ri.cfg.Interface] = append(homes[ri.cfg.Interface], ri.in)
 		for _, o := range ri.tracked {
 			switch o.Kind {
 			case instance.TrackScript:
@@ -406,30 +407,79 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	for _, r := range runners {
 		go r.Run(sctx)
 	}
-	if len(watch) == 0 {
+	if len(homes) == 0 && len(watch) == 0 {
 		return
 	}
-	names := make([]string, 0, len(watch))
-	for n := range watch {
-		names = append(names, n)
+	var names []string
+	for _, m := range []map[string][]*instance.Instance{homes, watch} {
+		for n := range m {
+			names = append(names, n)
+		}
 	}
 	events, err := netif.WatchLinks(sctx, names...)
 	if err != nil {
-		d.log.Error("watching links failed: track_interface disabled", "err", err)
+		d.log.Error("watching links failed: track_interface and interface re-creation not followed", "err", err)
 		return
 	}
 	go func() {
 		for ev := range events {
+			d.relink(ev, homes[ev.Name])
 			if !ev.Up {
-				d.log.Warn("tracked interface down", "iface", ev.Name, "gone", ev.Gone)
+				d.log.Warn("interface down", "iface", ev.Name, "gone", ev.Gone)
 			} else {
-				d.log.Info("tracked interface up", "iface", ev.Name)
+				d.log.Info("interface up", "iface", ev.Name)
 			}
 			for _, in := range watch[ev.Name] {
 				in.Post(instance.TrackChange{Kind: instance.TrackInterface, Name: ev.Name, OK: ev.Up})
 			}
 		}
 	}()
+}
+
+// relink follows the instances' own interfaces: one that disappears puts
+// its instances in FAULT; once it is back with another ifindex and up, the
+// XDP program is re-opened on it and the instances rebuild their sockets
+// before they may leave FAULT (their old ones are bound to the old ifindex:
+// they would hear nobody and become a second MASTER).
+func (d *Daemon) relink(ev netif.LinkEvent, homes []*instance.Instance) {
+	if len(homes) == 0 {
+		return
+	}
+	d.mu.Lock()
+	known, seen := d.links[ev.Name]
+	switch {
+	case ev.Gone:
+		d.links[ev.Name] = -1
+	case !seen:
+		d.links[ev.Name] = ev.Index
+	}
+	d.mu.Unlock()
+	fault := func() {
+		for _, in := range homes {
+			in.Post(instance.LinkFault{Fault: true})
+		}
+	}
+	switch {
+	case ev.Gone:
+		d.log.Warn("interface deleted: its instances are in FAULT until it is back", "iface", ev.Name)
+		fault()
+	case !seen || known == ev.Index:
+	case !ev.Up:
+		fault()
+	default:
+		d.log.Warn("interface re-created: rebuilding its XDP program and sockets", "iface", ev.Name, "ifindex", ev.Index)
+		fault()
+		if err := d.planes.reopen(ev.Name, d.lvsMgr.Services()); err != nil {
+			d.log.Error("interface re-created but the dataplane could not follow: its instances stay in FAULT", "iface", ev.Name, "err", err)
+			return
+		}
+		d.mu.Lock()
+		d.links[ev.Name] = ev.Index
+		d.mu.Unlock()
+		for _, in := range homes {
+			in.Post(instance.Relink{})
+		}
+	}
 }
 
 // shutdown stops every instance gracefully, then the checkers.

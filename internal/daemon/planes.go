@@ -26,6 +26,7 @@ import (
 // raw socket, virtual servers tracked but not forwarded).
 type planes struct {
 	kind  string // "xdp", "ipvs" or "none"
+	opts  Options
 	log   *slog.Logger
 	xdp   map[string]*xdpPlane // by interface
 	ipvs  *ipvs.Backend
@@ -33,18 +34,26 @@ type planes struct {
 }
 
 // xdpPlane is one interface's XDP program and the instances that receive
-// adverts from its ring buffer.
+// adverts from its ring buffer. The program is re-opened when the
+// interface is re-created (reopen).
 type xdpPlane struct {
-	dp     *dataplane.Dataplane
 	log    *slog.Logger
 	mu     sync.Mutex
+	dp     *dataplane.Dataplane
 	byVRID map[[2]uint8]*instance.Instance // (vrid, family)
 	cancel context.CancelFunc
 }
 
+// current is the interface's dataplane as last opened.
+func (xp *xdpPlane) current() *dataplane.Dataplane {
+	xp.mu.Lock()
+	defer xp.mu.Unlock()
+	return xp.dp
+}
+
 // openPlanes picks and opens the dataplane opts.Dataplane asks for.
 func openPlanes(opts Options, cfg *config.Config, log *slog.Logger) (*planes, error) {
-	p := &planes{log: log, xdp: map[string]*xdpPlane{}, vmacs: netif.NewVMACs(nil)}
+	p := &planes{opts: opts, log: log, xdp: map[string]*xdpPlane{}, vmacs: netif.NewVMACs(nil)}
 	mode := opts.Dataplane
 	if mode == "" {
 		mode = "auto"
@@ -90,7 +99,7 @@ func (p *planes) openXDP(opts Options, cfg *config.Config) error {
 		if _, ok := p.xdp[ic.Interface]; ok {
 			continue
 		}
-		dp, err := dataplane.Open(dataplane.Options{Iface: ic.Interface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
+		dp, err := p.openDataplane(ic.Interface)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", ic.Interface, err)
 		}
@@ -103,13 +112,44 @@ func (p *planes) openXDP(opts Options, cfg *config.Config) error {
 	return nil
 }
 
+func (p *planes) openDataplane(iface string) (*dataplane.Dataplane, error) {
+	return dataplane.Open(dataplane.Options{Iface: iface, BPFDir: p.opts.BPFDir, Mode: p.opts.XDPMode, Logger: p.log})
+}
+
+// reopen loads the program again on a re-created interface (its pinned
+// maps, VRID configuration included, are reused) and gives it services.
+// Without XDP on iface there is nothing to do.
+func (p *planes) reopen(iface string, services []lvs.Service) error {
+	xp := p.xdp[iface]
+	if xp == nil {
+		return nil
+	}
+	dp, err := p.openDataplane(iface)
+	if err != nil {
+		return fmt.Errorf("re-opening XDP on %s: %w", iface, err)
+	}
+	xp.mu.Lock()
+	old := xp.dp
+	xp.dp = dp
+	xp.mu.Unlock()
+	_ = old.Close()
+	return dp.Apply(services)
+}
+
 // readAdverts hands each advert the XDP program accepted to its instance.
 func (xp *xdpPlane) readAdverts(ctx context.Context, log *slog.Logger) {
 	for {
-		ev, err := xp.dp.ReadAdvert(ctx)
+		dp := xp.current()
+		ev, err := dp.ReadAdvert(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, dataplane.ErrClosed) {
+			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, dataplane.ErrClosed) {
+				if xp.current() == dp {
+					return
+				}
+				continue // re-opened
 			}
 			log.Warn("reading XDP advert events failed", "err", err)
 			continue
@@ -126,7 +166,7 @@ func (xp *xdpPlane) readAdverts(ctx context.Context, log *slog.Logger) {
 func (p *planes) closeXDP() {
 	for name, xp := range p.xdp {
 		xp.cancel()
-		_ = xp.dp.Close()
+		_ = xp.current().Close()
 		delete(p.xdp, name)
 	}
 }
@@ -166,7 +206,7 @@ func (p *planes) receiveFor(ic *config.VRRPInstance) (receivePath, error) {
 	if rc.Version == vrrp.Version2 {
 		cfg.Interval = ic.AdvertInt
 	}
-	if err := xp.dp.ConfigureVRID(uint8(ic.VRID), cfg); err != nil {
+	if err := xp.current().ConfigureVRID(uint8(ic.VRID), cfg); err != nil {
 		return receivePath{}, err
 	}
 	return receivePath{name: "xdp", role: xp, peer: xdpPeer{xp: xp, vrid: uint8(ic.VRID), family: fam}}, nil
@@ -194,7 +234,7 @@ func (p *planes) release(ic *config.VRRPInstance, in *instance.Instance) {
 		delete(xp.byVRID, key)
 	}
 	xp.mu.Unlock()
-	if err := xp.dp.RemoveVRID(key[0], key[1]); err != nil {
+	if err := xp.current().RemoveVRID(key[0], key[1]); err != nil {
 		p.log.Warn("removing VRID from XDP failed", "vrid", ic.VRID, "err", err)
 	}
 	var vips []netip.Addr
@@ -206,8 +246,9 @@ func (p *planes) release(ic *config.VRRPInstance, in *instance.Instance) {
 
 // SetForwarding tells the XDP program whether to forward vips (Role).
 func (xp *xdpPlane) SetForwarding(vips []netip.Addr, on bool) {
+	dp := xp.current()
 	for _, v := range vips {
-		if err := xp.dp.SetVIPActive(v, on); err != nil {
+		if err := dp.SetVIPActive(v, on); err != nil {
 			xp.log.Warn("setting VIP role in XDP failed", "vip", v, "err", err)
 		}
 	}
@@ -216,8 +257,9 @@ func (xp *xdpPlane) SetForwarding(vips []netip.Addr, on bool) {
 // Forwarding reports whether the XDP program already forwards all of vips
 // (left so by a daemon that died while MASTER).
 func (xp *xdpPlane) Forwarding(vips []netip.Addr) bool {
+	dp := xp.current()
 	for _, v := range vips {
-		if ok, err := xp.dp.VIPActive(v); err != nil || !ok {
+		if ok, err := dp.VIPActive(v); err != nil || !ok {
 			return false
 		}
 	}
@@ -233,7 +275,7 @@ type xdpPeer struct {
 }
 
 func (x xdpPeer) LastAdvert() (instance.PeerAdvert, bool) {
-	ps, ok, err := x.xp.dp.Peer(x.vrid, x.family)
+	ps, ok, err := x.xp.current().Peer(x.vrid, x.family)
 	if err != nil || !ok {
 		return instance.PeerAdvert{}, false
 	}
@@ -254,7 +296,7 @@ func (p *planes) dropCounters() map[string]map[string]uint64 {
 	}
 	out := map[string]map[string]uint64{}
 	for name, xp := range p.xdp {
-		c, err := xp.dp.DropCounters()
+		c, err := xp.current().DropCounters()
 		if err != nil {
 			continue
 		}
@@ -269,14 +311,21 @@ func (p *planes) backend() lvs.Backend {
 	case p.ipvs != nil:
 		return p.ipvs
 	case len(p.xdp) > 0:
-		fb := &fanoutBackend{}
+		fb := &lvs.Fanout{Kind: "xdp"}
 		for _, xp := range p.xdp {
-			fb.planes = append(fb.planes, xp.dp)
+			fb.Backends = append(fb.Backends, xp)
 		}
 		return fb
 	}
-	return &nullBackend{}
+	return lvs.NullBackend{}
 }
+
+// Name, Apply, Stats and Close make the interface's current dataplane an
+// lvs.Backend that survives a re-open.
+func (xp *xdpPlane) Name() string                       { return "xdp" }
+func (xp *xdpPlane) Apply(services []lvs.Service) error { return xp.current().Apply(services) }
+func (xp *xdpPlane) Stats() ([]lvs.ServiceStats, error) { return xp.current().Stats() }
+func (xp *xdpPlane) Close() error                       { return nil }
 
 func (p *planes) createVMAC(ic *config.VRRPInstance) error {
 	_, _, err := p.vmacs.Create(netif.VMACConfig{Parent: ic.Interface, VRID: uint8(ic.VRID), IPv6: ic.Family() == 6, Name: ic.VMACName})
@@ -295,12 +344,12 @@ func (p *planes) deleteVMAC(ic *config.VRRPInstance) {
 
 // openInstanceIO opens the raw socket adverts are sent on (and received on
 // without XDP) and the announcer for gratuitous ARP / NA.
-func openInstanceIO(ic *config.VRRPInstance) (*vrrpnet.Conn, *netif.Announcer, error) {
+func openInstanceIO(ic *config.VRRPInstance, receive bool) (instance.IO, error) {
 	conn, err := vrrpnet.Open(vrrpnet.Config{
 		Iface: ic.Interface, IPv6: ic.Family() == 6, Source: ic.UnicastSrcIP, Peers: ic.UnicastPeers,
 	})
 	if err != nil {
-		return nil, nil, err
+		return instance.IO{}, err
 	}
 	annIface := ic.Interface
 	var mac []byte
@@ -314,92 +363,11 @@ func openInstanceIO(ic *config.VRRPInstance) (*vrrpnet.Conn, *netif.Announcer, e
 	ann, err := netif.OpenAnnouncer(netif.AnnouncerConfig{Iface: annIface, MAC: mac})
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("announcer on %s: %w", annIface, err)
+		return instance.IO{}, fmt.Errorf("announcer on %s: %w", annIface, err)
 	}
-	return conn, ann, nil
-}
-
-// fanoutBackend gives every interface's XDP dataplane all services: each
-// program forwards only the VIPs its interface's instances mark active
-// (SetVIPActive), so the others' services cost a map entry and nothing per
-// packet. Stats are summed over the interfaces.
-type fanoutBackend struct {
-	planes []*dataplane.Dataplane
-}
-
-func (r *fanoutBackend) Name() string { return "xdp" }
-
-func (r *fanoutBackend) Apply(services []lvs.Service) error {
-	var errs []error
-	for _, dp := range r.planes {
-		if err := dp.Apply(services); err != nil {
-			errs = append(errs, err)
-		}
+	io := instance.IO{Sender: conn, Announcer: ann, Close: func() error { return errors.Join(conn.Close(), ann.Close()) }}
+	if receive {
+		io.Receiver = conn
 	}
-	return errors.Join(errs...)
+	return io, nil
 }
-
-func (r *fanoutBackend) Stats() ([]lvs.ServiceStats, error) {
-	merged := map[lvs.ServiceKey]*lvs.ServiceStats{}
-	var order []lvs.ServiceKey
-	for _, dp := range r.planes {
-		st, err := dp.Stats()
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range st {
-			m := merged[s.Key]
-			if m == nil {
-				c := s
-				c.Dests = append([]lvs.DestStats(nil), s.Dests...)
-				merged[s.Key] = &c
-				order = append(order, s.Key)
-				continue
-			}
-			addServiceStats(m, s)
-		}
-	}
-	out := make([]lvs.ServiceStats, 0, len(order))
-	for _, k := range order {
-		out = append(out, *merged[k])
-	}
-	return out, nil
-}
-
-func addServiceStats(m *lvs.ServiceStats, s lvs.ServiceStats) {
-	m.Conns += s.Conns
-	m.PktsIn += s.PktsIn
-	m.PktsOut += s.PktsOut
-	m.BytesIn += s.BytesIn
-	m.BytesOut += s.BytesOut
-	for _, d := range s.Dests {
-		found := false
-		for i := range m.Dests {
-			if m.Dests[i].Addr == d.Addr && m.Dests[i].Port == d.Port {
-				md := &m.Dests[i]
-				md.Conns += d.Conns
-				md.PktsIn += d.PktsIn
-				md.PktsOut += d.PktsOut
-				md.BytesIn += d.BytesIn
-				md.BytesOut += d.BytesOut
-				md.ActiveConn += d.ActiveConn
-				md.InactConn += d.InactConn
-				found = true
-			}
-		}
-		if !found {
-			m.Dests = append(m.Dests, d)
-		}
-	}
-}
-
-func (r *fanoutBackend) Close() error { return nil }
-
-// nullBackend forwards nothing: with --dataplane none the virtual servers
-// are still health-checked and listed.
-type nullBackend struct{}
-
-func (nullBackend) Name() string                       { return "none" }
-func (nullBackend) Apply([]lvs.Service) error          { return nil }
-func (nullBackend) Stats() ([]lvs.ServiceStats, error) { return nil, nil }
-func (nullBackend) Close() error                       { return nil }

@@ -48,3 +48,58 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // After returns time.After(d).
 func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// relinkRetry is how often a failed IO rebuild is tried again.
+const relinkRetry = time.Second
+
+func (in *Instance) setLinkFault(now time.Time, fault bool) {
+	if in.linkFault == fault {
+		return
+	}
+	in.linkFault = fault
+	in.log.Info("interface fault", "fault", fault)
+	in.faultChanged(now)
+}
+
+// relink rebuilds the IO on the re-created interface; the link fault ends
+// only once that worked (the old socket and announcer are bound to an
+// interface that no longer exists: leaving FAULT with them would make a
+// MASTER that hears nobody).
+func (in *Instance) relink(now time.Time) {
+	in.closeIO()
+	if in.d.Reopen == nil {
+		in.log.Error("interface re-created but the instance cannot rebuild its socket: staying in FAULT")
+		return
+	}
+	io, err := in.d.Reopen()
+	if err != nil {
+		in.relinkAt = now.Add(relinkRetry)
+		in.log.Warn("rebuilding socket and announcer on the re-created interface failed: staying in FAULT", "err", err, "retry_in", relinkRetry)
+		return
+	}
+	if src := io.Sender.Source(); src != in.io.Sender.Source() {
+		in.log.Warn("the re-created interface has another source address; elections still tie-break on the old one", "old", in.io.Sender.Source(), "new", src)
+	}
+	in.relinkAt = time.Time{}
+	in.io = io
+	in.startReceiver()
+	in.log.Info("socket and announcer rebuilt on the re-created interface")
+	in.setLinkFault(now, false)
+}
+
+// startReceiver runs the receive loop of the current IO's socket, if
+// adverts come from it. It ends when the IO is closed.
+func (in *Instance) startReceiver() {
+	if rx := in.io.Receiver; rx != nil {
+		go in.ReceiveFrom(in.ctx, rx)
+	}
+}
+
+func (in *Instance) closeIO() {
+	if in.io.Close != nil {
+		if err := in.io.Close(); err != nil {
+			in.log.Warn("closing socket and announcer failed", "err", err)
+		}
+		in.io.Close = nil
+	}
+}

@@ -10,11 +10,11 @@ import (
 	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
-// The relink scenario: VRRPv3 with advert_int 0.1 (Master_Down_Interval
+// The relink and stall scenarios: VRRPv3 with advert_int 0.1 (Master_Down_Interval
 // ≈ 0.34 s), lvs1 priority 100, lvs2 priority 90.
-const relinkAdvert = 100 * time.Millisecond
+const fastAdvert = 100 * time.Millisecond
 
-func relinkConf(routerID string, prio int) string {
+func fastConf(routerID string, prio int) string {
 	return VRRPConf(routerID, vrrpVRID, prio, "0.1", vipAddr.String()+"/24", "    version 3")
 }
 
@@ -39,10 +39,10 @@ func relinkRecreate(t *testing.T, ln *lbNet, h *testnet.Host, addr string, durin
 	run("-n", h.NS(), "link", "set", h.Iface(), "up")
 }
 
-// relinkWatch polls both nodes' interfaces every 10 ms for d and returns
+// watchVIPHolder polls both nodes' interfaces every 10 ms for d and returns
 // the longest run of samples with the VIP on both (0 means never seen on
 // both) and the node holding it at the end ("" none, "both").
-func relinkWatch(t *testing.T, ln *lbNet, d time.Duration) (dual time.Duration, holder string) {
+func watchVIPHolder(t *testing.T, ln *lbNet, d time.Duration) (dual time.Duration, holder string) {
 	t.Helper()
 	var start time.Time
 	end := time.Now().Add(d)
@@ -65,12 +65,12 @@ func relinkWatch(t *testing.T, ln *lbNet, d time.Duration) (dual time.Duration, 
 	return dual, holder
 }
 
-// relinkPair starts lvs1 (MASTER) and lvs2 (BACKUP) with dataplane dp.
-func relinkPair(t *testing.T, dp string) (*lbNet, *Node, *Node) {
+// fastPair starts lvs1 (MASTER) and lvs2 (BACKUP) with dataplane dp.
+func fastPair(t *testing.T, dp string) (*lbNet, *Node, *Node) {
 	t.Helper()
 	ln := newLBNet(t)
-	n1 := StartXdpvip(t, ln.lvs1, relinkConf("lvs1", 100), "--dataplane", dp)
-	n2 := StartXdpvip(t, ln.lvs2, relinkConf("lvs2", 90), "--dataplane", dp)
+	n1 := StartXdpvip(t, ln.lvs1, fastConf("lvs1", 100), "--dataplane", dp)
+	n2 := StartXdpvip(t, ln.lvs2, fastConf("lvs2", 90), "--dataplane", dp)
 	n1.WaitState(vrrpInstance, "MASTER", 5*time.Second)
 	n2.WaitState(vrrpInstance, "BACKUP", time.Second)
 	return ln, n1, n2
@@ -84,13 +84,13 @@ func relinkPair(t *testing.T, dp string) (*lbNet, *Node, *Node) {
 func TestVRRPRelinkBackup(t *testing.T) {
 	for _, dp := range []string{"xdp", "none"} {
 		t.Run(dp, func(t *testing.T) {
-			ln, _, n2 := relinkPair(t, dp)
+			ln, _, n2 := fastPair(t, dp)
 			for round := 1; round <= 3; round++ {
 				relinkRecreate(t, ln, ln.lvs2, "192.0.2.12/24", func() {
 					n2.WaitState(vrrpInstance, "FAULT", 2*time.Second)
-					holdState(t, n2, "FAULT", 10*relinkAdvert)
+					holdState(t, n2, "FAULT", 10*fastAdvert)
 				})
-				dual, holder := relinkWatch(t, ln, 30*relinkAdvert)
+				dual, holder := watchVIPHolder(t, ln, 30*fastAdvert)
 				if dual > 0 || holder != "lvs1" {
 					t.Fatalf("round %d: VIP on both nodes for %v, holder at the end %q, want only lvs1\n%s", round, dual, holder, n2.Proc.Log())
 				}
@@ -111,7 +111,7 @@ func TestVRRPRelinkBackup(t *testing.T) {
 func TestVRRPRelinkMaster(t *testing.T) {
 	for _, dp := range []string{"xdp", "none"} {
 		t.Run(dp, func(t *testing.T) {
-			ln, n1, n2 := relinkPair(t, dp)
+			ln, n1, n2 := fastPair(t, dp)
 			relinkRecreate(t, ln, ln.lvs1, "192.0.2.11/24", func() {
 				n2.WaitState(vrrpInstance, "MASTER", 2*time.Second)
 				n1.WaitState(vrrpInstance, "FAULT", time.Second)
@@ -125,7 +125,7 @@ func TestVRRPRelinkMaster(t *testing.T) {
 				return nil
 			})
 			t.Logf("lvs1 sole MASTER with the VIP %v after its interface came back", time.Since(t0).Round(time.Millisecond))
-			dual, holder := relinkWatch(t, ln, 20*relinkAdvert)
+			dual, holder := watchVIPHolder(t, ln, 20*fastAdvert)
 			if dual > 0 || holder != "lvs1" {
 				t.Fatalf("after the election settled: VIP on both for %v, holder %q", dual, holder)
 			}

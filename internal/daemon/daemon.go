@@ -8,12 +8,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +22,6 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/script"
-	"github.com/xdpvip/xdpvip/pkg/vrrp"
 	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
 )
 
@@ -73,6 +69,9 @@ type runningInstance struct {
 	tracked []instance.Tracked
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// undo releases what was opened for the instance while it is only
+	// prepared (not running yet).
+	undo []func()
 }
 
 type runningMonitor struct {
@@ -126,7 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
 	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
 	go srv.Serve()
-	if err := d.apply(ctx, cfg); err != nil {
+	if _, err := d.apply(ctx, cfg); err != nil {
 		d.shutdown()
 		return err
 	}
@@ -165,139 +164,6 @@ func writePIDFile(path string) error {
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 }
 
-// reload reads the configuration again and applies the difference.
-// A config that does not load leaves everything as it is.
-func (d *Daemon) reload(ctx context.Context) {
-	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
-	if err != nil {
-		d.log.Error("reload failed: keeping the running configuration", "err", err)
-		return
-	}
-	if err := d.apply(ctx, cfg); err != nil {
-		d.log.Error("reload partly failed", "err", err)
-	}
-	d.mu.Lock()
-	d.reloads++
-	d.mu.Unlock()
-	d.log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
-}
-
-// sameInstance reports whether two instance configurations are equal but
-// for where they were written.
-func sameInstance(a, b *config.VRRPInstance) bool {
-	return reflect.DeepEqual(comparable(a), comparable(b))
-}
-
-// comparable is a copy of in without positions (its slices copied too).
-func comparable(in *config.VRRPInstance) config.VRRPInstance {
-	x := *in
-	x.Pos = config.Pos{}
-	strip := func(vs []config.VIP) []config.VIP {
-		out := make([]config.VIP, len(vs))
-		for i, v := range vs {
-			v.Pos = config.Pos{}
-			out[i] = v
-		}
-		return out
-	}
-	x.VIPs, x.ExcludedVIPs = strip(x.VIPs), strip(x.ExcludedVIPs)
-	return x
-}
-
-// onlyPriorityChanged reports whether a and b differ in priority alone:
-// such an instance keeps running and just gets its new priority, as a
-// keepalived reload does, instead of leaving and rejoining.
-func onlyPriorityChanged(a, b *config.VRRPInstance) bool {
-	x, y := comparable(a), comparable(b)
-	if x.Priority == y.Priority || x.Priority == vrrp.PriorityOwner || y.Priority == vrrp.PriorityOwner {
-		return false
-	}
-	x.Priority = y.Priority
-	return reflect.DeepEqual(x, y)
-}
-
-// apply makes the running daemon match cfg: instances that did not change
-// keep running untouched (state and VIPs kept); removed or changed ones are
-// stopped; new or changed ones are started.
-func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
-	d.mu.Lock()
-	old := d.instances
-	oldCfg := d.cfg
-	d.mu.Unlock()
-
-	keep := map[string]*runningInstance{}
-	var stop []*runningInstance
-	for name, ri := range old {
-		nc := cfg.Instance(name)
-		if nc != nil && oldCfg != nil && sameTracking(oldCfg, cfg, nc) {
-			if sameInstance(ri.cfg, nc) {
-				keep[name] = ri
-				continue
-			}
-			if onlyPriorityChanged(ri.cfg, nc) {
-				d.log.Info("priority changed by reload", "instance", name, "from", ri.cfg.Priority, "to", nc.Priority)
-				ri.cfg = nc
-				ri.in.Post(instance.BasePriority{Priority: uint8(nc.Priority)})
-				keep[name] = ri
-				continue
-			}
-		}
-		stop = append(stop, ri)
-	}
-	for _, ri := range stop {
-		d.stopInstance(ri)
-	}
-	if d.scripts != nil {
-		d.scripts()
-	}
-
-	var errs []error
-	for _, ic := range cfg.Instances {
-		if _, ok := keep[ic.Name]; ok {
-			continue
-		}
-		ri, err := d.startInstance(ctx, cfg, ic)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err))
-			continue
-		}
-		keep[ic.Name] = ri
-	}
-	d.mu.Lock()
-	d.instances = keep
-	d.cfg = cfg
-	d.mu.Unlock()
-
-	d.wireTracking(ctx, cfg)
-	if err := d.applyLVS(cfg); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// sameTracking reports whether what instance ic tracks is configured the
-// same in both configurations (its scripts may have changed).
-func sameTracking(a, b *config.Config, ic *config.VRRPInstance) bool {
-	for _, ts := range ic.TrackScripts {
-		x, y := a.Script(ts.Name), b.Script(ts.Name)
-		if (x == nil) != (y == nil) {
-			return false
-		}
-		if x != nil {
-			xc, yc := *x, *y
-			xc.Pos, yc.Pos = config.Pos{}, config.Pos{}
-			if !reflect.DeepEqual(xc, yc) {
-				return false
-			}
-		}
-	}
-	ga, gb := a.SyncGroup(ic.SyncGroup), b.SyncGroup(ic.SyncGroup)
-	if (ga == nil) != (gb == nil) {
-		return false
-	}
-	return ga == nil || reflect.DeepEqual(ga.Members, gb.Members)
-}
-
 // syncGroup returns the running vrrp_sync_group ic belongs to, nil if none.
 func (d *Daemon) syncGroup(cfg *config.Config, ic *config.VRRPInstance) *instance.SyncGroup {
 	if ic.SyncGroup == "" || cfg.SyncGroup(ic.SyncGroup) == nil {
@@ -311,64 +177,6 @@ func (d *Daemon) syncGroup(cfg *config.Config, ic *config.VRRPInstance) *instanc
 		d.groups[ic.SyncGroup] = g
 	}
 	return g
-}
-
-// startInstance opens the instance's sockets and starts its goroutines.
-func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *config.VRRPInstance) (*runningInstance, error) {
-	ri := &runningInstance{cfg: ic, tracked: instance.Tracking(ic, cfg)}
-	var io instance.IO
-	ok := false
-	defer func() {
-		if !ok {
-			if io.Close != nil {
-				_ = io.Close()
-			}
-			d.closeInstance(ri)
-		}
-	}()
-	if ic.UseVMAC {
-		if err := d.planes.createVMAC(ic); err != nil {
-			return nil, err
-		}
-	}
-	rx, err := d.planes.receiveFor(ic)
-	if err != nil {
-		return nil, err
-	}
-	open := func() (instance.IO, error) { return openInstanceIO(ic, rx.name == "socket") }
-	if io, err = open(); err != nil {
-		return nil, err
-	}
-	in, err := instance.New(ic, instance.Deps{
-		IO: io, Reopen: open, VIPs: d.vipMgr, Role: rx.role, Clock: instance.SystemClock{},
-		Notifier: d.notifier, PeerSeen: rx.peer, Group: d.syncGroup(cfg, ic), Tracked: ri.tracked,
-		Receive: rx.name, Log: d.log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ri.in = in
-	d.planes.register(ic, in)
-	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ri.cancel = cancel
-	ri.wg.Add(1)
-	go func() { defer ri.wg.Done(); in.Run(ictx) }()
-	ok = true
-	return ri, nil
-}
-
-// stopInstance leaves gracefully and waits for the instance to finish.
-func (d *Daemon) stopInstance(ri *runningInstance) {
-	ri.cancel()
-	ri.wg.Wait()
-	d.planes.release(ri.cfg, ri.in)
-	d.closeInstance(ri)
-}
-
-func (d *Daemon) closeInstance(ri *runningInstance) {
-	if ri.cfg.UseVMAC {
-		d.planes.deleteVMAC(ri.cfg)
-	}
 }
 
 // wireTracking (re)starts the vrrp_script runners and the link watcher for
@@ -496,7 +304,7 @@ func (d *Daemon) shutdown() {
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
-		go func() { defer wg.Done(); d.stopInstance(ri) }()
+		go func() { defer wg.Done(); d.stopInstance(ri, nil) }()
 	}
 	wg.Wait()
 	for _, m := range monitors {

@@ -8,6 +8,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,14 +53,12 @@ type Daemon struct {
 	cfg       *config.Config
 	instances map[string]*runningInstance
 	groups    map[string]*instance.SyncGroup
-	// links is the ifindex each instance interface was last built on, -1
-	// once it was deleted.
-	links    map[string]int
-	scripts  context.CancelFunc
-	lvsMgr   *lvs.Manager
-	monitors map[string]*runningMonitor
-	started  time.Time
-	reloads  int
+	links     *instance.LinkFollower
+	scripts   context.CancelFunc
+	lvsMgr    *lvs.Manager
+	monitors  map[string]*runningMonitor
+	started   time.Time
+	reloads   int
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -97,7 +96,6 @@ func Run(ctx context.Context, opts Options) error {
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
 		groups:    map[string]*instance.SyncGroup{},
-		links:     map[string]int{},
 		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
 	}
@@ -120,6 +118,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.planes.Close()
 
 	d.lvsMgr = lvs.NewManager(d.planes.backend(), lvs.ManagerOptions{OnQuorum: d.onQuorum})
+	d.links = instance.NewLinkFollower(d.log, func(iface string) error { return d.planes.reopen(iface, d.lvsMgr.Services()) })
 	// Serve only once the dataplane and the manager exist: Status and LVS
 	// read them.
 	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
@@ -162,6 +161,32 @@ func writePIDFile(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// reload reads the configuration again and applies the difference.
+// A config that does not load leaves everything as it is.
+func (d *Daemon) reload(ctx context.Context) {
+	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
+	if err != nil {
+		d.log.Error("reload failed: keeping the running configuration", "err", err)
+		return
+	}
+	// A configuration whose new or changed instances cannot all be opened
+	// is refused and changes nothing either (apply).
+	res, err := d.apply(ctx, cfg)
+	var refused refusal
+	switch {
+	case errors.As(err, &refused):
+		d.log.Error("reload refused: nothing applied, the running configuration is kept", "err", err)
+		return
+	case err != nil:
+		d.log.Error("reload partly applied", "applied", res.String(), "err", err)
+	default:
+		d.log.Info("configuration reloaded", "applied", res.String(), "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
+	}
+	d.mu.Lock()
+	d.reloads++
+	d.mu.Unlock()
 }
 
 // syncGroup returns the running vrrp_sync_group ic belongs to, nil if none.
@@ -231,63 +256,9 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	}
 	go func() {
 		for ev := range events {
-			d.relink(ev, homes[ev.Name])
-			if !ev.Up {
-				d.log.Warn("interface down", "iface", ev.Name, "gone", ev.Gone)
-			} else {
-				d.log.Info("interface up", "iface", ev.Name)
-			}
-			for _, in := range watch[ev.Name] {
-				in.Post(instance.TrackChange{Kind: instance.TrackInterface, Name: ev.Name, OK: ev.Up})
-			}
+			d.links.Follow(ev, homes[ev.Name], watch[ev.Name])
 		}
 	}()
-}
-
-// relink follows the instances' own interfaces: one that disappears puts
-// its instances in FAULT; once it is back with another ifindex and up, the
-// XDP program is re-opened on it and the instances rebuild their sockets
-// before they may leave FAULT (their old ones are bound to the old ifindex:
-// they would hear nobody and become a second MASTER).
-func (d *Daemon) relink(ev netif.LinkEvent, homes []*instance.Instance) {
-	if len(homes) == 0 {
-		return
-	}
-	d.mu.Lock()
-	known, seen := d.links[ev.Name]
-	switch {
-	case ev.Gone:
-		d.links[ev.Name] = -1
-	case !seen:
-		d.links[ev.Name] = ev.Index
-	}
-	d.mu.Unlock()
-	fault := func() {
-		for _, in := range homes {
-			in.Post(instance.LinkFault{Fault: true})
-		}
-	}
-	switch {
-	case ev.Gone:
-		d.log.Warn("interface deleted: its instances are in FAULT until it is back", "iface", ev.Name)
-		fault()
-	case !seen || known == ev.Index:
-	case !ev.Up:
-		fault()
-	default:
-		d.log.Warn("interface re-created: rebuilding its XDP program and sockets", "iface", ev.Name, "ifindex", ev.Index)
-		fault()
-		if err := d.planes.reopen(ev.Name, d.lvsMgr.Services()); err != nil {
-			d.log.Error("interface re-created but the dataplane could not follow: its instances stay in FAULT", "iface", ev.Name, "err", err)
-			return
-		}
-		d.mu.Lock()
-		d.links[ev.Name] = ev.Index
-		d.mu.Unlock()
-		for _, in := range homes {
-			in.Post(instance.Relink{})
-		}
-	}
 }
 
 // shutdown stops every instance gracefully, then the checkers.

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
-	"github.com/xdpvip/xdpvip/pkg/vrrpnet"
 )
 
 // planes is the daemon's dataplane: the XDP program on each VRRP interface
@@ -186,44 +184,9 @@ func (p *planes) createVMAC(ic *config.VRRPInstance) error {
 	return err
 }
 
-// vmacName is the name of ic's VMAC interface.
-func vmacName(ic *config.VRRPInstance) string {
-	if ic.VMACName != "" {
-		return ic.VMACName
-	}
-	return netif.VMACName(uint8(ic.VRID))
-}
-
 func (p *planes) deleteVMAC(ic *config.VRRPInstance) {
-	name := vmacName(ic)
+	name := instance.VMACName(ic)
 	if _, err := p.vmacs.Delete(name); err != nil {
 		p.log.Warn("deleting VMAC failed", "name", name, "err", err)
 	}
-}
-
-// openInstanceIO opens the raw socket adverts are sent on (and received on
-// without XDP) and the announcer for gratuitous ARP / NA.
-func openInstanceIO(ic *config.VRRPInstance, receive bool) (instance.IO, error) {
-	conn, err := vrrpnet.Open(vrrpnet.Config{
-		Iface: ic.Interface, IPv6: ic.Family() == 6, Source: ic.UnicastSrcIP, Peers: ic.UnicastPeers,
-	})
-	if err != nil {
-		return instance.IO{}, err
-	}
-	annIface := ic.Interface
-	var mac []byte
-	if ic.UseVMAC {
-		annIface = vmacName(ic)
-		mac = netif.VMACAddr(uint8(ic.VRID), ic.Family() == 6)
-	}
-	ann, err := netif.OpenAnnouncer(netif.AnnouncerConfig{Iface: annIface, MAC: mac})
-	if err != nil {
-		conn.Close()
-		return instance.IO{}, fmt.Errorf("announcer on %s: %w", annIface, err)
-	}
-	io := instance.IO{Sender: conn, Announcer: ann, Close: func() error { return errors.Join(conn.Close(), ann.Close()) }}
-	if receive {
-		io.Receiver = conn
-	}
-	return io, nil
 }

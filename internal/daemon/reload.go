@@ -4,39 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/pkg/config"
-	"github.com/xdpvip/xdpvip/pkg/vrrp"
 	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
 )
-
-// reload reads the configuration again and applies the difference as a
-// transaction: a config that does not load, or whose new or changed
-// instances cannot all be opened, changes nothing.
-func (d *Daemon) reload(ctx context.Context) {
-	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
-	if err != nil {
-		d.log.Error("reload failed: keeping the running configuration", "err", err)
-		return
-	}
-	res, err := d.apply(ctx, cfg)
-	var refused refusal
-	switch {
-	case errors.As(err, &refused):
-		d.log.Error("reload refused: nothing applied, the running configuration is kept", "err", err)
-		return
-	case err != nil:
-		d.log.Error("reload partly applied", "applied", res.String(), "err", err)
-	default:
-		d.log.Info("configuration reloaded", "applied", res.String(), "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
-	}
-	d.mu.Lock()
-	d.reloads++
-	d.mu.Unlock()
-}
 
 // refusal is an apply's error when it changed nothing.
 type refusal struct{ error }
@@ -87,10 +60,10 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) (applied, error)
 		case nc == nil:
 			retire[name] = ri
 			res.stopped = append(res.stopped, name)
-		case oldCfg != nil && sameTracking(oldCfg, cfg, nc) && sameInstance(ri.cfg, nc):
+		case oldCfg != nil && instance.Unchanged(oldCfg, cfg, ri.cfg, nc):
 			keep[name] = ri
 			res.kept = append(res.kept, name)
-		case oldCfg != nil && sameTracking(oldCfg, cfg, nc) && onlyPriorityChanged(ri.cfg, nc):
+		case oldCfg != nil && instance.OnlyPriorityChanged(oldCfg, cfg, ri.cfg, nc):
 			keep[name] = ri
 			prio = append(prio, ri)
 			res.priority = append(res.priority, name)
@@ -175,12 +148,12 @@ func (d *Daemon) prepareInstance(cfg *config.Config, ic *config.VRRPInstance, pr
 		if err := d.planes.createVMAC(ic); err != nil {
 			return nil, err
 		}
-		if predecessor == nil || !predecessor.cfg.UseVMAC || vmacName(predecessor.cfg) != vmacName(ic) {
+		if predecessor == nil || !predecessor.cfg.UseVMAC || instance.VMACName(predecessor.cfg) != instance.VMACName(ic) {
 			ri.undo = append(ri.undo, func() { d.planes.deleteVMAC(ic) })
 		}
 	}
 	rx := d.planes.receivePath(ic)
-	open := func() (instance.IO, error) { return openInstanceIO(ic, rx.name == "socket") }
+	open := func() (instance.IO, error) { return instance.OpenIO(ic, rx.name == "socket") }
 	io, err := open()
 	if err != nil {
 		return nil, err
@@ -234,67 +207,10 @@ func (d *Daemon) stopInstance(ri *runningInstance, next *config.Config) {
 	}
 	if next != nil {
 		for _, ic := range next.Instances {
-			if ic.UseVMAC && vmacName(ic) == vmacName(ri.cfg) {
+			if ic.UseVMAC && instance.VMACName(ic) == instance.VMACName(ri.cfg) {
 				return
 			}
 		}
 	}
 	d.planes.deleteVMAC(ri.cfg)
-}
-
-// sameInstance reports whether two instance configurations are equal but
-// for where they were written.
-func sameInstance(a, b *config.VRRPInstance) bool {
-	return reflect.DeepEqual(comparable(a), comparable(b))
-}
-
-// comparable is a copy of in without positions (its slices copied too).
-func comparable(in *config.VRRPInstance) config.VRRPInstance {
-	x := *in
-	x.Pos = config.Pos{}
-	strip := func(vs []config.VIP) []config.VIP {
-		out := make([]config.VIP, len(vs))
-		for i, v := range vs {
-			v.Pos = config.Pos{}
-			out[i] = v
-		}
-		return out
-	}
-	x.VIPs, x.ExcludedVIPs = strip(x.VIPs), strip(x.ExcludedVIPs)
-	return x
-}
-
-// onlyPriorityChanged reports whether a and b differ in priority alone:
-// such an instance keeps running and just gets its new priority, as a
-// keepalived reload does, instead of leaving and rejoining.
-func onlyPriorityChanged(a, b *config.VRRPInstance) bool {
-	x, y := comparable(a), comparable(b)
-	if x.Priority == y.Priority || x.Priority == vrrp.PriorityOwner || y.Priority == vrrp.PriorityOwner {
-		return false
-	}
-	x.Priority = y.Priority
-	return reflect.DeepEqual(x, y)
-}
-
-// sameTracking reports whether what instance ic tracks is configured the
-// same in both configurations (its scripts may have changed).
-func sameTracking(a, b *config.Config, ic *config.VRRPInstance) bool {
-	for _, ts := range ic.TrackScripts {
-		x, y := a.Script(ts.Name), b.Script(ts.Name)
-		if (x == nil) != (y == nil) {
-			return false
-		}
-		if x != nil {
-			xc, yc := *x, *y
-			xc.Pos, yc.Pos = config.Pos{}, config.Pos{}
-			if !reflect.DeepEqual(xc, yc) {
-				return false
-			}
-		}
-	}
-	ga, gb := a.SyncGroup(ic.SyncGroup), b.SyncGroup(ic.SyncGroup)
-	if (ga == nil) != (gb == nil) {
-		return false
-	}
-	return ga == nil || reflect.DeepEqual(ga.Members, gb.Members)
 }

@@ -3,7 +3,11 @@ package instance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/netif"
 
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
 	"github.com/xdpvip/xdpvip/pkg/vrrpnet"
@@ -102,4 +106,40 @@ func (in *Instance) closeIO() {
 		}
 		in.io.Close = nil
 	}
+}
+
+// OpenIO opens ic's IO: the raw socket adverts are sent on (and received
+// on when receive is set, without XDP) and the announcer for gratuitous
+// ARP / NA (on the VMAC with use_vmac).
+func OpenIO(ic *config.VRRPInstance, receive bool) (IO, error) {
+	conn, err := vrrpnet.Open(vrrpnet.Config{
+		Iface: ic.Interface, IPv6: ic.Family() == 6, Source: ic.UnicastSrcIP, Peers: ic.UnicastPeers,
+	})
+	if err != nil {
+		return IO{}, err
+	}
+	annIface := ic.Interface
+	var mac []byte
+	if ic.UseVMAC {
+		annIface = VMACName(ic)
+		mac = netif.VMACAddr(uint8(ic.VRID), ic.Family() == 6)
+	}
+	ann, err := netif.OpenAnnouncer(netif.AnnouncerConfig{Iface: annIface, MAC: mac})
+	if err != nil {
+		conn.Close()
+		return IO{}, fmt.Errorf("announcer on %s: %w", annIface, err)
+	}
+	io := IO{Sender: conn, Announcer: ann, Close: func() error { return errors.Join(conn.Close(), ann.Close()) }}
+	if receive {
+		io.Receiver = conn
+	}
+	return io, nil
+}
+
+// VMACName is the name of ic's VMAC interface (use_vmac).
+func VMACName(ic *config.VRRPInstance) string {
+	if ic.VMACName != "" {
+		return ic.VMACName
+	}
+	return netif.VMACName(uint8(ic.VRID))
 }

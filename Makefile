@@ -7,7 +7,7 @@ COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/xdpvip/xdpvip/internal/version.Commit=$(COMMIT)
 FUZZTIME  ?= 20s
 
-.PHONY: all build deps test unit lint fuzz generate check-generated bench demo clean
+.PHONY: all build deps test unit lint fuzz generate check-generated bench demo package package-test clean
 
 all: build
 
@@ -31,7 +31,7 @@ unit:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # fuzz runs every Fuzz* target for FUZZTIME each.
 fuzz:
@@ -50,6 +50,16 @@ bench: build
 demo: deps build
 	$(GO) build -o bin/demo ./tools/demo
 	./bin/demo --xdpvip $(BIN)
+
+# package builds bin/xdpvip_VERSION_amd64.deb (nfpm, a go.mod tool): binary,
+# systemd unit, /etc/default/xdpvip, man page and completion from --help.
+package:
+	./tools/package.sh
+
+# package-test installs that .deb, checks it (files, version, check-config,
+# systemd-analyze verify, lintian) and purges it. Needs root.
+package-test: package
+	./tools/package-test.sh
 
 clean:
 	rm -rf bin

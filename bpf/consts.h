@@ -8,23 +8,54 @@
 
 #define IPPROTO_VRRP 112
 
-/* VRRP: RFC 3768 (v2) and RFC 5798 (v3). */
+/* VRRP: RFC 3768 (v2) and RFC 5798 (v3). The fixed header is struct
+ * vrrp_hdr (parsing.h). */
 #define VRRP_TTL 255
+#define VRRP_VERSION_2 2
+#define VRRP_VERSION_3 3
 #define VRRP_TYPE_ADVERT 1
-#define VRRP_HDR_LEN 8          /* fixed part of both versions */
+#define VRRP_VERSION_SHIFT 4    /* version: high 4 bits of the first byte */
+#define VRRP_TYPE_MASK 0x0f     /* type: low 4 bits */
 #define VRRP_V2_AUTH_LEN 8      /* v2 trailing authentication data */
 #define VRRP_AUTH_NONE 0
 #define VRRP_AUTH_PASS 1        /* simple text password, v2 only */
+#define VRRP_V3_INTERVAL_MASK 0x0fff /* 12 bits of centiseconds */
+#define CS_PER_SECOND 100       /* v2 intervals are seconds, stored as cs */
 
-/* Scratch space for checksums and ring-buffer payloads. Bounds the largest
- * VRRP message (plus the v3 IPv6 pseudo-header) the program accepts. */
-#define VRRP_MAX_MSG 1024
-#define PSEUDO6_LEN 40
-#define PSEUDO4_LEN 12
+/* Address lengths on the wire; maps store every address in ADDR_LEN
+ * bytes, IPv4 in the first IPV4_ADDR_LEN. */
+#define IPV4_ADDR_LEN 4
+#define IPV6_ADDR_LEN 16
+#define ADDR_LEN 16
+
+/* Before Linux 6.13, bpf_csum_diff sums at most 512 bytes per call (and
+ * fails with -EINVAL above): messages are loaded and summed one chunk of
+ * this size at a time. */
+#define CSUM_CHUNK 512
+#define CSUM_CHUNKS 3
+
+/* The largest VRRP message (header, addresses, v2 authentication data)
+ * the program accepts, in whole chunks: more than a 1500-byte frame
+ * carries, so 255 IPv4 addresses (v2: 1036 bytes) and 95 IPv6 addresses
+ * (1528). It sizes the ring-buffer record's payload and the scratch
+ * buffer. */
+#define VRRP_MAX_MSG (CSUM_CHUNKS * CSUM_CHUNK)
 
 /* Address families as stored in keys and values (match Go's 4 / 6). */
 #define FAMILY_V4 4
 #define FAMILY_V6 6
+
+/* VRRP virtual MAC 00:00:5e:00:01:VRID (IPv4), 00:00:5e:00:02:VRID (IPv6):
+ * the VMAC_PREFIX_LEN bytes of VMAC_PREFIX, then the family byte. */
+#define VMAC_PREFIX 0x00005e00
+#define VMAC_PREFIX_LEN 4
+#define VMAC_FAMILY_V4 0x01
+#define VMAC_FAMILY_V6 0x02
+
+/* Non-first IPv4 fragments carry no ports (fragment offset bits). */
+#define IPV4_FRAG_OFFSET_MASK 0x1fff
+
+#define NSEC_PER_SEC 1000000000ULL
 
 /* Limits of the DR tables. */
 #define MAX_VRIDS 512           /* (vrid, family) pairs */
@@ -34,16 +65,11 @@
 #define MAX_FLOWS 262144
 #define MAX_PERSIST 65536
 #define MAX_VIPS 1024
+#define MAGLEV_MAX_SIZE 65537   /* the largest Maglev table size M (a prime) */
+#define VRRP_EVENTS_BYTES (1 << 20) /* ring buffer: ~650 struct vrrp_event records */
 
 /* Seed of the flow hash. Every node uses the same value so that two nodes
  * with the same Maglev table send a flow to the same real server. */
 #define HASH_SEED 0x5eed1bad
-
-/* service flags (struct svc_value.flags) */
-#define SVC_F_HASH_SRC 0x1      /* sh: hash the client address only */
-#define SVC_F_PERSIST 0x2       /* persistence_timeout: persistence table */
-
-/* real server flags (struct real.flags) */
-#define REAL_F_VALID 0x1        /* MAC resolved and in use */
 
 #endif

@@ -61,14 +61,13 @@ struct {
 /* vrrp_events: one struct vrrp_event per valid advert, read by Go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, VRRP_EVENTS_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vrrp_events SEC(".maps");
 
-/* scratch: per-CPU buffer for checksumming a VRRP message with its
- * pseudo-header. */
+/* scratch: per-CPU copy of the VRRP message being checksummed. */
 struct scratch_buf {
-	__u8 buf[VRRP_MAX_MSG + PSEUDO6_LEN];
+	__u8 buf[VRRP_MAX_MSG];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -101,7 +100,7 @@ struct {
  * map into its slot, which is atomic for the program. */
 struct maglev_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65537);
+	__uint(max_entries, MAGLEV_MAX_SIZE); /* Go sets the configured size */
 	__type(key, __u32);
 	__type(value, __u32);
 };

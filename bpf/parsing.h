@@ -32,23 +32,64 @@ static __always_inline int parse_eth(struct cursor *c, struct ethhdr **eth)
 	return h->h_proto;
 }
 
-/* parse_ipv4 returns the IP protocol; the cursor moves past the options. */
+/* parse_ipv4 returns the IP protocol; the cursor moves past the options.
+ * It returns PARSE_SHORT when the fixed header is not in the frame, and
+ * PARSE_BAD_IHL (with *ip set, so the caller can still read the fixed
+ * header) when the header length is below 20 or runs past the frame. */
+#define PARSE_SHORT (-1)
+#define PARSE_BAD_IHL (-2)
+#define IPV4_IHL_UNIT 4 /* ihl counts 32-bit words */
 static __always_inline int parse_ipv4(struct cursor *c, struct iphdr **ip)
 {
 	struct iphdr *h = c->pos;
 	__u32 hlen;
 
 	if ((void *)(h + 1) > c->end)
-		return -1;
-	hlen = h->ihl * 4;
-	if (hlen < sizeof(*h))
-		return -1;
-	if (c->pos + hlen > c->end)
-		return -1;
-	c->pos += hlen;
+		return PARSE_SHORT;
 	*ip = h;
+	hlen = h->ihl * IPV4_IHL_UNIT;
+	if (hlen < sizeof(*h))
+		return PARSE_BAD_IHL;
+	if (c->pos + hlen > c->end)
+		return PARSE_BAD_IHL;
+	c->pos += hlen;
 	return h->protocol;
 }
+
+/* VRRP's fixed header, both versions (RFC 3768 §5.1, RFC 5798 §5.1);
+ * count addresses (4 or 16 bytes each) follow, then, in v2 only,
+ * VRRP_V2_AUTH_LEN bytes of authentication data. */
+struct vrrp_hdr {
+	__u8 vers_type;         /* version (high 4 bits), type (low 4) */
+	__u8 vrid;
+	__u8 priority;
+	__u8 count;             /* number of addresses */
+	union {
+		struct {
+			__u8 auth_type;
+			__u8 adver_int; /* seconds */
+		} v2;
+		__be16 max_adver_int;   /* v3: 4 reserved bits, 12 bits of cs */
+	};
+	__be16 checksum;
+};
+
+/* The v3 checksum's pseudo-headers (RFC 5798 §5.2.8, RFC 2460 §8.1). */
+struct pseudo4 {
+	__be32 src;
+	__be32 dst;
+	__u8 zero;
+	__u8 proto;
+	__be16 len;
+};
+
+struct pseudo6 {
+	__u8 src[IPV6_ADDR_LEN];
+	__u8 dst[IPV6_ADDR_LEN];
+	__be32 len;
+	__u8 zero[3];
+	__u8 next_header;
+};
 
 /* parse_ipv6 returns the next header (extension headers are not walked). */
 static __always_inline int parse_ipv6(struct cursor *c, struct ipv6hdr **ip6)

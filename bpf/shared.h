@@ -5,9 +5,12 @@
 #define XDPVIP_SHARED_H
 
 #include <linux/types.h>
+#include "consts.h"
 
 /* Counter indexes of the per-CPU "counters" map. The drop reasons come
- * first and their Go names are the lower-case suffixes. */
+ * first; CNT_VRRP_VALID is also what check_vrrp returns for a valid
+ * advert. Go names each index in pkg/dataplane (counterNames, tested
+ * against these values). Append only: the pinned map's size is CNT_MAX. */
 enum counter {
 	CNT_TRUNCATED = 0,
 	CNT_TTL,
@@ -30,6 +33,17 @@ enum counter {
 	CNT_MAX,
 };
 
+/* struct svc_value.flags (enums so that bpf2go emits them for Go). */
+enum svc_flag {
+	SVC_F_HASH_SRC = 0x1,   /* sh: hash the client address only */
+	SVC_F_PERSIST = 0x2,    /* persistence_timeout: persistence table */
+};
+
+/* struct real.flags */
+enum real_flag {
+	REAL_F_VALID = 0x1,     /* MAC resolved and in use */
+};
+
 /* Key of vrid_config and vrrp_peer_state. */
 struct vrid_key {
 	__u8 vrid;
@@ -45,7 +59,7 @@ struct vrid_cfg {
 	__u8 addr_count;    /* expected address count; 0 = any */
 	__u16 interval_cs;  /* v2: expected advert interval, centiseconds; 0 = any */
 	__u8 pad[2];
-	__u8 auth[8];       /* v2 password, zero padded */
+	__u8 auth[VRRP_V2_AUTH_LEN]; /* v2 password, zero padded */
 };
 
 /* Key of the unicast-peer allow-list. */
@@ -58,7 +72,7 @@ struct peer_key {
 
 /* Last valid advert seen for a (vrid, family). */
 struct vrrp_peer {
-	__u8 src[16];
+	__u8 src[ADDR_LEN];
 	__u8 priority;
 	__u8 version;
 	__u16 interval_cs;
@@ -77,9 +91,9 @@ struct vrrp_event {
 	__u8 priority;
 	__u16 interval_cs;
 	__u16 payload_len;
-	__u8 src[16];
-	__u8 dst[16];
-	__u8 payload[1024];
+	__u8 src[ADDR_LEN];
+	__u8 dst[ADDR_LEN];
+	__u8 payload[VRRP_MAX_MSG];
 };
 
 /* Interface the program is attached to (single entry, written by Go). */

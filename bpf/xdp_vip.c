@@ -22,10 +22,15 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Put struct vrrp_event and enum counter into BTF for bpf2go: the ring
- * buffer has no value type and array keys must be plain integers. */
+/* Put struct vrrp_event, struct vrrp_hdr and the enums into BTF for
+ * bpf2go: the ring buffer has no value type, array keys must be plain
+ * integers, the flags fields are plain bytes, and Go reads the header of
+ * the message an event carries. */
 const struct vrrp_event *unused_vrrp_event __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
+const enum svc_flag *unused_svc_flag __attribute__((unused));
+const enum real_flag *unused_real_flag __attribute__((unused));
+const struct vrrp_hdr *unused_vrrp_hdr __attribute__((unused));
 
 static __always_inline void count(enum counter idx)
 {
@@ -57,6 +62,9 @@ static __always_inline int eq_mac(const __u8 *a, const __u8 *b)
 	       a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
 }
 
+/* csum_fold folds a partial sum to 16 bits; a message with a correct
+ * checksum folds to CSUM_VALID (all ones). */
+#define CSUM_VALID 0xffff
 static __always_inline __u32 csum_fold(__u64 s)
 {
 	s = (s & 0xffffffff) + (s >> 32);
@@ -66,194 +74,322 @@ static __always_inline __u32 csum_fold(__u64 s)
 	return (__u32)s;
 }
 
-/* Facts about the IP header the VRRP checks need. Addresses are 16 bytes,
- * IPv4 in the first 4. */
+/* An advert being checked: what the IP header said (family, ttl, offsets,
+ * addresses), then what check_vrrp decoded. Addresses are ADDR_LEN bytes,
+ * IPv4 in the first IPV4_ADDR_LEN. */
 struct vrrp_ctx {
 	__u8 family;
 	__u8 ttl;
-	__u16 pad;
+	__u8 version;       /* decoded: 2 or 3 */
+	__u8 pad;
+	__u16 interval_cs;  /* decoded: the advert's interval, centiseconds */
+	__u16 msg_len;      /* decoded: the message length its count implies */
 	__u32 vrrp_off;     /* offset of the VRRP message in the frame */
 	__u32 payload_len;  /* IP payload length from the IP header */
-	__u8 src[16];
-	__u8 dst[16];
+	struct vrid_key key;
+	struct vrrp_hdr hdr;
+	__u8 src[ADDR_LEN];
+	__u8 dst[ADDR_LEN];
 };
 
-/* handle_vrrp validates an advert whose IP header has been read.
- *
- * VRRP message layout (both versions, RFC 3768 §5.1, RFC 5798 §5.1):
- *   0: version(4 bits) type(4 bits)   1: VRID   2: priority   3: count
- *   v2: 4: auth type  5: advert interval (s)   6-7: checksum
- *   v3: 4-5: reserved(4 bits) max advert interval (12 bits, cs)   6-7: checksum
- *   8: count addresses (4 or 16 bytes each)
- *   v2 only: 8 bytes of authentication data after the addresses
- * The v2 checksum covers the message; v3's adds the IP pseudo-header.
- */
-static __always_inline int handle_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
+/* Each check returns CHECK_OK or the counter of its drop reason. */
+#define CHECK_OK CNT_VRRP_VALID
+
+/* check_header reads the fixed header and checks TTL, version and type. */
+static __always_inline enum counter check_header(struct xdp_md *ctx, struct vrrp_ctx *v)
 {
 	__u32 frame_len = ctx->data_end - ctx->data;
-	__u8 hdr[VRRP_HDR_LEN];
-	struct vrid_key key = {};
-	struct vrid_cfg *cfg;
-	__u32 alen, need, zero = 0;
-	__u8 ver, type, cnt;
-	__u16 interval_cs;
-	struct scratch_buf *s;
-	__u64 sum;
 
-	if (v->payload_len < VRRP_HDR_LEN || v->vrrp_off + v->payload_len > frame_len)
-		return drop(CNT_TRUNCATED);
-	if (bpf_xdp_load_bytes(ctx, v->vrrp_off, hdr, sizeof(hdr)) < 0)
-		return drop(CNT_TRUNCATED);
+	if (v->payload_len < sizeof(v->hdr) || v->vrrp_off + v->payload_len > frame_len)
+		return CNT_TRUNCATED;
+	if (bpf_xdp_load_bytes(ctx, v->vrrp_off, &v->hdr, sizeof(v->hdr)) < 0)
+		return CNT_TRUNCATED;
 	if (v->ttl != VRRP_TTL)
-		return drop(CNT_TTL);
-	ver = hdr[0] >> 4;
-	type = hdr[0] & 0x0f;
-	if (ver != 2 && ver != 3)
-		return drop(CNT_VERSION);
-	if (ver == 2 && v->family == FAMILY_V6) /* VRRPv2 is IPv4 only */
-		return drop(CNT_VERSION);
-	if (type != VRRP_TYPE_ADVERT)
-		return drop(CNT_TYPE);
+		return CNT_TTL;
+	v->version = v->hdr.vers_type >> VRRP_VERSION_SHIFT;
+	if (v->version != VRRP_VERSION_2 && v->version != VRRP_VERSION_3)
+		return CNT_VERSION;
+	if (v->version == VRRP_VERSION_2 && v->family == FAMILY_V6) /* VRRPv2 is IPv4 only */
+		return CNT_VERSION;
+	if ((v->hdr.vers_type & VRRP_TYPE_MASK) != VRRP_TYPE_ADVERT)
+		return CNT_TYPE;
+	return CHECK_OK;
+}
 
-	key.vrid = hdr[1];
-	key.family = v->family;
-	cfg = bpf_map_lookup_elem(&vrid_config, &key);
-	if (!cfg) {
-		key.family = v->family == FAMILY_V4 ? FAMILY_V6 : FAMILY_V4;
-		if (bpf_map_lookup_elem(&vrid_config, &key))
-			return drop(CNT_FAMILY);
-		return drop(CNT_VRID);
-	}
-	if (cfg->version != ver)
-		return drop(CNT_VERSION);
+/* unknown_vrid says why no instance matched: the VRID is configured for
+ * the other family only (family), or not at all (vrid). */
+static __always_inline enum counter unknown_vrid(const struct vrrp_ctx *v)
+{
+	struct vrid_key other = v->key;
 
-	cnt = hdr[3];
-	alen = v->family == FAMILY_V4 ? 4 : 16;
-	need = VRRP_HDR_LEN + (__u32)cnt * alen + (ver == 2 ? VRRP_V2_AUTH_LEN : 0);
-	if (cnt == 0 || (cfg->addr_count && cnt != cfg->addr_count) || need > VRRP_MAX_MSG)
-		return drop(CNT_ADDR_COUNT);
-	/* Same split as pkg/vrrp: shorter than the count says is truncated,
-	 * longer is a length error (the raw-socket path drops both). */
+	other.family = v->family == FAMILY_V4 ? FAMILY_V6 : FAMILY_V4;
+	return bpf_map_lookup_elem(&vrid_config, &other) ? CNT_FAMILY : CNT_VRID;
+}
+
+/* check_length checks the address count and that the IP payload is
+ * exactly the message it implies. Same split as pkg/vrrp: shorter than
+ * the count says is truncated, longer is a length error. */
+static __always_inline enum counter check_length(struct vrrp_ctx *v, const struct vrid_cfg *cfg)
+{
+	__u32 alen = v->family == FAMILY_V4 ? IPV4_ADDR_LEN : IPV6_ADDR_LEN;
+	__u32 need = sizeof(v->hdr) + (__u32)v->hdr.count * alen +
+		     (v->version == VRRP_VERSION_2 ? VRRP_V2_AUTH_LEN : 0);
+
+	if (v->hdr.count == 0 || (cfg->addr_count && v->hdr.count != cfg->addr_count) || need > VRRP_MAX_MSG)
+		return CNT_ADDR_COUNT;
 	if (v->payload_len < need)
-		return drop(CNT_TRUNCATED);
+		return CNT_TRUNCATED;
 	if (v->payload_len > need)
-		return drop(CNT_LENGTH);
+		return CNT_LENGTH;
+	v->msg_len = need;
+	return CHECK_OK;
+}
 
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	barrier_var(need);
-	if (!s)
-		return XDP_DROP;
-	if (ver == 2) {
-		if (need > VRRP_MAX_MSG || bpf_xdp_load_bytes(ctx, v->vrrp_off, s->buf, need) < 0)
-			return drop(CNT_TRUNCATED);
-		sum = bpf_csum_diff(NULL, 0, (__be32 *)s->buf, need, 0);
-	} else if (v->family == FAMILY_V4) {
-		/* pseudo-header: src(4) dst(4) zero(1) proto(1) length(2) */
-		__builtin_memcpy(s->buf, v->src, 4);
-		__builtin_memcpy(s->buf + 4, v->dst, 4);
-		s->buf[8] = 0;
-		s->buf[9] = IPPROTO_VRRP;
-		s->buf[10] = need >> 8;
-		s->buf[11] = need & 0xff;
-		if (need > VRRP_MAX_MSG || bpf_xdp_load_bytes(ctx, v->vrrp_off, s->buf + PSEUDO4_LEN, need) < 0)
-			return drop(CNT_TRUNCATED);
-		sum = bpf_csum_diff(NULL, 0, (__be32 *)s->buf, need + PSEUDO4_LEN, 0);
-	} else {
-		/* pseudo-header: src(16) dst(16) length(4) zero(3) next header(1) */
-		__builtin_memcpy(s->buf, v->src, 16);
-		__builtin_memcpy(s->buf + 16, v->dst, 16);
-		s->buf[32] = 0;
-		s->buf[33] = 0;
-		s->buf[34] = need >> 8;
-		s->buf[35] = need & 0xff;
-		s->buf[36] = 0;
-		s->buf[37] = 0;
-		s->buf[38] = 0;
-		s->buf[39] = IPPROTO_VRRP;
-		if (need > VRRP_MAX_MSG || bpf_xdp_load_bytes(ctx, v->vrrp_off, s->buf + PSEUDO6_LEN, need) < 0)
-			return drop(CNT_TRUNCATED);
-		sum = bpf_csum_diff(NULL, 0, (__be32 *)s->buf, need + PSEUDO6_LEN, 0);
+/* pseudo_sum is the v3 pseudo-header's partial sum, or a negative error
+ * from bpf_csum_diff. */
+static __always_inline __s64 pseudo_sum(const struct vrrp_ctx *v)
+{
+	if (v->family == FAMILY_V4) {
+		struct pseudo4 ph = {};
+
+		__builtin_memcpy(&ph.src, v->src, IPV4_ADDR_LEN);
+		__builtin_memcpy(&ph.dst, v->dst, IPV4_ADDR_LEN);
+		ph.proto = IPPROTO_VRRP;
+		ph.len = bpf_htons(v->msg_len);
+		return bpf_csum_diff(NULL, 0, (__be32 *)&ph, sizeof(ph), 0);
 	}
-	if (csum_fold(sum) != 0xffff)
-		return drop(CNT_CHECKSUM);
+	struct pseudo6 ph = {};
 
-	if (ver == 2) {
+	__builtin_memcpy(ph.src, v->src, IPV6_ADDR_LEN);
+	__builtin_memcpy(ph.dst, v->dst, IPV6_ADDR_LEN);
+	ph.len = bpf_htonl(v->msg_len);
+	ph.next_header = IPPROTO_VRRP;
+	return bpf_csum_diff(NULL, 0, (__be32 *)&ph, sizeof(ph), 0);
+}
+
+/* msg_chunk returns the length of chunk i (CSUM_CHUNK bytes at offset
+ * i * CSUM_CHUNK) of v's message, 0 past its end. The result is masked
+ * into [1, CSUM_CHUNK] after a compiler barrier, so that every verifier
+ * (6.1's does not carry a bound checked on one copy of a spilled value to
+ * another) sees the bound in whatever register the length lands in. */
+static __always_inline __u64 msg_chunk(const struct vrrp_ctx *v, __u32 i)
+{
+	__u64 off = (__u64)i * CSUM_CHUNK, len;
+
+	if (v->msg_len <= off)
+		return 0;
+	len = v->msg_len - off;
+	if (len > CSUM_CHUNK)
+		len = CSUM_CHUNK;
+	barrier_var(len);
+	return ((len - 1) & (CSUM_CHUNK - 1)) + 1;
+}
+
+/* load_msg copies v's message into dst (VRRP_MAX_MSG bytes: the scratch
+ * buffer or a ring-buffer record) one chunk at a time; < 0 on failure. */
+static __always_inline int load_msg(struct xdp_md *ctx, const struct vrrp_ctx *v, __u8 *dst)
+{
+#pragma unroll
+	for (__u32 i = 0; i < CSUM_CHUNKS; i++) {
+		__u32 off = i * CSUM_CHUNK;
+		__u64 len = msg_chunk(v, i);
+
+		if (len == 0)
+			break;
+		if (bpf_xdp_load_bytes(ctx, v->vrrp_off + off, dst + off, len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* check_checksum verifies the message's checksum (v3: with the
+ * pseudo-header). The message is copied into the scratch buffer and
+ * summed one CSUM_CHUNK at a time, each call's result checked: a failing
+ * helper is a checksum drop, never a pass. */
+static __always_inline enum counter check_checksum(struct xdp_md *ctx, const struct vrrp_ctx *v)
+{
+	__u32 zero = 0;
+	struct scratch_buf *s = bpf_map_lookup_elem(&scratch, &zero);
+	__s64 sum = 0;
+
+	if (!s)
+		return CNT_CHECKSUM;
+	if (load_msg(ctx, v, s->buf) < 0)
+		return CNT_TRUNCATED;
+	if (v->version == VRRP_VERSION_3) {
+		sum = pseudo_sum(v);
+		if (sum < 0)
+			return CNT_CHECKSUM;
+	}
+#pragma unroll
+	for (__u32 i = 0; i < CSUM_CHUNKS; i++) {
+		__u64 len = msg_chunk(v, i);
+
+		if (len == 0)
+			break;
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)(s->buf + i * CSUM_CHUNK), len, (__wsum)sum);
+		if (sum < 0)
+			return CNT_CHECKSUM;
+	}
+	return csum_fold(sum) == CSUM_VALID ? CHECK_OK : CNT_CHECKSUM;
+}
+
+/* check_auth_interval checks v2's authentication and interval against the
+ * configuration and v3's interval (non-zero), and decodes the interval. */
+static __always_inline enum counter check_auth_interval(struct xdp_md *ctx, struct vrrp_ctx *v,
+							const struct vrid_cfg *cfg)
+{
+	if (v->version == VRRP_VERSION_3) {
+		v->interval_cs = bpf_ntohs(v->hdr.max_adver_int) & VRRP_V3_INTERVAL_MASK;
+		return v->interval_cs ? CHECK_OK : CNT_INTERVAL;
+	}
+	if (v->hdr.v2.auth_type != cfg->auth_type)
+		return CNT_AUTH_TYPE;
+	if (cfg->auth_type == VRRP_AUTH_PASS) {
 		__u8 pw[VRRP_V2_AUTH_LEN];
 
-		if (hdr[4] != cfg->auth_type)
-			return drop(CNT_AUTH_TYPE);
-		if (cfg->auth_type == VRRP_AUTH_PASS) {
-			if (bpf_xdp_load_bytes(ctx, v->vrrp_off + need - VRRP_V2_AUTH_LEN, pw, sizeof(pw)) < 0)
-				return drop(CNT_TRUNCATED);
-			if (!eq8(pw, cfg->auth))
-				return drop(CNT_AUTH);
-		}
-		interval_cs = (__u16)hdr[5] * 100;
-		if (cfg->interval_cs && interval_cs != cfg->interval_cs)
-			return drop(CNT_INTERVAL);
-	} else {
-		interval_cs = ((__u16)(hdr[4] & 0x0f) << 8) | hdr[5];
-		if (interval_cs == 0)
-			return drop(CNT_INTERVAL);
+		if (bpf_xdp_load_bytes(ctx, v->vrrp_off + v->msg_len - VRRP_V2_AUTH_LEN, pw, sizeof(pw)) < 0)
+			return CNT_TRUNCATED;
+		if (!eq8(pw, cfg->auth))
+			return CNT_AUTH;
 	}
+	v->interval_cs = (__u16)v->hdr.v2.adver_int * CS_PER_SECOND;
+	if (cfg->interval_cs && v->interval_cs != cfg->interval_cs)
+		return CNT_INTERVAL;
+	return CHECK_OK;
+}
 
-	if (!cfg->any_peer) {
-		struct peer_key pk = {};
+/* check_peer applies the unicast-peer allow-list. */
+static __always_inline enum counter check_peer(const struct vrrp_ctx *v, const struct vrid_cfg *cfg)
+{
+	struct peer_key pk = {};
 
-		pk.vrid = key.vrid;
-		pk.family = key.family;
-		__builtin_memcpy(pk.addr, v->src, 16);
-		if (!bpf_map_lookup_elem(&vrrp_peers, &pk))
-			return drop(CNT_UNICAST_PEER);
-	}
+	if (cfg->any_peer)
+		return CHECK_OK;
+	pk.vrid = v->key.vrid;
+	pk.family = v->key.family;
+	__builtin_memcpy(pk.addr, v->src, ADDR_LEN);
+	return bpf_map_lookup_elem(&vrrp_peers, &pk) ? CHECK_OK : CNT_UNICAST_PEER;
+}
 
-	/* Valid: remember the peer and tell Go. */
+/* check_vrrp validates an advert whose IP header has been read and returns
+ * CNT_VRRP_VALID or the drop reason, in this order: truncated, ttl,
+ * version, type, vrid/family, version (vs. the instance), addr_count,
+ * truncated, length, checksum, auth_type, auth, interval, unicast_peer. */
+static __always_inline enum counter check_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
+{
+	struct vrid_cfg *cfg;
+	enum counter c;
+
+	c = check_header(ctx, v);
+	if (c != CHECK_OK)
+		return c;
+	v->key.vrid = v->hdr.vrid;
+	v->key.family = v->family;
+	cfg = bpf_map_lookup_elem(&vrid_config, &v->key);
+	if (!cfg)
+		return unknown_vrid(v);
+	if (cfg->version != v->version)
+		return CNT_VERSION;
+	c = check_length(v, cfg);
+	if (c != CHECK_OK)
+		return c;
+	c = check_checksum(ctx, v);
+	if (c != CHECK_OK)
+		return c;
+	c = check_auth_interval(ctx, v, cfg);
+	if (c != CHECK_OK)
+		return c;
+	return check_peer(v, cfg);
+}
+
+/* record_advert remembers a valid advert in vrrp_peer_state and sends it
+ * to Go on vrrp_events (counting ringbuf_full when the ring is full). */
+static __always_inline void record_advert(struct xdp_md *ctx, const struct vrrp_ctx *v)
+{
 	__u64 now = bpf_ktime_get_ns();
-	struct vrrp_peer *p = bpf_map_lookup_elem(&vrrp_peer_state, &key);
+	struct vrrp_peer *p = bpf_map_lookup_elem(&vrrp_peer_state, &v->key);
 
 	if (p) {
-		__builtin_memcpy(p->src, v->src, 16);
-		p->priority = hdr[2];
-		p->version = ver;
-		p->interval_cs = interval_cs;
+		__builtin_memcpy(p->src, v->src, ADDR_LEN);
+		p->priority = v->hdr.priority;
+		p->version = v->version;
+		p->interval_cs = v->interval_cs;
 		p->last_seen_ns = now;
 		__sync_fetch_and_add(&p->count, 1);
 	} else {
 		struct vrrp_peer np = {};
 
-		__builtin_memcpy(np.src, v->src, 16);
-		np.priority = hdr[2];
-		np.version = ver;
-		np.interval_cs = interval_cs;
+		__builtin_memcpy(np.src, v->src, ADDR_LEN);
+		np.priority = v->hdr.priority;
+		np.version = v->version;
+		np.interval_cs = v->interval_cs;
 		np.last_seen_ns = now;
 		np.count = 1;
-		bpf_map_update_elem(&vrrp_peer_state, &key, &np, BPF_ANY);
+		bpf_map_update_elem(&vrrp_peer_state, &v->key, &np, BPF_ANY);
 	}
 
 	struct vrrp_event *ev = bpf_ringbuf_reserve(&vrrp_events, sizeof(*ev), 0);
 
 	if (!ev) {
 		count(CNT_RINGBUF_FULL);
-		count(CNT_VRRP_VALID);
-		return XDP_DROP;
+		return;
 	}
 	ev->ktime_ns = now;
-	ev->vrid = key.vrid;
-	ev->family = key.family;
-	ev->version = ver;
-	ev->priority = hdr[2];
-	ev->interval_cs = interval_cs;
-	ev->payload_len = need;
-	__builtin_memcpy(ev->src, v->src, 16);
-	__builtin_memcpy(ev->dst, v->dst, 16);
-	__u64 n = need;
-
-	barrier_var(n); /* one 64-bit register, so the verifier sees the bound */
-	if (n > sizeof(ev->payload) || bpf_xdp_load_bytes(ctx, v->vrrp_off, ev->payload, n) < 0)
-		ev->payload_len = 0;
+	ev->vrid = v->key.vrid;
+	ev->family = v->key.family;
+	ev->version = v->version;
+	ev->priority = v->hdr.priority;
+	ev->interval_cs = v->interval_cs;
+	ev->payload_len = v->msg_len;
+	__builtin_memcpy(ev->src, v->src, ADDR_LEN);
+	__builtin_memcpy(ev->dst, v->dst, ADDR_LEN);
+	if (load_msg(ctx, v, ev->payload) < 0)
+		ev->payload_len = 0; /* Go rejects an event without its message */
 	bpf_ringbuf_submit(ev, 0);
-	count(CNT_VRRP_VALID);
-	return XDP_DROP;
+}
+
+/* handle_vrrp is the one place that counts and drops an advert: every
+ * advert, valid or not, is counted once under check_vrrp's verdict. */
+static __always_inline int handle_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
+{
+	enum counter c = check_vrrp(ctx, v);
+
+	if (c == CNT_VRRP_VALID)
+		record_advert(ctx, v);
+	return drop(c);
+}
+
+/* handle_vrrp4 and handle_vrrp6 fill the context from the IP header the
+ * cursor has just passed. An IPv4 header whose length is bad (parsed is
+ * 0) or exceeds the total length leaves payload_len 0: check_vrrp counts
+ * that as truncated. */
+static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor *c, void *data,
+					const struct iphdr *ip, int parsed)
+{
+	struct vrrp_ctx v = {.family = FAMILY_V4, .ttl = ip->ttl};
+	__u32 hlen = ip->ihl * IPV4_IHL_UNIT;
+	__u32 tot = bpf_ntohs(ip->tot_len);
+
+	__builtin_memcpy(v.src, &ip->saddr, IPV4_ADDR_LEN);
+	__builtin_memcpy(v.dst, &ip->daddr, IPV4_ADDR_LEN);
+	if (parsed && tot >= hlen) {
+		v.vrrp_off = (__u32)(c->pos - data);
+		v.payload_len = tot - hlen;
+	}
+	return handle_vrrp(ctx, &v);
+}
+
+static __always_inline int handle_vrrp6(struct xdp_md *ctx, const struct cursor *c, void *data,
+					const struct ipv6hdr *ip6)
+{
+	struct vrrp_ctx v = {.family = FAMILY_V6, .ttl = ip6->hop_limit};
+
+	__builtin_memcpy(v.src, &ip6->saddr, IPV6_ADDR_LEN);
+	__builtin_memcpy(v.dst, &ip6->daddr, IPV6_ADDR_LEN);
+	v.vrrp_off = (__u32)(c->pos - data);
+	v.payload_len = bpf_ntohs(ip6->payload_len);
+	return handle_vrrp(ctx, &v);
 }
 
 /* A TCP/UDP frame that may be virtual-server traffic. */
@@ -264,9 +400,9 @@ struct flow_ctx {
 
 static __always_inline __u32 fold_addr(const __u8 *a, __u8 family)
 {
-	__u32 w[4];
+	__u32 w[ADDR_LEN / sizeof(__u32)];
 
-	__builtin_memcpy(w, a, 16);
+	__builtin_memcpy(w, a, ADDR_LEN);
 	if (family == FAMILY_V4)
 		return w[0];
 	return w[0] ^ w[1] ^ w[2] ^ w[3];
@@ -282,8 +418,11 @@ static __always_inline int is_our_mac(const __u8 *dst, const struct iface_config
 	if (eq_mac(dst, ic->mac))
 		return 1;
 	/* VRRP virtual MAC: 00:00:5e:00:01:VRID (IPv4), 00:00:5e:00:02:VRID (IPv6) */
-	return dst[0] == 0x00 && dst[1] == 0x00 && dst[2] == 0x5e && dst[3] == 0x00 &&
-	       dst[4] == (family == FAMILY_V4 ? 0x01 : 0x02);
+	__be32 prefix;
+
+	__builtin_memcpy(&prefix, dst, VMAC_PREFIX_LEN);
+	return prefix == bpf_htonl(VMAC_PREFIX) &&
+	       dst[VMAC_PREFIX_LEN] == (family == FAMILY_V4 ? VMAC_FAMILY_V4 : VMAC_FAMILY_V6);
 }
 
 static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, struct flow_ctx *f)
@@ -299,12 +438,12 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 
 	if (!ic || !is_our_mac(eth->h_dest, ic, f->fk.family))
 		return XDP_PASS;
-	__builtin_memcpy(vk.addr, f->fk.dst, 16);
+	__builtin_memcpy(vk.addr, f->fk.dst, ADDR_LEN);
 	vk.family = f->fk.family;
 	active = bpf_map_lookup_elem(&vip_state, &vk);
 	if (!active || !*active)
 		return XDP_PASS;
-	__builtin_memcpy(sk.addr, f->fk.dst, 16);
+	__builtin_memcpy(sk.addr, f->fk.dst, ADDR_LEN);
 	sk.port = f->fk.dport;
 	sk.proto = f->fk.proto;
 	sk.family = f->fk.family;
@@ -318,9 +457,9 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 
 	if (svc->flags & SVC_F_PERSIST) {
 		pk.svc_id = svc->id;
-		__builtin_memcpy(pk.client, f->fk.src, 16);
+		__builtin_memcpy(pk.client, f->fk.src, ADDR_LEN);
 		pv = bpf_map_lookup_elem(&persist, &pk);
-		if (pv && now - pv->last_seen_ns <= (__u64)svc->persist_timeout_s * 1000000000ULL) {
+		if (pv && now - pv->last_seen_ns <= (__u64)svc->persist_timeout_s * NSEC_PER_SEC) {
 			real_id = pv->real_id;
 			r = bpf_map_lookup_elem(&reals, &real_id);
 			if (real_usable(r, svc->id))
@@ -407,55 +546,34 @@ int xdp_vip(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	if (eth_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = c.pos;
+		struct iphdr *ip;
 
-		if ((void *)(ip + 1) > c.end)
-			return XDP_PASS;
-		if (ip->protocol == IPPROTO_VRRP) {
-			struct vrrp_ctx v = {};
-			__u32 hlen = ip->ihl * 4;
-			__u32 tot = bpf_ntohs(ip->tot_len);
-
-			v.family = FAMILY_V4;
-			v.ttl = ip->ttl;
-			__builtin_memcpy(v.src, &ip->saddr, 4);
-			__builtin_memcpy(v.dst, &ip->daddr, 4);
-			if (hlen < sizeof(*ip) || tot < hlen)
-				return drop(CNT_TRUNCATED);
-			v.vrrp_off = (__u32)((void *)ip - data) + hlen;
-			v.payload_len = tot - hlen;
-			return handle_vrrp(ctx, &v);
-		}
 		l4 = parse_ipv4(&c, &ip);
+		if (l4 == PARSE_SHORT)
+			return XDP_PASS;
+		/* With PARSE_BAD_IHL the fixed header is there to read. */
+		if (l4 == IPPROTO_VRRP || (l4 == PARSE_BAD_IHL && ip->protocol == IPPROTO_VRRP))
+			return handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
-		if (ip->frag_off & bpf_htons(0x1fff)) /* non-first fragment: no ports */
+		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) /* non-first fragment: no ports */
 			return XDP_PASS;
 		f.fk.family = FAMILY_V4;
-		__builtin_memcpy(f.fk.src, &ip->saddr, 4);
-		__builtin_memcpy(f.fk.dst, &ip->daddr, 4);
+		__builtin_memcpy(f.fk.src, &ip->saddr, IPV4_ADDR_LEN);
+		__builtin_memcpy(f.fk.dst, &ip->daddr, IPV4_ADDR_LEN);
 	} else if (eth_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6;
 
 		l4 = parse_ipv6(&c, &ip6);
 		if (l4 < 0)
 			return XDP_PASS;
-		if (l4 == IPPROTO_VRRP) {
-			struct vrrp_ctx v = {};
-
-			v.family = FAMILY_V6;
-			v.ttl = ip6->hop_limit;
-			__builtin_memcpy(v.src, &ip6->saddr, 16);
-			__builtin_memcpy(v.dst, &ip6->daddr, 16);
-			v.vrrp_off = (__u32)((void *)(ip6 + 1) - data);
-			v.payload_len = bpf_ntohs(ip6->payload_len);
-			return handle_vrrp(ctx, &v);
-		}
+		if (l4 == IPPROTO_VRRP)
+			return handle_vrrp6(ctx, &c, data, ip6);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		f.fk.family = FAMILY_V6;
-		__builtin_memcpy(f.fk.src, &ip6->saddr, 16);
-		__builtin_memcpy(f.fk.dst, &ip6->daddr, 16);
+		__builtin_memcpy(f.fk.src, &ip6->saddr, IPV6_ADDR_LEN);
+		__builtin_memcpy(f.fk.dst, &ip6->daddr, IPV6_ADDR_LEN);
 	} else {
 		return XDP_PASS;
 	}

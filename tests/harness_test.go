@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "building xdpvip: %v\n%s", err, out)
 			return 1
 		}
-		return m.Run()
+		code := m.Run()
+		printFaultTable(os.Stdout)
+		return code
 	}()
 	os.Exit(code)
 }

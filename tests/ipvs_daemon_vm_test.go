@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -63,25 +62,12 @@ func TestIPVSDaemonInVM(t *testing.T) {
 		files = append(files, ipvsvm.File{Data: []byte(c), Dst: "/etc/xdpvip/" + name + ".conf"})
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	start := time.Now()
-	res, err := ipvsvm.Run(ctx, ipvsvm.Options{
+	res := bootGuest(t, 3*time.Minute, ipvsvm.Options{
 		Files:   files,
 		Command: "/bin/sh /daemon-vm.sh",
-		Accel:   os.Getenv("XDPVIP_IPVSVM_ACCEL"),
 		Timeout: 150 * time.Second,
-		Logf:    t.Logf,
 	})
-	if errors.Is(err, ipvsvm.ErrQEMUUnavailable) {
-		t.Skipf("qemu cannot start the IPVS guest: %v", err)
-	}
-	if res != nil {
-		t.Logf("guest console (%s, %v):\n%s", res.Accel, res.Elapsed.Round(time.Millisecond), res.Console)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	results := parseGuestChecks(res.Console)
 	for _, name := range ipvsDaemonChecks {
 		switch r, ok := results[name]; {

@@ -1,10 +1,6 @@
 package tests
 
 import (
-	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,32 +13,12 @@ import (
 // not) under qemu and runs pkg/ipvs's TestVM* tests inside it against the
 // real kernel IPVS. It skips only when qemu cannot start a guest.
 func TestIPVSInVM(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: apt-get download into the kernel cache and the guest's test setup")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "ipvs.test")
-	if err := ipvsvm.BuildStaticTest("../pkg/ipvs", bin); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	bin := buildGuestTest(t, "../pkg/ipvs", "ipvs.test")
 	start := time.Now()
-	res, err := ipvsvm.Run(ctx, ipvsvm.Options{
+	res := bootGuest(t, 3*time.Minute, ipvsvm.Options{
 		Files:   []ipvsvm.File{{Src: bin, Dst: "/ipvs.test", Mode: 0o755}},
 		Command: "XDPVIP_IPVS_VM=1 /ipvs.test -test.v -test.count=1 -test.timeout=150s -test.run '^TestVM'",
-		Accel:   os.Getenv("XDPVIP_IPVSVM_ACCEL"),
-		Logf:    t.Logf,
 	})
-	if errors.Is(err, ipvsvm.ErrQEMUUnavailable) {
-		t.Skipf("qemu cannot start the IPVS guest: %v", err)
-	}
-	if res != nil {
-		t.Logf("guest console (%s, %v):\n%s", res.Accel, res.Elapsed.Round(time.Millisecond), res.Console)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	if res.ExitCode != 0 {
 		t.Fatalf("in-guest tests failed: exit %d", res.ExitCode)
 	}

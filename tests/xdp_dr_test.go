@@ -3,12 +3,15 @@ package tests
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
@@ -58,6 +61,13 @@ func TestXDPDirectRouting(t *testing.T) {
 	if err := d.Apply([]lvs.Service{svc}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
+	// Apply does not wait for ARP: the real servers join once resolved.
+	testnet.Eventually(t, 10*time.Second, func() error {
+		if u := d.Unresolved(); len(u) > 0 {
+			return fmt.Errorf("real servers not resolved: %v", u)
+		}
+		return nil
+	})
 	if err := d.SetVIPActive(l.VIP, true); err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,13 @@ func runCheckConfig(args []string) int {
 	file := fs.StringP("file", "f", "/etc/keepalived/keepalived.conf", "configuration file")
 	configID := fs.StringP("config-id", "i", "", "config id selecting @ID lines (default: short host name)")
 	quiet := fs.BoolP("quiet", "q", false, "print only problems, no summary")
+	asJSON := fs.Bool("json", false, "print the whole parsed model and the diagnostics as JSON on stdout (keepalived's keyword names, times in seconds)")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: xdpvip check-config [-f FILE]\n\n"+
+		fmt.Fprintf(os.Stderr, "usage: xdpvip check-config [-f FILE] [--json]\n\n"+
 			"Reads FILE and its includes as keepalived does, prints every warning and\n"+
 			"error as file:line: keyword: reason on stderr and a summary on stdout.\n"+
+			"With --json, stdout is instead one JSON document: valid, diagnostics\n"+
+			"and the model as understood (config).\n"+
 			"Exit status 0 when the configuration is valid, 1 when not.\n\n")
 		fs.PrintDefaults()
 	}
@@ -47,7 +50,15 @@ func runCheckConfig(args []string) int {
 			fmt.Fprintf(os.Stderr, "%s: %s: warning: %s\n", d.Pos, d.Keyword, d.Message)
 		}
 	}
-	if cfg != nil && !*quiet {
+	switch {
+	case *asJSON:
+		out, jerr := config.JSON(cfg, diags)
+		if jerr != nil {
+			fmt.Fprintf(os.Stderr, "check-config: %v\n", jerr)
+			return 2
+		}
+		os.Stdout.Write(append(out, '\n'))
+	case cfg != nil && !*quiet:
 		writeSummary(os.Stdout, cfg)
 	}
 	if err != nil {

@@ -39,7 +39,7 @@ func TestCheckConfigCLI(t *testing.T) {
 		{"seed master", []string{"check-config", "-f", "../../examples/seed-master.conf"}, 0,
 			[]string{"vrrp_instance VI_1: vrid 51", "priority 100", "vip 192.168.12.211/32",
 				"virtual_server 192.168.12.211:80 TCP: wrr DR, persistent 50s",
-				"real_server 192.168.28.103:80 weight 1 DR: TCP_CHECK 192.168.28.103:80 timeout 3s retry 3"},
+				"real_server 192.168.28.103:80 weight 1 DR: TCP_CHECK 192.168.28.103:80 timeout 3s retry 1"},
 			[]string{"seed-master.conf:18: authentication: warning:", "valid"}},
 		{"seed backup", []string{"check-config", "--file", "../../examples/seed-backup.conf"}, 0,
 			[]string{"vrid 51, BACKUP, priority 90"}, nil},

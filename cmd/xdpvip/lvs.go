@@ -21,20 +21,41 @@ func runLVS(args []string) int {
 	fs := pflag.NewFlagSet("lvs", pflag.ContinueOnError)
 	sock := fs.String("control-socket", control.DefaultSocket, "the daemon's control socket")
 	stats := fs.Bool("stats", false, "show packet and byte counters (like ipvsadm -Ln --stats)")
+	rate := fs.Bool("rate", false, "show rates (like ipvsadm -Ln --rate): CPS, InPPS, OutPPS, InBPS, OutBPS")
+	interval := fs.Duration("rate-interval", time.Second, "with --rate: how long to measure")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var list daemon.LVSList
-	if err := control.Call(ctx, *sock, "lvs", &list); err != nil {
+	list, err := lvsList(*sock)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "xdpvip lvs: %v\n", err)
 		return 1
 	}
-	if err := lvs.WriteList(os.Stdout, list.Services, lvs.ListOptions{Stats: *stats, JSON: *asJSON, Dataplane: list.Dataplane}); err != nil {
+	if *rate {
+		// Two samples *interval apart: the rates are the difference (the
+		// XDP counters have no kernel estimator as IPVS's do).
+		start := time.Now()
+		time.Sleep(*interval)
+		later, err := lvsList(*sock)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "xdpvip lvs: %v\n", err)
+			return 1
+		}
+		later.Services = lvs.Rates(list.Services, later.Services, time.Since(start))
+		list = later
+	}
+	if err := lvs.WriteList(os.Stdout, list.Services, lvs.ListOptions{Stats: *stats, Rate: *rate, JSON: *asJSON, Dataplane: list.Dataplane}); err != nil {
 		fmt.Fprintf(os.Stderr, "xdpvip lvs: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+func lvsList(sock string) (daemon.LVSList, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var list daemon.LVSList
+	err := control.Call(ctx, sock, "lvs", &list)
+	return list, err
 }

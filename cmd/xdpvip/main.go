@@ -32,7 +32,9 @@ func usage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-14s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'xdpvip COMMAND --help' for a command's flags.\n")
+	fmt.Fprintf(os.Stderr, "\nRun 'xdpvip COMMAND --help' for a command's flags.\n"+
+		"keepalived's command line works too: 'xdpvip -f FILE -n -l -D' runs the\n"+
+		"daemon, 'xdpvip -t -f FILE' checks FILE, 'xdpvip -v' prints the version.\n")
 }
 
 func main() {
@@ -40,11 +42,19 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	name := os.Args[1]
+	name, args := os.Args[1], os.Args[2:]
 	switch name {
 	case "-h", "--help", "help":
 		usage()
 		return
+	}
+	if len(name) > 1 && name[0] == '-' {
+		// keepalived's command line: xdpvip -f FILE -D, xdpvip -t -f FILE.
+		var err error
+		if name, args, err = keepalivedArgs(os.Args[1:]); err != nil {
+			fmt.Fprintf(os.Stderr, "xdpvip: %v\n", err)
+			os.Exit(2)
+		}
 	}
 	cmd, ok := commands[name]
 	if !ok {
@@ -52,5 +62,5 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	os.Exit(cmd.run(os.Args[2:]))
+	os.Exit(cmd.run(args))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/metrics"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 )
 
@@ -37,15 +38,26 @@ func parseFlags(fs *pflag.FlagSet, args []string) (code int, ok bool) {
 func runDaemon(args []string) int {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	cfgPath := fs.StringP("config", "f", defaultConfig, "keepalived.conf to read")
+	fs.StringVar(cfgPath, "use-file", defaultConfig, "keepalived's name for --config")
 	pidFile := fs.String("pid-file", "", "write the daemon's PID here")
+	fs.StringVarP(pidFile, "pid", "p", "", "keepalived's name for --pid-file")
+	// keepalived habits that mean nothing different here: xdpvip always
+	// runs in the foreground and logs to stderr (journald under systemd).
+	fs.BoolP("dont-fork", "n", false, "accepted for keepalived compatibility: xdpvip never forks")
+	fs.BoolP("log-console", "l", false, "accepted for keepalived compatibility: logs always go to stderr")
+	logDetail := fs.BoolP("log-detail", "D", false, "detailed log messages (keepalived -D): --log-level debug")
 	sock := fs.String("control-socket", control.DefaultSocket, "control socket for status and lvs")
 	bpfDir := fs.String("bpf-dir", dataplane.DefaultBPFDir, "bpffs directory for pinned maps and links")
 	plane := fs.String("dataplane", "auto", "auto, xdp, ipvs or none")
 	mode := fs.String("xdp-mode", "auto", "XDP attach mode: native, generic or auto (native, else generic)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	metricsAddr := fs.String("metrics-address", metrics.DefaultAddress, "HOST:PORT for Prometheus /metrics and /healthz (empty: off)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *logDetail && !fs.Changed("log-level") {
+		*logLevel = "debug"
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -75,7 +87,7 @@ func runDaemon(args []string) int {
 	}()
 	err := daemon.Run(ctx, daemon.Options{
 		ConfigPath: *cfgPath, PIDFile: *pidFile, ControlSocket: *sock, BPFDir: *bpfDir,
-		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload,
+		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload, MetricsAddress: *metricsAddr,
 	})
 	if err != nil {
 		// Plain lines, so a configuration error reads as check-config's

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -25,13 +27,17 @@ func runStatus(args []string) int {
 	fs := pflag.NewFlagSet("status", pflag.ContinueOnError)
 	sock := fs.String("control-socket", control.DefaultSocket, "the daemon's control socket")
 	asJSON := fs.Bool("json", false, "print JSON")
+	watch := fs.BoolP("watch", "w", false, "refresh the view every --interval until interrupted (states, priorities, transitions)")
+	interval := fs.Duration("interval", time.Second, "with --watch: time between refreshes")
+	count := fs.Int("count", 0, "with --watch: stop after this many refreshes (0: until interrupted)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var st daemon.Status
-	if err := control.Call(ctx, *sock, "status", &st); err != nil {
+	if *watch {
+		return watchStatus(os.Stdout, *sock, *interval, *count)
+	}
+	st, err := fetchStatus(*sock)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "xdpvip status: %v\n", err)
 		return 1
 	}
@@ -45,6 +51,58 @@ func runStatus(args []string) int {
 	}
 	writeStatus(os.Stdout, &st)
 	return 0
+}
+
+func fetchStatus(sock string) (daemon.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var st daemon.Status
+	err := control.Call(ctx, sock, "status", &st)
+	return st, err
+}
+
+// watchStatus redraws the status every interval, like watch(1): the screen
+// is cleared, the time and the transitions seen since the watch began are
+// on top, and a daemon that stops answering is shown, not fatal.
+func watchStatus(w io.Writer, sock string, interval time.Duration, count int) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	var events []string
+	last := map[string]string{}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		st, err := fetchStatus(sock)
+		now := time.Now().Format("15:04:05.000")
+		fmt.Fprint(w, "\x1b[H\x1b[2J")
+		fmt.Fprintf(w, "xdpvip status --watch every %v, %s (Ctrl-C ends)\n\n", interval, now)
+		if err != nil {
+			fmt.Fprintf(w, "daemon not answering: %v\n", err)
+		} else {
+			for _, in := range st.Instances {
+				if prev, ok := last[in.Name]; ok && prev != in.State {
+					events = append(events, fmt.Sprintf("%s %s: %s -> %s", now, in.Name, prev, in.State))
+				}
+				last[in.Name] = in.State
+			}
+			writeStatus(w, &st)
+		}
+		if len(events) > 0 {
+			fmt.Fprintf(w, "\ntransitions seen while watching:\n")
+			for _, e := range events[max(0, len(events)-10):] {
+				fmt.Fprintf(w, "  %s\n", e)
+			}
+		}
+		if count > 0 && n >= count {
+			return 0
+		}
+		select {
+		case <-sig:
+			return 0
+		case <-tick.C:
+		}
+	}
 }
 
 func writeStatus(w io.Writer, st *daemon.Status) {

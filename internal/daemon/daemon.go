@@ -37,6 +37,8 @@ type Options struct {
 	// XDPMode is "native", "generic" or "auto".
 	XDPMode string
 	Logger  *slog.Logger
+	// MetricsAddress is HOST:PORT for /metrics and /healthz; empty: none.
+	MetricsAddress string
 	// Reload receives a value for every SIGHUP.
 	Reload <-chan struct{}
 }
@@ -124,21 +126,35 @@ func Run(ctx context.Context, opts Options) error {
 	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
 	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
 	go srv.Serve()
+	// Metrics are not worth failing over: a taken port is logged, and the
+	// daemon runs without them.
+	if ms, err := d.serveMetrics(); err != nil {
+		d.log.Error("metrics disabled", "err", err)
+	} else if ms != nil {
+		defer ms.Close()
+	}
 	if _, err := d.apply(ctx, cfg); err != nil {
 		d.shutdown()
 		return err
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
+	svc := newService(d.log)
+	svc.ready(d)
 
 	for {
 		select {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
+			svc.stopping()
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
+			svc.reloading()
 			d.reload(ctx)
+			svc.ready(d)
+		case <-svc.watchdog:
+			svc.ping()
 		}
 	}
 }

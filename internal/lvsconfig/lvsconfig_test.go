@@ -46,8 +46,10 @@ func TestSeedMapping(t *testing.T) {
 		t.Fatalf("%d checkers", len(m.Config.Checkers))
 	}
 	tm := m.Config.Checkers[0].Timing
-	if tm.DelayLoop != time.Second || tm.Retry != 3 || tm.DelayBeforeRetry != 3*time.Second || tm.ConnectTimeout != 3*time.Second {
-		t.Errorf("TCP_CHECK timing %+v, want delay_loop 1s, retry 3, delay_before_retry 3s, connect_timeout 3s", tm)
+	// The seed's nb_get_retry 3 is not a TCP_CHECK keyword in keepalived
+	// (only HTTP_GET/SSL_GET know it): retry keeps its default of 1.
+	if tm.DelayLoop != time.Second || tm.Retry != 1 || tm.DelayBeforeRetry != 3*time.Second || tm.ConnectTimeout != 3*time.Second {
+		t.Errorf("TCP_CHECK timing %+v, want delay_loop 1s, retry 1, delay_before_retry 3s, connect_timeout 3s", tm)
 	}
 }
 

@@ -15,9 +15,18 @@ type builder struct {
 	inst map[*VRRPInstance]*instanceSeen
 	// globalSeen records which global defaults were given explicitly.
 	globalSeen map[string]bool
+	// scriptNames holds every vrrp_script name of the file, to say so when
+	// a track_script names one defined after it.
+	scriptNames map[string]bool
 }
 
 func (b *builder) top(root *node) {
+	b.scriptNames = map[string]bool{}
+	for _, n := range root.children {
+		if n.key == "vrrp_script" && len(n.args) > 0 {
+			b.scriptNames[n.args[0].text] = true
+		}
+	}
 	for _, n := range root.children {
 		if b.d.aborted {
 			return
@@ -101,6 +110,24 @@ func (b *builder) intArg(n *node, lo, hi int) (int, bool) {
 		return 0, false
 	}
 	return b.intIn(n, s, lo, hi)
+}
+
+// keepalived reads GARP delays as whole seconds up to UINT_MAX/1000000,
+// and the GARP/NA intervals as microseconds up to UINT_MAX.
+const (
+	maxGarpSeconds  = 4294
+	maxGarpInterval = 4294967295 * time.Microsecond
+)
+
+// repeatArg parses a GARP repeat count as keepalived does: an unsigned
+// integer where 0 means 1 (with a message).
+func (b *builder) repeatArg(n *node) (int, bool) {
+	v, ok := b.intArg(n, 0, 1<<32-1)
+	if ok && v == 0 {
+		b.d.warnf(n.pos, n.key, "must be greater than 0, set to 1 as keepalived does")
+		v = 1
+	}
+	return v, ok
 }
 
 // maxTimer bounds <TIMER> values (one year).
@@ -348,36 +375,41 @@ func (b *builder) global(blk *node) {
 					g.VRRPMcastGroup6 = a
 				}
 			}
-		case "vrrp_garp_interval":
-			if d, ok := b.timerArg(n, 0, maxTimer); ok {
-				g.VRRPGarpInterval = d
-			}
-		case "vrrp_gna_interval":
-			if d, ok := b.timerArg(n, 0, maxTimer); ok {
-				g.VRRPGnaInterval = d
+		case "vrrp_garp_interval", "vrrp_gna_interval":
+			// keepalived reads 0.000001..4294.967295 and ignores 0 with a
+			// message, keeping its default 0: the same meaning.
+			if d, ok := b.timerArg(n, 0, maxGarpInterval); ok {
+				if d == 0 {
+					b.d.warnf(n.pos, n.key, "0 is outside keepalived's range 0.000001..4294.967295 and ignored; the default is 0 (no delay) anyway")
+				}
+				if n.key == "vrrp_garp_interval" {
+					g.VRRPGarpInterval = d
+				} else {
+					g.VRRPGnaInterval = d
+				}
 			}
 		case "vrrp_garp_master_delay":
-			if d, ok := b.timerArg(n, 0, 255*time.Second); ok {
-				g.VRRPGarpMasterDelay = d
+			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
+				g.VRRPGarpMasterDelay = time.Duration(v) * time.Second
 			}
 		case "vrrp_garp_master_repeat":
-			if v, ok := b.intArg(n, 0, 255); ok {
+			if v, ok := b.repeatArg(n); ok {
 				g.VRRPGarpMasterRepeat = v
 			}
 		case "vrrp_garp_master_refresh":
-			if d, ok := b.timerArg(n, 0, maxTimer); ok {
-				g.VRRPGarpMasterRefresh = d
+			if v, ok := b.intArg(n, 0, 1<<32-1); ok {
+				g.VRRPGarpMasterRefresh = time.Duration(v) * time.Second
 			}
 		case "vrrp_garp_master_refresh_repeat":
-			if v, ok := b.intArg(n, 0, 255); ok {
+			if v, ok := b.repeatArg(n); ok {
 				g.VRRPGarpMasterRefreshRepeat = v
 			}
 		case "vrrp_garp_lower_prio_delay":
-			if d, ok := b.timerArg(n, 0, 255*time.Second); ok {
-				g.VRRPGarpLowerPrioDelay = d
+			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
+				g.VRRPGarpLowerPrioDelay = time.Duration(v) * time.Second
 			}
 		case "vrrp_garp_lower_prio_repeat":
-			if v, ok := b.intArg(n, 0, 255); ok {
+			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				g.VRRPGarpLowerPrioRepeat = v
 			}
 		case "vrrp_min_garp":
@@ -431,6 +463,44 @@ func (b *builder) finishGlobal() {
 	}
 	if !b.globalSeen["vrrp_garp_lower_prio_repeat"] {
 		g.VRRPGarpLowerPrioRepeat = g.VRRPGarpMasterRepeat
+	}
+}
+
+// scriptSecurity warns, once, that scripts run as root without
+// enable_script_security: keepalived reports this as a SECURITY VIOLATION
+// (for every script file it finds).
+func (b *builder) scriptSecurity() {
+	g := &b.cfg.Global
+	if g.EnableScriptSecurity || g.ScriptUser != "" {
+		return
+	}
+	var at *Pos
+	note := func(p Pos, sc ScriptCmd) {
+		if at == nil && !sc.IsZero() && sc.User == "" {
+			at = &p
+		}
+	}
+	for _, s := range b.cfg.Scripts {
+		note(s.Pos, s.Script)
+	}
+	for _, in := range b.cfg.Instances {
+		for _, sc := range []ScriptCmd{in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any, in.Notify.MasterRxLowerPri} {
+			note(in.Pos, sc)
+		}
+	}
+	for _, vs := range b.cfg.VirtualServers {
+		note(vs.Pos, vs.QuorumUp)
+		note(vs.Pos, vs.QuorumDown)
+		for _, rs := range vs.RealServers {
+			note(rs.Pos, rs.NotifyUp)
+			note(rs.Pos, rs.NotifyDown)
+			for _, c := range rs.Checkers {
+				note(c.Pos, c.MiscPath)
+			}
+		}
+	}
+	if at != nil {
+		b.d.warnf(*at, "enable_script_security", "scripts run as root without enable_script_security in global_defs (keepalived reports a SECURITY VIOLATION for every script it finds)")
 	}
 }
 
@@ -501,46 +571,92 @@ func (b *builder) vrrpScript(blk *node) {
 
 // ---- track_* lists ----
 
-// trackWeight parses "NAME [weight W [reverse|noreverse|no_reverse]]".
-func (b *builder) trackWeight(n *node, lo, hi int) (w int, set, reverse bool) {
+// trackWeight parses the options after a tracked name the way keepalived
+// does: "weight W [reverse|noreverse]". An entry keepalived ignores (an
+// option other than weight, weight without a value or out of range) is
+// reported and dropped (ok false). keepalived sets +/-254 to +/-253 with a
+// message; xdpvip refuses it like any other weight outside -253..253.
+func (b *builder) trackWeight(n *node) (w int, set, reverse, ok bool) {
 	args := n.args
-	for i := 0; i < len(args); i++ {
-		switch args[i].text {
-		case "weight":
-			if i+1 >= len(args) {
-				b.d.errorf(n.pos, n.key, "weight needs a value")
-				return
-			}
-			v, ok := b.intIn(n, args[i+1].text, lo, hi)
-			if !ok {
-				return
-			}
-			w, set = v, true
-			i++
+	if len(args) == 0 {
+		return 0, false, false, true
+	}
+	if args[0].text != "weight" {
+		b.d.warnf(n.pos, n.key, "unknown option %q: entry ignored (as keepalived does)", args[0].text)
+		return 0, false, false, false
+	}
+	if len(args) == 1 {
+		b.d.warnf(n.pos, n.key, "weight without a value: entry ignored (as keepalived does)")
+		return 0, false, false, false
+	}
+	v, err := strconv.Atoi(args[1].text)
+	if err != nil || v < -253 || v > 253 {
+		b.d.errorf(n.pos, n.key, "weight %q is not a number in -253..253", args[1].text)
+		return 0, false, false, false
+	}
+	if len(args) > 2 {
+		switch args[2].text {
 		case "reverse":
 			reverse = true
-		case "noreverse", "no_reverse":
-			reverse = false
+		case "noreverse":
 		default:
-			b.d.warnf(n.pos, n.key, "unknown option %q ignored", args[i].text)
+			b.d.warnf(n.pos, n.key, "unknown weight option %q ignored", args[2].text)
 		}
 	}
-	return
+	return v, true, reverse, true
 }
 
-func (b *builder) trackInterfaces(blk *node) []TrackInterface {
-	var out []TrackInterface
+// trackInterfaces parses a track_interface block; a repeated interface is
+// ignored, as keepalived does.
+func (b *builder) trackInterfaces(blk *node, have []TrackInterface) []TrackInterface {
+	out := have
+next:
 	for _, n := range blk.children {
-		w, _, rev := b.trackWeight(n, -253, 253)
+		w, _, rev, ok := b.trackWeight(n)
+		if !ok {
+			continue
+		}
+		for _, t := range out {
+			if t.Name == n.key {
+				b.d.warnf(n.pos, n.key, "interface tracked twice, ignored")
+				continue next
+			}
+		}
 		out = append(out, TrackInterface{Name: n.key, Weight: w, Reverse: rev})
 	}
 	return out
 }
 
-func (b *builder) trackScripts(blk *node) []TrackScript {
-	var out []TrackScript
+// trackScripts parses a track_script block. keepalived resolves the names
+// while it reads: a vrrp_script defined further down the file is not found,
+// and the entry is dropped. Without a weight, the script's weight and
+// reverse apply.
+func (b *builder) trackScripts(blk *node, have []TrackScript) []TrackScript {
+	out := have
+next:
 	for _, n := range blk.children {
-		w, set, rev := b.trackWeight(n, -253, 253)
+		w, set, rev, ok := b.trackWeight(n)
+		if !ok {
+			continue
+		}
+		sc := b.cfg.Script(n.key)
+		if sc == nil {
+			if b.scriptNames[n.key] {
+				b.d.warnf(n.pos, n.key, "vrrp_script %q is defined further down: keepalived does not find it here, entry ignored (define the script first)", n.key)
+			} else {
+				b.d.warnf(n.pos, n.key, "no vrrp_script %q, ignored", n.key)
+			}
+			continue
+		}
+		for _, t := range out {
+			if t.Name == n.key {
+				b.d.warnf(n.pos, n.key, "script tracked twice, ignored")
+				continue next
+			}
+		}
+		if !set {
+			rev = sc.Reverse
+		}
 		out = append(out, TrackScript{Name: n.key, Weight: w, WeightSet: set, Reverse: rev})
 	}
 	return out
@@ -593,9 +709,9 @@ func (b *builder) syncGroup(blk *node) {
 		case "group":
 			g.Members = append(g.Members, b.list(n)...)
 		case "track_interface":
-			g.TrackInterfaces = append(g.TrackInterfaces, b.trackInterfaces(n)...)
+			g.TrackInterfaces = b.trackInterfaces(n, g.TrackInterfaces)
 		case "track_script":
-			g.TrackScripts = append(g.TrackScripts, b.trackScripts(n)...)
+			g.TrackScripts = b.trackScripts(n, g.TrackScripts)
 		case "track_file", "track_process", "track_bfd":
 			b.d.warnf(n.pos, n.key, "not supported by xdpvip, ignored")
 		case "smtp_alert":

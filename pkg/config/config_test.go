@@ -74,6 +74,11 @@ func TestSeed(t *testing.T) {
 			if in.IgnoredAuthType != AuthPass || in.IgnoredAuthPass != "123456" || in.AuthType != AuthNone || !in.StrictMode {
 				t.Errorf("auth: type %q pass %q ignored %q/%q strict %v", in.AuthType, in.AuthPass, in.IgnoredAuthType, in.IgnoredAuthPass, in.StrictMode)
 			}
+			for _, line := range []string{":39: nb_get_retry:", ":50: nb_get_retry:"} {
+				if _, ok := findDiag(diags, Warning, line, "unknown keyword in TCP_CHECK"); !ok {
+					t.Errorf("no warning %q (nb_get_retry is not a TCP_CHECK keyword) in %v", line, diags)
+				}
+			}
 			if _, ok := findDiag(diags, Warning, ":18: authentication:", "vrrp_strict"); !ok {
 				t.Errorf("no strict authentication warning at line 18 in %v", diags)
 			}
@@ -98,7 +103,9 @@ func TestSeed(t *testing.T) {
 					continue
 				}
 				c := rs.Checkers[0]
-				if c.Kind != TCPCheck || c.ConnectTimeout != 3*time.Second || c.Retry != 3 ||
+				// nb_get_retry is not a TCP_CHECK keyword: keepalived reports
+				// it unknown and retry keeps its default 1 (issue 11).
+				if c.Kind != TCPCheck || c.ConnectTimeout != 3*time.Second || c.Retry != 1 ||
 					c.DelayBeforeRetry != 3*time.Second || c.ConnectPort != 80 || c.ConnectIP != rs.Addr || c.DelayLoop != time.Second {
 					t.Errorf("checker %d = %s timeout %s retry %d dbr %s port %d ip %s", i, c.Kind, c.ConnectTimeout, c.Retry, c.DelayBeforeRetry, c.ConnectPort, c.ConnectIP)
 				}
@@ -142,13 +149,14 @@ func TestDiagnostics(t *testing.T) {
 		{"track weight", vi + " track_interface {\n  eth1 weight -254\n }\n}\n", Error, []string{"main.conf:8: eth1:"}},
 		{"lb_algo", "virtual_server 10.0.0.1 80 {\n lb_algo fastest\n real_server 10.0.0.2 80 {\n }\n}\n", Error, []string{"main.conf:2: lb_algo:", "\"fastest\""}},
 		{"lb_kind", "virtual_server 10.0.0.1 80 {\n lb_kind BRIDGE\n}\n", Error, []string{"main.conf:2: lb_kind:"}},
-		{"vs port 0", "virtual_server 10.0.0.1 0 {\n}\n", Error, []string{"main.conf:1: virtual_server: port"}},
+		// keepalived accepts port 0 (all ports) and makes a non-persistent
+		// service persistent, with a message.
+		{"vs port 0", "virtual_server 10.0.0.1 0 {\n protocol TCP\n real_server 10.0.0.2 0 {\n }\n}\n", Warning, []string{"main.conf:1: virtual_server:", "persistence_timeout set to 360"}},
 		{"rs port 70000", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 70000 {\n }\n}\n", Error, []string{"main.conf:2: real_server: port"}},
 		{"connect_port 0", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   connect_port 0\n  }\n }\n}\n", Error, []string{"main.conf:4: connect_port:"}},
 		{"weight too big", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  weight 70000\n }\n}\n", Error, []string{"main.conf:3: weight:"}},
 		{"auth_pass truncated", vi + " authentication {\n  auth_type PASS\n  auth_pass 0123456789\n }\n}\n", Warning, []string{"main.conf:9: auth_pass:", "\"01234567\""}},
 		{"VIP in two instances", vi + "}\n" + strings.Replace(strings.Replace(vi, "V {", "W {", 1), "router_id 1", "router_id 2", 1) + "}\n", Warning, []string{"main.conf:12: 10.0.0.1: VIP is also in instance \"V\""}},
-		{"strict unicast", "global_defs {\n vrrp_strict\n}\n" + vi + " unicast_peer {\n  10.0.0.9\n }\n}\n", Warning, []string{"main.conf:10: unicast_peer:", "vrrp_strict"}},
 		{"strict preempt_delay", "global_defs {\n vrrp_strict\n}\n" + vi + " preempt_delay 10\n}\n", Warning, []string{"main.conf:10: preempt_delay:", "vrrp_strict"}},
 		{"unquoted string", "global_defs {\n router_id \"abc\n}\n", Error, []string{"main.conf:2: router_id: unterminated quoted string"}},
 		{"bad timer", "virtual_server 10.0.0.1 80 {\n delay_loop 1.x\n}\n", Error, []string{"main.conf:2: delay_loop:"}},
@@ -401,7 +409,9 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("v6: version %d family %d advert %s", in6.Version, in6.Family(), in6.AdvertInt)
 	}
 	vs := cfg.VirtualServers[0]
-	if vs.Scheduler != "wlc" || vs.Method != MethodNAT || vs.Protocol != "TCP" || vs.DelayLoop != 60*time.Second || vs.Quorum != 1 {
+	// No protocol: keepalived 2.2.7 defaults an address service to UDP,
+	// with a message.
+	if vs.Scheduler != "wlc" || vs.Method != MethodNAT || vs.Protocol != "UDP" || vs.DelayLoop != 60*time.Second || vs.Quorum != 1 {
 		t.Errorf("vs defaults: %s %s %s %s %d", vs.Scheduler, vs.Method, vs.Protocol, vs.DelayLoop, vs.Quorum)
 	}
 	checks := vs.RealServers[0].Checkers
@@ -486,5 +496,18 @@ func TestVirtualServerGroupRanges(t *testing.T) {
 		if ok != tt.ok || (ok && (f.String() != tt.first || l.String() != tt.last)) {
 			t.Errorf("parseRange(%q) = %s, %s, %v", tt.in, f, l, ok)
 		}
+	}
+}
+
+// TestStrictUnicastKept: keepalived 2.2.7 runs a vrrp_strict instance with
+// unicast peers as unicast, without a message; so does xdpvip.
+func TestStrictUnicastKept(t *testing.T) {
+	cfg, diags, err := Parse("main.conf", []byte("global_defs {\n vrrp_strict\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 255\n"+
+		" unicast_peer {\n  10.0.0.9\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"))
+	if err != nil || len(diags) != 0 {
+		t.Fatalf("err %v, diagnostics %v", err, diags)
+	}
+	if in := cfg.Instances[0]; len(in.UnicastPeers) != 1 || !in.StrictMode {
+		t.Errorf("peers %v strict %v, want the peer kept", in.UnicastPeers, in.StrictMode)
 	}
 }

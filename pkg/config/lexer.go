@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -22,6 +23,12 @@ const (
 	maxLines        = 1 << 20 // logical lines, including ~SEQ/~LST/multi-line expansions
 	maxSeqValues    = 1 << 16
 	maxBraceExpand  = 256
+	maxSubstLen     = maxLineLen * 16 // bytes in one line after substitution
+	// maxExpanded bounds the text produced by reading: every line that is
+	// tokenised plus everything substitution writes on the way.
+	maxExpanded = 64 << 20
+	maxTokens   = 1 << 20 // words and braces over the whole configuration
+	maxFiles    = 4096    // files read, the main one and every include
 )
 
 // Options changes how a configuration is read.
@@ -29,7 +36,8 @@ type Options struct {
 	// ConfigID selects "@ID" conditional lines (keepalived's -i). Empty
 	// means keepalived's default: the host name up to the first dot.
 	ConfigID string
-	// ReadFile reads included files; nil means os.ReadFile.
+	// ReadFile reads the configuration and its includes; nil means
+	// readConfigFile (regular, non-executable files only, bounded size).
 	ReadFile func(name string) ([]byte, error)
 	// Glob expands include patterns; nil means filepath.Glob.
 	Glob func(pattern string) ([]string, error)
@@ -41,7 +49,7 @@ func (o *Options) fill() {
 		o.ConfigID, _, _ = strings.Cut(h, ".")
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = readConfigFile
 	}
 	if o.Glob == nil {
 		o.Glob = filepath.Glob
@@ -68,6 +76,10 @@ type lexer struct {
 	files []string
 	total int
 	lines int
+	// expanded counts the bytes tokenised or written by substitution,
+	// tokens the tokens emitted; both against the limits above.
+	expanded int
+	tokens   int
 }
 
 func newLexer(opts Options, d *diagSink, emit func([]token)) *lexer {
@@ -83,6 +95,10 @@ func (l *lexer) file(name string, src []byte, from Pos) {
 	abs, err := filepath.Abs(name)
 	if err != nil {
 		abs = name
+	}
+	if len(l.files) >= maxFiles {
+		l.d.fatal(from, "include", "more than %d configuration files", maxFiles)
+		return
 	}
 	if len(src) > maxFileSize {
 		l.d.fatal(from, "include", "%s is %d bytes, more than the %d a configuration may have", name, len(src), maxFileSize)
@@ -260,9 +276,12 @@ func (l *lexer) line(text string, pos Pos, depth int, substituted bool) {
 		return
 	}
 	if !substituted && strings.Contains(text, "$") {
-		out, changed, err := l.substitute(text)
+		out, changed, err := l.substitute(text, pos)
 		if err != nil {
 			l.d.errorf(pos, "$", "%v", err)
+			return
+		}
+		if l.d.aborted {
 			return
 		}
 		if changed {
@@ -272,13 +291,32 @@ func (l *lexer) line(text string, pos Pos, depth int, substituted bool) {
 			return
 		}
 	}
+	if !l.spend(len(text), pos) {
+		return
+	}
 	toks, err := tokenize(text, pos)
 	if err != nil {
 		l.d.errorf(pos, firstWord(text), "%v", err)
 	}
+	l.tokens += len(toks)
+	if l.tokens > maxTokens {
+		l.d.fatal(pos, firstWord(text), "more than %d words in the configuration after expansion", maxTokens)
+		return
+	}
 	if len(toks) > 0 {
 		l.emit(toks)
 	}
+}
+
+// spend charges n bytes of expanded text to the reading budget; false
+// (after a fatal error) when the budget is gone.
+func (l *lexer) spend(n int, pos Pos) bool {
+	l.expanded += n
+	if l.expanded > maxExpanded {
+		l.d.fatal(pos, "$", "configuration larger than %d bytes after expansion of definitions, ~SEQ and ~LST", maxExpanded)
+		return false
+	}
+	return true
 }
 
 // cutWord splits s at its first run of blanks.
@@ -299,28 +337,38 @@ func firstWord(s string) string {
 }
 
 // substitute expands $NAME (followed by whitespace or the end) and
-// ${NAME} until nothing changes. Undefined names are left alone.
-func (l *lexer) substitute(s string) (string, bool, error) {
+// ${NAME} until nothing changes. Undefined names are left alone. No
+// result may exceed maxSubstLen and every byte written is charged to the
+// reading budget, so self-multiplying definitions stop early.
+func (l *lexer) substitute(s string, pos Pos) (string, bool, error) {
 	changed := false
 	for round := 0; ; round++ {
 		if round == maxSubstRounds {
 			return "", false, fmt.Errorf("substitution nested more than %d deep (recursive definition?)", maxSubstRounds)
 		}
-		out, did := l.substituteOnce(s)
-		if len(out) > maxLineLen*16 {
-			return "", false, fmt.Errorf("line longer than %d bytes after substitution", maxLineLen*16)
+		out, did, err := l.substituteOnce(s, pos)
+		if err != nil {
+			return "", false, err
 		}
 		if !did {
 			return s, changed, nil
+		}
+		if !l.spend(len(out), pos) {
+			return "", false, nil
 		}
 		s, changed = out, true
 	}
 }
 
-func (l *lexer) substituteOnce(s string) (string, bool) {
+var errSubstTooLong = fmt.Errorf("line longer than %d bytes after substitution", maxSubstLen)
+
+func (l *lexer) substituteOnce(s string, pos Pos) (string, bool, error) {
 	var b strings.Builder
 	did := false
 	for i := 0; i < len(s); i++ {
+		if b.Len() > maxSubstLen {
+			return "", false, errSubstTooLong
+		}
 		if s[i] != '$' || i+1 >= len(s) {
 			b.WriteByte(s[i])
 			continue
@@ -329,7 +377,10 @@ func (l *lexer) substituteOnce(s string) (string, bool) {
 			end := strings.IndexByte(s[i+2:], '}')
 			if end >= 0 {
 				inner := s[i+2 : i+2+end]
-				if v, ok := l.lookup(inner); ok {
+				if v, ok := l.lookup(inner, pos); ok {
+					if b.Len()+len(v) > maxSubstLen {
+						return "", false, errSubstTooLong
+					}
 					b.WriteString(v)
 					i += 2 + end
 					did = true
@@ -347,7 +398,10 @@ func (l *lexer) substituteOnce(s string) (string, bool) {
 			b.WriteByte(s[i])
 			continue
 		}
-		if v, ok := l.lookup(s[i+1 : j]); ok && validVarName(s[i+1:j]) {
+		if v, ok := l.lookup(s[i+1:j], pos); ok && validVarName(s[i+1:j]) {
+			if b.Len()+len(v) > maxSubstLen {
+				return "", false, errSubstTooLong
+			}
 			b.WriteString(v)
 			i = j - 1
 			did = true
@@ -355,11 +409,14 @@ func (l *lexer) substituteOnce(s string) (string, bool) {
 		}
 		b.WriteByte(s[i])
 	}
-	return b.String(), did
+	if b.Len() > maxSubstLen {
+		return "", false, errSubstTooLong
+	}
+	return b.String(), did, nil
 }
 
 // lookup returns a definition or a predefined name.
-func (l *lexer) lookup(name string) (string, bool) {
+func (l *lexer) lookup(name string, pos Pos) (string, bool) {
 	switch {
 	case name == "_PWD":
 		if len(l.dirs) > 0 {
@@ -377,21 +434,50 @@ func (l *lexer) lookup(name string) (string, bool) {
 	case name == "_BANG":
 		return "!", true
 	case name == "_RANDOM" || strings.HasPrefix(name, "_RANDOM "):
-		lo, hi := 0, 32767
-		f := strings.Fields(name)
-		if len(f) > 1 {
-			lo, _ = strconv.Atoi(f[1])
-		}
-		if len(f) > 2 {
-			hi, _ = strconv.Atoi(f[2])
-		}
-		if hi < lo || lo < 0 {
-			return "", false
-		}
-		return strconv.Itoa(lo + rand.IntN(hi-lo+1)), true
+		return l.random(name[len("_RANDOM"):], pos)
 	}
 	v, ok := l.vars[name]
 	return v, ok
+}
+
+// random expands ${_RANDOM [min [max]]} as keepalived's get_random does:
+// the parameters are unsigned decimal numbers separated by spaces (any
+// other text, or a trailing space, and it is not a definition at all),
+// min defaults to 0 and max to 32767, a third number is ignored. A min
+// above max is an error and gives min (keepalived since 2.3; 2.2.7
+// divides by zero on ${_RANDOM 0 18446744073709551615} and prints
+// garbage for a reversed range); a number beyond 64 bits is an error and
+// counts as the largest one, as strtoul clamps it.
+func (l *lexer) random(params string, pos Pos) (string, bool) {
+	if strings.HasSuffix(params, " ") || strings.Trim(params, " 0123456789") != "" {
+		return "", false
+	}
+	nums := []uint64{0, 32767}
+	f := strings.Fields(params)
+	if len(f) > 2 {
+		l.d.warnf(pos, "${_RANDOM}", "too many parameters %q, only min and max are used", params)
+		f = f[:2]
+	}
+	for i, s := range f {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			l.d.errorf(pos, "${_RANDOM}", "%s is more than %d", s, uint64(math.MaxUint64))
+			n = math.MaxUint64
+		}
+		nums[i] = n
+	}
+	lo, hi := nums[0], nums[1]
+	if lo > hi {
+		l.d.errorf(pos, "${_RANDOM}", "min %d exceeds max %d, using %d", lo, hi, lo)
+		hi = lo
+	}
+	var v uint64
+	if span := hi - lo + 1; span == 0 { // the whole 64-bit range
+		v = rand.Uint64()
+	} else {
+		v = lo + rand.Uint64N(span)
+	}
+	return strconv.FormatUint(v, 10), true
 }
 
 // sequence expands "~SEQ(var, [start,] [step,] end) rest",
@@ -406,7 +492,7 @@ func (l *lexer) sequence(text string, pos Pos, depth int) {
 	kind := text[:open]
 	inner := text[open+1 : closeAt]
 	rest := text[closeAt+1:]
-	if subst, changed, err := l.substitute(inner); err == nil && changed {
+	if subst, changed, err := l.substitute(inner, pos); err == nil && changed {
 		inner = subst
 	}
 	var names []string
@@ -430,31 +516,44 @@ func (l *lexer) sequence(text string, pos Pos, depth int) {
 			}
 			nums[i] = n
 		}
+		// As keepalived's add_seq: one number counts from 1 (from -1 when
+		// negative) to it, two count by one either way, three need a step
+		// that goes from start towards end.
 		var start, step, end int64
 		switch len(nums) {
 		case 1:
-			end = nums[0]
-			start = 1
+			end, start, step = nums[0], 1, 1
+			if end < 1 {
+				step = -1
+			}
 			if end < 0 {
 				start = -1
 			}
 		case 2:
-			start, end = nums[0], nums[1]
-		case 3:
-			start, step, end = nums[0], nums[1], nums[2]
-		}
-		if step == 0 {
-			step = 1
-			if end < start {
+			start, end, step = nums[0], nums[1], 1
+			if start > end {
 				step = -1
 			}
-		}
-		names = []string{f[0]}
-		for v := start; (step > 0 && v <= end) || (step < 0 && v >= end); v += step {
-			if len(values) >= maxSeqValues {
-				l.d.errorf(pos, kind, "more than %d values", maxSeqValues)
+		case 3:
+			start, step, end = nums[0], nums[1], nums[2]
+			if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
+				l.d.errorf(pos, kind, "step %d does not lead from %d to %d", step, start, end)
 				return
 			}
+		}
+		if kind == "~SEQx" && (start < 0 || end < 0) {
+			l.d.errorf(pos, kind, "only valid for positive numbers")
+			return
+		}
+		n, ok := seqCount(start, step, end)
+		if !ok {
+			l.d.errorf(pos, kind, "more than %d values", maxSeqValues)
+			return
+		}
+		names = []string{f[0]}
+		for k := uint64(0); k < n; k++ {
+			// Two's complement: exact for every value between start and end.
+			v := int64(uint64(start) + k*uint64(step))
 			s := strconv.FormatInt(v, 10)
 			if kind == "~SEQx" {
 				s = strconv.FormatInt(v, 16)
@@ -495,6 +594,23 @@ func (l *lexer) sequence(text string, pos Pos, depth int) {
 			return
 		}
 	}
+}
+
+// seqCount returns how many values start, start+step, ... reach end
+// (step non-zero and pointing towards end), without overflowing; ok is
+// false past maxSeqValues.
+func seqCount(start, step, end int64) (n uint64, ok bool) {
+	var dist, stride uint64
+	if step > 0 {
+		dist, stride = uint64(end)-uint64(start), uint64(step)
+	} else {
+		dist, stride = uint64(start)-uint64(end), -uint64(step)
+	}
+	q := dist / stride
+	if q >= maxSeqValues {
+		return 0, false
+	}
+	return q + 1, true
 }
 
 // splitList splits on commas outside {...}.

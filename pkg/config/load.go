@@ -41,6 +41,7 @@ func ParseWith(name string, src []byte, opts Options) (*Config, []Diagnostic, er
 		b.top(&tree.root)
 		b.finishGlobal()
 		b.finishInstances()
+		b.scriptSecurity()
 	}
 	cfg.Files = lx.files
 	return cfg, d.list, d.result()

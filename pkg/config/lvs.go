@@ -17,9 +17,36 @@ type inherited struct {
 	virtualhost                                         *string
 }
 
+// Where a keyword shared by virtual servers, real servers and checkers is
+// valid (keepalived's check_parser.c, check_api.c, check_http.c).
+type commonLevel int
+
+const (
+	atServer      commonLevel = iota // virtual_server, real_server
+	atChecker                        // every checker
+	atHTTPChecker                    // HTTP_GET, SSL_GET
+)
+
 // common parses a keyword shared by virtual servers, real servers and
-// checkers; it reports whether n was one.
-func (b *builder) common(n *node, h *inherited) bool {
+// checkers; it reports whether n was one valid at this level.
+// nb_get_retry is an HTTP_GET / SSL_GET keyword only: elsewhere (TCP_CHECK
+// in many old configs) keepalived reports it unknown and retry keeps its
+// default, and so does xdpvip.
+func (b *builder) common(n *node, h *inherited, level commonLevel) bool {
+	switch n.key {
+	case "nb_get_retry":
+		if level != atHTTPChecker {
+			return false
+		}
+	case "inhibit_on_failure":
+		if level != atServer {
+			return false
+		}
+	case "virtualhost":
+		if level == atChecker {
+			return false
+		}
+	}
 	dur := func(lo time.Duration) *time.Duration {
 		if d, ok := b.timerArg(n, lo, maxTimer); ok {
 			return &d
@@ -37,7 +64,7 @@ func (b *builder) common(n *node, h *inherited) bool {
 		h.delayLoop = dur(time.Microsecond)
 	case "retry", "nb_get_retry":
 		if n.key == "nb_get_retry" {
-			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry)")
+			b.d.warnf(n.pos, n.key, "deprecated, use retry (read as retry, as keepalived does in HTTP_GET/SSL_GET)")
 		}
 		if v, ok := b.intArg(n, 0, 1<<20); ok {
 			h.retry = &v
@@ -214,7 +241,9 @@ func (b *builder) virtualServer(blk *node) {
 		}
 		vs.Addr = a
 		if len(args) > 1 {
-			if vs.Port, ok = b.port(blk, args[1].text); !ok {
+			// Port 0 is the legacy "all ports" form of a persistent
+			// service; keepalived accepts it.
+			if vs.Port, ok = b.portOrZero(blk, args[1].text); !ok {
 				return
 			}
 		}
@@ -230,7 +259,7 @@ func (b *builder) virtualServer(blk *node) {
 	seen := map[string]Pos{}
 	for _, n := range blk.children {
 		seen[n.key] = n.pos
-		if b.common(n, &h) {
+		if b.common(n, &h, atServer) {
 			continue
 		}
 		switch n.key {
@@ -341,12 +370,11 @@ func (b *builder) virtualServer(blk *node) {
 			b.unknown(n, "virtual_server")
 		}
 	}
-	if vs.FWMark == 0 && vs.Group == "" && vs.Port == 0 && vs.PersistenceTimeout == 0 {
-		b.d.errorf(blk.pos, blk.key, "%s: the port can be omitted only for a persistent service", vs.Addr)
-	}
-	if vs.Group != "" && b.cfg.VirtualServerGroup(vs.Group) == nil {
+	vsg := b.cfg.VirtualServerGroup(vs.Group)
+	if vs.Group != "" && vsg == nil {
 		b.d.errorf(blk.pos, blk.key, "no virtual_server_group %q", vs.Group)
 	}
+	b.serviceFixups(vs, vsg, seen)
 	if vs.SorryServer != nil && vs.SorryServer.Method == "" {
 		vs.SorryServer.Method = vs.Method
 	}
@@ -363,6 +391,7 @@ func (b *builder) virtualServer(blk *node) {
 	if vs.Addr.IsValid() {
 		vsFamily = familyOf(vs.Addr)
 	}
+	written := map[netip.AddrPort]Pos{}
 	for _, r := range rss {
 		rs := r.rs
 		if rs.Method == "" {
@@ -372,8 +401,8 @@ func (b *builder) virtualServer(blk *node) {
 			b.d.errorf(rs.Pos, "real_server", "%s is not IPv%d like the virtual server (only TUN may differ)", rs.Addr, vsFamily)
 			continue
 		}
-		if rs.Port == 0 {
-			rs.Port = vs.Port
+		if !b.realServerPort(vs, vsg, rs, written) {
+			continue
 		}
 		rs.DelayLoop = pick(vs.DelayLoop, r.h.delayLoop, h.delayLoop)
 		rs.ConnectTimeout = pick(vs.ConnectTimeout, r.h.connectTimeout, h.connectTimeout)
@@ -423,10 +452,127 @@ func (b *builder) virtualServer(blk *node) {
 		}
 		vs.RealServers = append(vs.RealServers, rs)
 	}
-	if len(vs.RealServers) == 0 && vs.SorryServer == nil {
-		b.d.warnf(blk.pos, blk.key, "%s has no real_server", vs.Key())
+	if len(vs.RealServers) == 0 {
+		b.d.warnf(blk.pos, blk.key, "%s has no real_server: ignored, as keepalived does", vs.Key())
+		return
 	}
+	b.quorumFixups(vs, blk.pos, seen)
 	b.cfg.VirtualServers = append(b.cfg.VirtualServers, vs)
+}
+
+// serviceFixups applies keepalived's corrections of a virtual server
+// (validate_check_config in keepalived/check/check_data.c, 2.2.7) that do
+// not depend on its real servers.
+func (b *builder) serviceFixups(vs *VirtualServer, vsg *VirtualServerGroup, seen map[string]Pos) {
+	at := func(kw string) Pos {
+		if p, ok := seen[kw]; ok {
+			return p
+		}
+		return vs.Pos
+	}
+	hasAddrs, hasMarks := vs.FWMark == 0 && vs.Group == "", vs.FWMark != 0
+	if vsg != nil {
+		hasAddrs, hasMarks = false, false
+		for _, e := range vsg.Entries {
+			hasAddrs = hasAddrs || e.FWMark == 0
+			hasMarks = hasMarks || e.FWMark != 0
+		}
+	}
+	_, protoSet := seen["protocol"]
+	if vs.HASuspend && hasMarks {
+		b.d.warnf(at("ha_suspend"), "ha_suspend", "cannot be used with fwmarks, cleared as keepalived does")
+		vs.HASuspend = false
+	}
+	if hasAddrs {
+		if !protoSet {
+			b.d.warnf(vs.Pos, "protocol", "%s has no protocol: keepalived defaults to UDP (not TCP), and so does xdpvip; write protocol TCP for a TCP service", vs.Key())
+			vs.Protocol = "UDP"
+		}
+		if vs.OPS && vs.Protocol != "UDP" {
+			b.d.warnf(at("ops"), "ops", "one-packet scheduling needs UDP, cleared as keepalived does")
+			vs.OPS = false
+		}
+		if vs.PersistenceTimeout == 0 && vs.Group == "" && vs.FWMark == 0 && vs.Port == 0 {
+			b.d.warnf(vs.Pos, "virtual_server", "%s: port 0 is valid only for a persistent service; persistence_timeout set to 360 as keepalived does", vs.Key())
+			vs.PersistenceTimeout = 360 * time.Second
+		}
+	}
+	if vs.PersistenceTimeout == 0 && vsg != nil {
+		for _, e := range vsg.Entries {
+			if e.FWMark == 0 && e.Port == 0 {
+				b.d.warnf(vs.Pos, "virtual_server", "group %s has an address without a port, valid only for a persistent service; persistence_timeout set to 360 as keepalived does", vs.Group)
+				vs.PersistenceTimeout = 360 * time.Second
+				break
+			}
+		}
+	}
+	if protoSet && hasMarks && !hasAddrs {
+		b.d.warnf(at("protocol"), "protocol", "ignored for a fwmark service, as keepalived does")
+		vs.Protocol = ""
+	}
+}
+
+// realServerPort applies keepalived's port rules to one real server and
+// drops a duplicate (same address and port as written) of an earlier one.
+// Unless NAT, a real server listens on the virtual server's port: an
+// omitted port is the virtual server's, a different one is reset to it, and
+// for a fwmark service it is cleared.
+// written maps each real server's address and port as written to its
+// position.
+func (b *builder) realServerPort(vs *VirtualServer, vsg *VirtualServerGroup, rs *RealServer, written map[netip.AddrPort]Pos) bool {
+	key := netip.AddrPortFrom(rs.Addr, rs.Port)
+	if o, dup := written[key]; dup {
+		b.d.warnf(rs.Pos, "real_server", "%s is a duplicate of the real server at line %d: removed, as keepalived does", key, o.Line)
+		return false
+	}
+	written[key] = rs.Pos
+	switch {
+	case rs.Method == MethodNAT:
+		if vs.FWMark == 0 && vs.Group == "" && rs.Port == 0 {
+			rs.Port = vs.Port
+		}
+	case vsg != nil:
+		for _, e := range vsg.Entries {
+			if e.FWMark == 0 && rs.Port != 0 && e.Port != rs.Port {
+				b.d.warnf(rs.Pos, "real_server", "port %d differs from the group's %s port %d (keepalived warns too; the real server's port is used)", rs.Port, e.First, e.Port)
+				break
+			}
+		}
+	case vs.FWMark != 0:
+		if rs.Port != 0 {
+			b.d.warnf(rs.Pos, "real_server", "a %s real server of a fwmark service has no port: %d cleared, as keepalived does", rs.Method, rs.Port)
+			rs.Port = 0
+		}
+	case rs.Port == 0:
+		rs.Port = vs.Port
+	case rs.Port != vs.Port:
+		b.d.warnf(rs.Pos, "real_server", "%s real server port %d differs from the virtual server's %d: reset to %d, as keepalived does (%s does not translate ports)", rs.Method, rs.Port, vs.Port, vs.Port, rs.Method)
+		rs.Port = vs.Port
+	}
+	return true
+}
+
+// quorumFixups: a quorum above the real servers' total weight can never be
+// reached (keepalived lowers it), and hysteresis must stay below quorum.
+func (b *builder) quorumFixups(vs *VirtualServer, pos Pos, seen map[string]Pos) {
+	sum := 0
+	for _, rs := range vs.RealServers {
+		sum += rs.Weight
+	}
+	at := func(kw string) Pos {
+		if p, ok := seen[kw]; ok {
+			return p
+		}
+		return pos
+	}
+	if vs.Quorum > sum {
+		b.d.warnf(at("quorum"), "quorum", "%d exceeds the total weight %d of the real servers, reduced to %d as keepalived does", vs.Quorum, sum, sum)
+		vs.Quorum = sum
+	}
+	if vs.Quorum > 0 && vs.Hysteresis >= vs.Quorum {
+		b.d.warnf(at("hysteresis"), "hysteresis", "%d is not below quorum %d, set to %d as keepalived does", vs.Hysteresis, vs.Quorum, vs.Quorum-1)
+		vs.Hysteresis = vs.Quorum - 1
+	}
 }
 
 // parseGranularity accepts a netmask (255.255.255.0) or a prefix length.
@@ -478,14 +624,15 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 	}
 	rs := &RealServer{Pos: blk.pos, Addr: a, Weight: 1}
 	if len(blk.args) > 1 {
-		if rs.Port, ok = b.port(blk, blk.args[1].text); !ok {
+		// Port 0 (fwmark and all-port services): the virtual server's.
+		if rs.Port, ok = b.portOrZero(blk, blk.args[1].text); !ok {
 			return nil, h, nil, nil
 		}
 	}
 	var checkers []*Checker
 	var ch []inherited
 	for _, n := range blk.children {
-		if b.common(n, &h) {
+		if b.common(n, &h, atServer) {
 			continue
 		}
 		switch n.key {
@@ -519,10 +666,9 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 			if !b.needBlock(n) {
 				continue
 			}
-			if c, ci := b.checker(n); c != nil {
-				checkers = append(checkers, c)
-				ch = append(ch, ci)
-			}
+			cs, cis := b.checker(n)
+			checkers = append(checkers, cs...)
+			ch = append(ch, cis...)
 		default:
 			b.unknown(n, "real_server")
 		}
@@ -537,7 +683,12 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 
 var dnsTypes = toSet("A NS CNAME SOA MX TXT AAAA")
 
-func (b *builder) checker(blk *node) (*Checker, inherited) {
+// checker parses one checker block. It returns one checker, or for an
+// SMTP_CHECK with host { } blocks one per host (keepalived's deprecated
+// form): each host is a checker with the SMTP_CHECK's settings and the
+// host's connection; the SMTP_CHECK's own connection is checked too only
+// when one of its connection keywords is written.
+func (b *builder) checker(blk *node) ([]*Checker, []inherited) {
 	c := &Checker{Pos: blk.pos, Kind: CheckerKind(blk.key)}
 	var h inherited
 	switch c.Kind {
@@ -548,8 +699,21 @@ func (b *builder) checker(blk *node) (*Checker, inherited) {
 	case HTTPGet, SSLGet:
 		c.HTTPProtocol = "1.0"
 	}
+	var hosts []*node
+	ownConn := false
 	for _, n := range blk.children {
-		if b.common(n, &h) {
+		level := atChecker
+		if c.Kind == HTTPGet || c.Kind == SSLGet {
+			level = atHTTPChecker
+		}
+		if c.Kind == SMTPCheck && n.key == "host" && n.block {
+			hosts = append(hosts, n)
+			continue
+		}
+		if connKeywords[n.key] {
+			ownConn = true
+		}
+		if b.common(n, &h, level) {
 			continue
 		}
 		if b.checkerOption(n, c) {
@@ -561,16 +725,48 @@ func (b *builder) checker(blk *node) (*Checker, inherited) {
 	case MiscCheck:
 		if c.MiscPath.IsZero() {
 			b.d.errorf(blk.pos, blk.key, "needs misc_path")
-			return nil, h
+			return nil, nil
 		}
 	case HTTPGet, SSLGet:
 		if len(c.URLs) == 0 {
 			b.d.errorf(blk.pos, blk.key, "needs at least one url { path ... }")
-			return nil, h
+			return nil, nil
 		}
 	}
-	return c, h
+	var out []*Checker
+	var outH []inherited
+	if len(hosts) == 0 || ownConn {
+		out, outH = append(out, c), append(outH, h)
+	}
+	for _, hb := range hosts {
+		hc := *c
+		hc.Pos = hb.pos
+		hc.ConnectIP, hc.ConnectPort, hc.BindTo, hc.BindPort, hc.BindIf, hc.FWMark = netip.Addr{}, 0, netip.Addr{}, 0, "", 0
+		hh := h
+		hh.connectTimeout = nil
+		for _, n := range hb.children {
+			switch {
+			case n.key == "connect_timeout":
+				if d, ok := b.timerArg(n, time.Microsecond, maxTimer); ok {
+					hh.connectTimeout = &d
+				}
+			case connKeywords[n.key]:
+				b.checkerOption(n, &hc)
+			default:
+				b.unknown(n, "host")
+			}
+		}
+		if hh.connectTimeout == nil {
+			b.d.warnf(hb.pos, "host", "no connect_timeout: keepalived 2.2.7 checks this host with a connect timeout of 0; xdpvip uses the SMTP_CHECK's (or real/virtual server's) connect_timeout")
+			hh.connectTimeout = h.connectTimeout
+		}
+		out, outH = append(out, &hc), append(outH, hh)
+	}
+	return out, outH
 }
+
+// connKeywords are a checker's connection options (keepalived's conn_opts).
+var connKeywords = toSet("connect_ip connect_port bindto bind_port bind_if fwmark connect_timeout")
 
 // checkerOption parses connection and checker-specific keywords.
 func (b *builder) checkerOption(n *node, c *Checker) bool {
@@ -733,4 +929,12 @@ func (b *builder) url(blk *node) URL {
 		u.StatusCodes = []StatusRange{{200, 299}}
 	}
 	return u
+}
+
+// portOrZero is port with 0 allowed (keepalived's legacy "no port").
+func (b *builder) portOrZero(n *node, s string) (uint16, bool) {
+	if s == "0" {
+		return 0, true
+	}
+	return b.port(n, s)
 }

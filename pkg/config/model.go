@@ -27,12 +27,12 @@ func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
 
 // Config is a whole keepalived.conf with its includes, defaults resolved.
 type Config struct {
-	Global              GlobalDefs
-	Scripts             []*VRRPScript
-	SyncGroups          []*SyncGroup
-	Instances           []*VRRPInstance
-	VirtualServerGroups []*VirtualServerGroup
-	VirtualServers      []*VirtualServer
+	Global              GlobalDefs            `json:"global_defs"`
+	Scripts             []*VRRPScript         `json:"vrrp_script"`
+	SyncGroups          []*SyncGroup          `json:"vrrp_sync_group"`
+	Instances           []*VRRPInstance       `json:"vrrp_instance"`
+	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_group"`
+	VirtualServers      []*VirtualServer      `json:"virtual_server"`
 	// Files lists every file read, the main file first, then includes in
 	// the order they were opened.
 	Files []string
@@ -227,9 +227,9 @@ type Notify struct {
 type SyncGroup struct {
 	Pos
 	Name            string
-	Members         []string
-	TrackInterfaces []TrackInterface
-	TrackScripts    []TrackScript
+	Members         []string         `json:"group"`
+	TrackInterfaces []TrackInterface `json:"track_interface"`
+	TrackScripts    []TrackScript    `json:"track_script"`
 	Notify          Notify
 	SMTPAlert       bool
 	GlobalTracking  bool
@@ -242,7 +242,7 @@ type SyncGroup struct {
 type VIP struct {
 	Pos
 	// Prefix is the address with its mask (/32 or /128 when none given).
-	Prefix netip.Prefix
+	Prefix netip.Prefix `json:"address"`
 	Brd    netip.Addr
 	Dev    string // empty: the instance's interface
 	Label  string
@@ -272,11 +272,11 @@ type VRRPInstance struct {
 	Name string
 	// InitialState is StateMaster or StateBackup (default BACKUP), after
 	// keepalived's corrections (vrrp_strict starts a non-owner as BACKUP).
-	InitialState string
+	InitialState string `json:"state"`
 	// ConfiguredState is the state keyword as written ("" when absent).
 	ConfiguredState string
 	Interface       string
-	VRID            int           // 1..255, required
+	VRID            int           `json:"virtual_router_id"` // 1..255, required
 	Priority        int           // 1..255, default 100
 	AdvertInt       time.Duration // default 1s
 	// Version is 2 or 3: the instance's version keyword, else global
@@ -293,14 +293,14 @@ type VRRPInstance struct {
 	IgnoredAuthType string
 	IgnoredAuthPass string
 
-	VIPs         []VIP
-	ExcludedVIPs []VIP
+	VIPs         []VIP `json:"virtual_ipaddress"`
+	ExcludedVIPs []VIP `json:"virtual_ipaddress_excluded"`
 
 	McastSrcIP   netip.Addr
 	McastDstIP   netip.Addr
 	UnicastSrcIP netip.Addr
-	UnicastPeers []netip.Addr
-	UnicastTTL   int // -1 when not set
+	UnicastPeers []netip.Addr `json:"unicast_peer"`
+	UnicastTTL   int          // -1 when not set
 	// CheckUnicastSrc rejects adverts whose source is not a unicast peer.
 	CheckUnicastSrc bool
 
@@ -311,8 +311,8 @@ type VRRPInstance struct {
 	// true; under StrictMode default is Priority == 255.
 	Accept bool
 
-	TrackInterfaces  []TrackInterface
-	TrackScripts     []TrackScript
+	TrackInterfaces  []TrackInterface `json:"track_interface"`
+	TrackScripts     []TrackScript    `json:"track_script"`
 	DontTrackPrimary bool
 	Notify           Notify
 	SMTPAlert        bool
@@ -386,7 +386,7 @@ type VirtualServerGroupEntry struct {
 	Port  uint16
 	// FWMark is set (non-zero) for "fwmark N" lines; Family is 0, 4 or 6
 	// (inet/inet6).
-	FWMark uint32
+	FWMark uint32 `json:"fwmark"`
 	Family int
 }
 
@@ -399,27 +399,27 @@ type VirtualServerGroup struct {
 
 // SorryServer is the real server used when quorum is lost.
 type SorryServer struct {
-	Addr   netip.Addr
+	Addr   netip.Addr `json:"ip"`
 	Port   uint16
-	Method string
+	Method string `json:"lb_kind"`
 }
 
 // VirtualServer is a virtual_server block, keyed by exactly one of
 // Addr+Port, FWMark or Group.
 type VirtualServer struct {
 	Pos
-	Addr   netip.Addr
-	Port   uint16 // 0 only when persistent
-	FWMark uint32
+	Addr   netip.Addr `json:"ip"`
+	Port   uint16     // 0 only when persistent
+	FWMark uint32     `json:"fwmark"`
 	Group  string
 
 	DelayLoop time.Duration // default 60s
 	// Scheduler is one of Schedulers (default "wlc").
-	Scheduler  string
-	SchedFlags []string // flag-1, sh-port, mh-fallback, ...
+	Scheduler  string   `json:"lb_algo"`
+	SchedFlags []string `json:"sched_flags"` // flag-1, sh-port, mh-fallback, ...
 	OPS        bool
 	// Method is MethodNAT (default), MethodDR or MethodTUN.
-	Method string
+	Method string `json:"lb_kind"`
 	// PersistenceTimeout is 0 when not persistent; "persistence_timeout"
 	// without a value means 360s.
 	PersistenceTimeout time.Duration
@@ -449,7 +449,7 @@ type VirtualServer struct {
 	DelayBeforeRetry time.Duration
 	Warmup           time.Duration
 
-	RealServers []*RealServer
+	RealServers []*RealServer `json:"real_server"`
 }
 
 // Key names the virtual server the way keepalived logs it:
@@ -469,15 +469,15 @@ func (vs *VirtualServer) Key() string {
 // virtual server are already resolved.
 type RealServer struct {
 	Pos
-	Addr             netip.Addr
+	Addr             netip.Addr `json:"ip"`
 	Port             uint16
-	Weight           int // default 1
-	Method           string
+	Weight           int    // default 1
+	Method           string `json:"lb_kind"`
 	InhibitOnFailure bool
 	NotifyUp         ScriptCmd
 	NotifyDown       ScriptCmd
-	UThreshold       int
-	LThreshold       int
+	UThreshold       int `json:"uthreshold"`
+	LThreshold       int `json:"lthreshold"`
 	Virtualhost      string
 	Alpha            bool
 	SMTPAlert        bool
@@ -488,7 +488,7 @@ type RealServer struct {
 	DelayBeforeRetry time.Duration
 	Warmup           time.Duration
 
-	Checkers []*Checker
+	Checkers []*Checker `json:"checker"`
 }
 
 // CheckerKind is the block keyword of a health checker.
@@ -543,13 +543,13 @@ func (u URL) StatusOK(code int) bool {
 // default to the virtual server's.
 type Checker struct {
 	Pos
-	Kind             CheckerKind
+	Kind             CheckerKind `json:"type"`
 	ConnectIP        netip.Addr
 	ConnectPort      uint16
-	BindTo           netip.Addr
+	BindTo           netip.Addr `json:"bindto"`
 	BindIf           string
 	BindPort         uint16
-	FWMark           uint32
+	FWMark           uint32        `json:"fwmark"`
 	ConnectTimeout   time.Duration // default 5s
 	Retry            int           // default 1; DNS_CHECK 3; MISC_CHECK 0
 	DelayBeforeRetry time.Duration // default 1s; HTTP/SSL 3s; DNS delay_loop
@@ -559,7 +559,7 @@ type Checker struct {
 	LogAllFailures   bool
 
 	// HTTP_GET / SSL_GET.
-	URLs         []URL
+	URLs         []URL  `json:"url"`
 	HTTPProtocol string // "1.0", "1.0C" or "1.1"
 	FastRecovery bool
 	Virtualhost  string

@@ -14,6 +14,8 @@ type instanceSeen struct {
 	set map[string]Pos
 	// advertRaw is advert_int as written, checked once the version is known.
 	advertRaw time.Duration
+	// unicastPeerLines counts the lines of the unicast_peer blocks.
+	unicastPeerLines int
 }
 
 func (s *instanceSeen) has(kw string) bool { _, ok := s.set[kw]; return ok }
@@ -37,13 +39,19 @@ func (b *builder) instance(blk *node) {
 		}
 		switch n.key {
 		case "state":
-			if s, ok := b.arg(n); ok {
-				switch strings.ToUpper(s) {
-				case StateMaster, StateBackup:
-					in.InitialState = strings.ToUpper(s)
-					in.ConfiguredState = in.InitialState
+			// keepalived compares the value exactly: "master" is an
+			// unknown state and means BACKUP.
+			if st, ok := b.arg(n); ok {
+				switch {
+				case st == StateMaster:
+					in.ConfiguredState = StateMaster
+				case st == StateBackup && in.ConfiguredState == StateMaster:
+					b.d.warnf(n.pos, n.key, "state already set to MASTER, BACKUP ignored (as keepalived does)")
+				case st == StateBackup:
+					in.ConfiguredState = StateBackup
 				default:
-					b.d.errorf(n.pos, n.key, "%q is not MASTER or BACKUP", s)
+					b.d.warnf(n.pos, n.key, "unknown state %q (keepalived wants MASTER or BACKUP, upper case), using BACKUP as keepalived does", st)
+					in.ConfiguredState = StateBackup
 				}
 			}
 		case "interface":
@@ -87,6 +95,7 @@ func (b *builder) instance(blk *node) {
 				}
 			}
 		case "unicast_peer":
+			seen.unicastPeerLines += len(n.children)
 			for _, c := range n.children {
 				if a, ok := b.addr(c, c.key); ok {
 					in.UnicastPeers = append(in.UnicastPeers, a)
@@ -121,9 +130,9 @@ func (b *builder) instance(blk *node) {
 		case "no_accept":
 			in.Accept = false
 		case "track_interface":
-			in.TrackInterfaces = append(in.TrackInterfaces, b.trackInterfaces(n)...)
+			in.TrackInterfaces = b.trackInterfaces(n, in.TrackInterfaces)
 		case "track_script":
-			in.TrackScripts = append(in.TrackScripts, b.trackScripts(n)...)
+			in.TrackScripts = b.trackScripts(n, in.TrackScripts)
 		case "dont_track_primary":
 			in.DontTrackPrimary = true
 		case "use_vmac":
@@ -138,27 +147,27 @@ func (b *builder) instance(blk *node) {
 		case "vmac_xmit_base":
 			in.VMACXmitBase = true
 		case "garp_master_delay":
-			if d, ok := b.timerArg(n, 0, 255*time.Second); ok {
-				in.GarpMasterDelay = d
+			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
+				in.GarpMasterDelay = time.Duration(v) * time.Second
 			}
 		case "garp_master_repeat":
-			if v, ok := b.intArg(n, 0, 255); ok {
+			if v, ok := b.repeatArg(n); ok {
 				in.GarpMasterRepeat = v
 			}
 		case "garp_master_refresh":
-			if d, ok := b.timerArg(n, 0, maxTimer); ok {
-				in.GarpMasterRefresh = d
+			if v, ok := b.intArg(n, 0, 1<<32-1); ok {
+				in.GarpMasterRefresh = time.Duration(v) * time.Second
 			}
 		case "garp_master_refresh_repeat":
-			if v, ok := b.intArg(n, 0, 255); ok {
+			if v, ok := b.repeatArg(n); ok {
 				in.GarpMasterRefreshRepeat = v
 			}
 		case "garp_lower_prio_delay":
-			if d, ok := b.timerArg(n, 0, 255*time.Second); ok {
-				in.GarpLowerPrioDelay = d
+			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
+				in.GarpLowerPrioDelay = time.Duration(v) * time.Second
 			}
 		case "garp_lower_prio_repeat":
-			if v, ok := b.intArg(n, 0, 255); ok {
+			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				in.GarpLowerPrioRepeat = v
 			}
 		case "down_timer_adverts":
@@ -181,8 +190,10 @@ func (b *builder) instance(blk *node) {
 			b.intArg(n, 0, 4)
 		case "native_ipv6", "notify_priority_changes", "kernel_rx_buf_size", "linkbeat_use_polling",
 			"track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "vrf", "garp_extra_if",
-			"use_vmac_addr", "lvs_sync_daemon_interface":
+			"use_vmac_addr":
 			// Accepted; no effect in xdpvip.
+		case "lvs_sync_daemon_interface":
+			b.d.warnf(n.pos, n.key, "deprecated in a vrrp_instance (keepalived: use global lvs_sync_daemon); no effect in xdpvip")
 		case "virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd", "use_ipvlan":
 			b.d.warnf(n.pos, n.key, "not supported by xdpvip, ignored")
 		default:
@@ -198,14 +209,14 @@ func (b *builder) authentication(blk *node, in *VRRPInstance) {
 		switch n.key {
 		case "auth_type":
 			if s, ok := b.arg(n); ok {
-				switch strings.ToUpper(s) {
+				switch s { // keepalived compares exactly: "pass" is unknown
 				case AuthPass:
 					in.AuthType = AuthPass
 				case AuthAH:
 					in.AuthType = AuthAH
 					b.d.warnf(n.pos, n.key, "IPsec AH is not supported by xdpvip: adverts are sent without authentication and a peer's AH adverts are dropped (auth_type)")
 				default:
-					b.d.errorf(n.pos, n.key, "%q is not PASS or AH", s)
+					b.d.errorf(n.pos, n.key, "%q is not PASS or AH (upper case; keepalived ignores it and runs without authentication)", s)
 				}
 			}
 		case "auth_pass":
@@ -343,20 +354,8 @@ func (b *builder) finishInstances() {
 		if !seen.has("garp_master_refresh_repeat") {
 			in.GarpMasterRefreshRepeat = g.VRRPGarpMasterRefreshRepeat
 		}
-		if !seen.has("garp_lower_prio_delay") {
-			in.GarpLowerPrioDelay = g.VRRPGarpLowerPrioDelay
-		}
-		if !seen.has("garp_lower_prio_repeat") {
-			in.GarpLowerPrioRepeat = g.VRRPGarpLowerPrioRepeat
-		}
 		if !seen.has("down_timer_adverts") {
 			in.DownTimerAdverts = g.VRRPDownTimerAdverts
-		}
-		if !seen.has("lower_prio_no_advert") {
-			in.LowerPrioNoAdvert = g.VRRPLowerPrioNoAdvert
-		}
-		if !seen.has("higher_prio_send_advert") {
-			in.HigherPrioSendAdvert = g.VRRPHigherPrioSendAdvert
 		}
 		if in.UseVMAC && in.VMACName == "" {
 			in.VMACName = "vrrp." + strconv.Itoa(in.VRID)
@@ -390,10 +389,16 @@ func (b *builder) finishInstances() {
 			in.Version = g.VRRPVersion
 		}
 		if family == 6 && in.Version == 2 {
-			if seen.has("version") {
-				b.d.warnf(pos("version"), "version", "IPv6 instance %q must use VRRPv3, using version 3", in.Name)
+			switch {
+			case !seen.has("version"):
+				in.Version = 3 // keepalived: IPv6 defaults to VRRPv3 whatever vrrp_version says
+			case in.StrictMode:
+				b.d.warnf(pos("version"), "version", "vrrp_strict: IPv6 instance %q cannot use VRRPv2, using version 3 as keepalived does", in.Name)
+				in.Version = 3
+			default:
+				// keepalived runs VRRPv2 over IPv6 (not in any RFC).
+				b.d.errorf(pos("version"), "version", "VRRPv2 over IPv6 is not supported by xdpvip (keepalived runs it outside vrrp_strict): use version 3")
 			}
-			in.Version = 3
 		}
 		adv := seen.advertRaw
 		if in.Version == 3 {
@@ -413,52 +418,184 @@ func (b *builder) finishInstances() {
 			in.AdvertInt = r
 		}
 
-		if in.AuthType != AuthNone && in.Version == 3 {
-			b.d.warnf(pos("authentication"), "authentication", "not supported with VRRPv3, ignored")
-			in.AuthType, in.AuthPass = AuthNone, ""
-		}
-		if in.StrictMode {
-			b.strict(in, pos)
-		} else if !seen.has("accept") && !seen.has("no_accept") {
-			in.Accept = true
-		}
-		if !in.Preempt && in.InitialState == StateMaster {
-			b.d.warnf(pos("nopreempt"), "nopreempt", "has no effect with state MASTER")
-		}
-		in.TrackScripts = b.knownScripts(in.TrackScripts, pos("track_script"))
+		b.completeInstance(in, seen, family, pos)
 	}
 	b.crossInstance()
 }
 
-// strict applies what vrrp_strict / strict_mode forbids, as keepalived does:
-// ignore with a warning.
-func (b *builder) strict(in *VRRPInstance, pos func(string) Pos) {
-	seen := b.inst[in]
-	if in.AuthType != AuthNone {
+// completeInstance applies keepalived's corrections of
+// vrrp_complete_instance (keepalived/vrrp/vrrp.c, 2.2.7) in its order,
+// each with a warning, or refuses where keepalived cannot run the
+// instance (or xdpvip cannot give it keepalived's meaning).
+func (b *builder) completeInstance(in *VRRPInstance, seen *instanceSeen, family int, pos func(string) Pos) {
+	g := &b.cfg.Global
+	if len(in.VIPs) == 0 {
+		switch {
+		case in.StrictMode:
+			b.d.errorf(in.Pos, "virtual_ipaddress", "instance %q has no VIP, which vrrp_strict forbids", in.Name)
+		case in.Version == 3:
+			b.d.errorf(in.Pos, "virtual_ipaddress", "instance %q has no VIP; keepalived refuses a VRRPv3 instance without one", in.Name)
+		default:
+			b.d.warnf(in.Pos, "virtual_ipaddress", "instance %q has no VIP; at least one is sensible", in.Name)
+		}
+	}
+	// Priority and initial state derive from each other when one is unset.
+	if !seen.has("priority") {
+		if in.ConfiguredState == StateMaster {
+			in.Priority = 255
+		} else {
+			in.Priority = 100
+		}
+	}
+	in.InitialState = in.ConfiguredState
+	switch {
+	case in.InitialState == "":
+		in.InitialState = StateBackup
+		if in.Priority == 255 {
+			in.InitialState = StateMaster
+		}
+	case in.StrictMode && (in.InitialState == StateMaster) != (in.Priority == 255):
+		want := StateBackup
+		if in.Priority == 255 {
+			want = StateMaster
+		}
+		b.d.warnf(pos("state"), "state", "vrrp_strict: state MASTER must match being address owner (priority 255), starting as %s as keepalived does", want)
+		in.InitialState = want
+	}
+	switch {
+	case in.AuthType != AuthNone && in.StrictMode:
 		b.d.warnf(pos("authentication"), "authentication", "not allowed with vrrp_strict, ignored")
 		in.IgnoredAuthType, in.IgnoredAuthPass = in.AuthType, in.AuthPass
 		in.AuthType, in.AuthPass = AuthNone, ""
+	case in.AuthType != AuthNone && in.Version == 3:
+		b.d.warnf(pos("authentication"), "authentication", "not supported with VRRPv3, ignored")
+		in.IgnoredAuthType, in.IgnoredAuthPass = in.AuthType, in.AuthPass
+		in.AuthType, in.AuthPass = AuthNone, ""
+	case in.AuthType == AuthAH && family == 6:
+		b.d.warnf(pos("authentication"), "authentication", "AH cannot be used with IPv6, ignored")
+		in.IgnoredAuthType, in.IgnoredAuthPass = in.AuthType, in.AuthPass
+		in.AuthType, in.AuthPass = AuthNone, ""
+	case in.AuthType == AuthAH && in.InitialState == StateMaster && in.Priority != 255:
+		b.d.warnf(pos("state"), "state", "initial state MASTER is incompatible with AH authentication, starting as BACKUP as keepalived does")
+		in.InitialState = StateBackup
 	}
-	if len(in.UnicastPeers) > 0 {
-		b.d.warnf(pos("unicast_peer"), "unicast_peer", "not allowed with vrrp_strict, ignored (using multicast)")
-		in.UnicastPeers = nil
+	// vrrp_strict with unicast peers: keepalived 2.2.7 runs unicast (its
+	// check needs interface flags it has not read yet when it checks), so
+	// xdpvip keeps the peers too.
+	if seen.has("unicast_peer") && len(in.UnicastPeers) == 0 && b.unicastPeerBlockEmpty(in) {
+		b.d.warnf(pos("unicast_peer"), "unicast_peer", "empty: using multicast, as keepalived does (deprecated)")
 	}
-	if in.PreemptDelay != 0 {
+	if in.McastDstIP.IsValid() && len(in.UnicastPeers) > 0 {
+		b.d.warnf(pos("mcast_dst_ip"), "mcast_dst_ip", "ignored with unicast peers, as keepalived does")
+		in.McastDstIP = netip.Addr{}
+	}
+	if family == 6 && len(in.UnicastPeers) == 0 && len(in.VIPs) > 0 && in.StrictMode && !in.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+		b.d.warnf(in.VIPs[0].Pos, in.VIPs[0].Prefix.String(), "vrrp_strict: the first IPv6 VIP must be link local")
+	}
+	// One advert carries at most 255 addresses (8-bit count) and must fit
+	// a 1500-byte frame: keepalived moves the excess to
+	// virtual_ipaddress_excluded; xdpvip refuses, so that the file says it.
+	if max := maxAdvertAddrs(family, in.Version, in.AuthType); len(in.VIPs) > max {
+		b.d.errorf(in.VIPs[max].Pos, "virtual_ipaddress", "instance %q has %d VIPs, more than one advert carries (%d for IPv%d at MTU 1500): put the rest in virtual_ipaddress_excluded",
+			in.Name, len(in.VIPs), max, family)
+	}
+	if in.Priority == 255 && !in.Preempt {
+		b.d.warnf(pos("nopreempt"), "nopreempt", "incompatible with priority 255, cleared as keepalived does")
+		in.Preempt = true
+	}
+	if in.InitialState == StateMaster {
+		if !in.Preempt {
+			b.d.warnf(pos("nopreempt"), "nopreempt", "does not work with initial state MASTER, cleared as keepalived does")
+			in.Preempt = true
+		}
+		if in.PreemptDelay != 0 {
+			b.d.warnf(pos("preempt_delay"), "preempt_delay", "does not work with initial state MASTER, cleared as keepalived does")
+			in.PreemptDelay = 0
+		}
+	}
+	if in.PreemptDelay != 0 && in.StrictMode {
 		b.d.warnf(pos("preempt_delay"), "preempt_delay", "not allowed with vrrp_strict, ignored")
 		in.PreemptDelay = 0
 	}
-	if len(in.VIPs) == 0 {
-		b.d.errorf(in.Pos, "virtual_ipaddress", "instance %q has no VIP, which vrrp_strict forbids", in.Name)
+	if in.PreemptDelay != 0 && !in.Preempt {
+		b.d.warnf(pos("preempt_delay"), "preempt_delay", "incompatible with nopreempt, ignored as keepalived does")
+		in.PreemptDelay = 0
 	}
+	if in.StrictMode && in.DownTimerAdverts != 3 {
+		b.d.warnf(pos("down_timer_adverts"), "down_timer_adverts", "not allowed with vrrp_strict, reset to 3")
+		in.DownTimerAdverts = 3
+	}
+	// Strict mode forbids lower-priority GARPs and adverts to lower
+	// priorities; otherwise the globals are the defaults.
+	strictDefault := func(kw string, global int, bad func() bool, reset func(), set func(int)) {
+		switch {
+		case !seen.has(kw) && in.StrictMode:
+			reset()
+		case !seen.has(kw):
+			set(global)
+		case in.StrictMode && bad():
+			b.d.warnf(pos(kw), kw, "not allowed with vrrp_strict, reset")
+			reset()
+		}
+	}
+	strictDefault("garp_lower_prio_repeat", g.VRRPGarpLowerPrioRepeat, func() bool { return in.GarpLowerPrioRepeat != 0 },
+		func() { in.GarpLowerPrioRepeat = 0 }, func(v int) { in.GarpLowerPrioRepeat = v })
+	strictDefault("garp_lower_prio_delay", int(g.VRRPGarpLowerPrioDelay), func() bool { return in.GarpLowerPrioDelay != 0 },
+		func() { in.GarpLowerPrioDelay = 0 }, func(v int) { in.GarpLowerPrioDelay = time.Duration(v) })
+	strictDefault("lower_prio_no_advert", boolInt(g.VRRPLowerPrioNoAdvert), func() bool { return !in.LowerPrioNoAdvert },
+		func() { in.LowerPrioNoAdvert = true }, func(v int) { in.LowerPrioNoAdvert = v != 0 })
+	strictDefault("higher_prio_send_advert", boolInt(g.VRRPHigherPrioSendAdvert), func() bool { return in.HigherPrioSendAdvert },
+		func() { in.HigherPrioSendAdvert = false }, func(v int) { in.HigherPrioSendAdvert = v != 0 })
+	if in.StrictMode {
+		b.strict(in, pos)
+	} else if !seen.has("accept") && !seen.has("no_accept") {
+		in.Accept = true
+	}
+}
+
+func boolInt(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// maxAdvertAddrs is how many addresses one advert carries: what fits a
+// 1500-byte frame after the headers (keepalived's DEFAULT_MTU), at most
+// 255 (the count field is 8 bits).
+func maxAdvertAddrs(family, version int, auth string) int {
+	const mtu, eth, vrrpHdr = 1500, 14, 8
+	var n int
+	if family == 6 {
+		n = (mtu - eth - 40 - vrrpHdr) / 16
+	} else {
+		hdr := eth + 20 + vrrpHdr
+		if version == 2 {
+			hdr += 8 // authentication data
+			if auth == AuthAH {
+				hdr += 24
+			}
+		}
+		n = (mtu - hdr) / 4
+	}
+	return min(n, 255)
+}
+
+// unicastPeerBlockEmpty reports whether the instance's unicast_peer
+// block(s) listed no address at all (rather than only bad ones).
+func (b *builder) unicastPeerBlockEmpty(in *VRRPInstance) bool {
+	return b.inst[in].unicastPeerLines == 0
+}
+
+// strict applies the rest of what vrrp_strict / strict_mode forbids, as
+// keepalived does: ignore with a warning.
+func (b *builder) strict(in *VRRPInstance, pos func(string) Pos) {
+	seen := b.inst[in]
 	if in.Version == 2 && seen.has("accept") {
 		b.d.warnf(pos("accept"), "accept", "not allowed with vrrp_strict and VRRPv2, ignored")
 	}
 	if !seen.has("accept") && !seen.has("no_accept") || in.Version == 2 {
 		in.Accept = in.Priority == 255
-	}
-	if in.InitialState == StateMaster && in.Priority != 255 {
-		b.d.warnf(pos("state"), "state", "vrrp_strict allows MASTER only with priority 255, starting as BACKUP")
-		in.InitialState = StateBackup
 	}
 	if in.VMACXmitBase {
 		b.d.warnf(pos("vmac_xmit_base"), "vmac_xmit_base", "not allowed with vrrp_strict, ignored")
@@ -499,8 +636,18 @@ func (b *builder) crossInstance() {
 			}
 		}
 	}
+	b.syncGroups()
+}
+
+// syncGroups links instances to their sync group and applies keepalived's
+// rules (vrrp_sync_set_group and the end of vrrp_complete_init): a name
+// that is no instance is ignored, an instance in a second group is
+// refused, a group left empty is removed, and a group starts MASTER only
+// when every member is MASTER and address owner: otherwise every member
+// configured MASTER starts as BACKUP.
+func (b *builder) syncGroups() {
+	var groups []*SyncGroup
 	for _, g := range b.cfg.SyncGroups {
-		g.TrackScripts = b.knownScripts(g.TrackScripts, g.Pos)
 		var kept []string
 		for _, m := range g.Members {
 			in := b.cfg.Instance(m)
@@ -515,7 +662,30 @@ func (b *builder) crossInstance() {
 			}
 		}
 		g.Members = kept
+		switch len(kept) {
+		case 0:
+			b.d.warnf(g.Pos, "vrrp_sync_group", "sync group %q has no instance, removed (as keepalived does)", g.Name)
+			continue
+		case 1:
+			b.d.warnf(g.Pos, "vrrp_sync_group", "sync group %q has only one instance; this probably is not what you want", g.Name)
+		}
+		groups = append(groups, g)
+		master, backup := false, false
+		for _, m := range kept {
+			in := b.cfg.Instance(m)
+			master = master || in.InitialState == StateMaster
+			backup = backup || in.InitialState == StateBackup || in.Priority != 255
+		}
+		if master && backup {
+			for _, m := range kept {
+				if in := b.cfg.Instance(m); in.InitialState == StateMaster {
+					b.d.warnf(in.Pos, "state", "instance %q of sync group %q starts as BACKUP: a sync group starts MASTER only when all its instances are MASTER with priority 255 (as keepalived does)", in.Name, g.Name)
+					in.InitialState = StateBackup
+				}
+			}
+		}
 	}
+	b.cfg.SyncGroups = groups
 }
 
 // disjointPeers: two unicast instances may share a VRID on one interface
@@ -532,18 +702,4 @@ func disjointPeers(a, b *VRRPInstance) bool {
 		}
 	}
 	return true
-}
-
-// knownScripts drops track_script entries naming no vrrp_script, with a
-// warning, as keepalived does.
-func (b *builder) knownScripts(list []TrackScript, pos Pos) []TrackScript {
-	var kept []TrackScript
-	for _, t := range list {
-		if b.cfg.Script(t.Name) == nil {
-			b.d.warnf(pos, "track_script", "no vrrp_script %q, ignored", t.Name)
-			continue
-		}
-		kept = append(kept, t)
-	}
-	return kept
 }

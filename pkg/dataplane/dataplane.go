@@ -32,13 +32,18 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpvip/xdpvip/pkg/maglev"
+	"github.com/xdpvip/xdpvip/pkg/netif"
 )
 
 // DefaultBPFDir is where pins live unless Options.BPFDir says otherwise.
 const DefaultBPFDir = "/sys/fs/bpf/xdpvip"
 
-// DefaultTableSize is the Maglev table size M (prime).
-const DefaultTableSize = 65537
+// DefaultTableSize is the Maglev table size M (prime) used when
+// Options.TableSize is 0: pkg/maglev's default, which is also the largest
+// the program's maglev_tables inner map is declared with.
+const DefaultTableSize = maglev.DefaultSize
 
 // linkPin is the file name of the pinned XDP link inside the interface dir.
 const linkPin = "link"
@@ -47,7 +52,7 @@ const linkPin = "link"
 var (
 	ErrNoInterface      = errors.New("dataplane: no such interface")
 	ErrBadMode          = errors.New("dataplane: mode must be native, generic or auto")
-	ErrBadTableSize     = errors.New("dataplane: table size must be a prime between 3 and 65537")
+	ErrBadTableSize     = errors.New("dataplane: bad Maglev table size")
 	ErrNotAttached      = errors.New("dataplane: no pinned XDP link")
 	ErrBadVRID          = errors.New("dataplane: bad VRRP instance configuration")
 	ErrBadService       = errors.New("dataplane: bad virtual server")
@@ -68,7 +73,8 @@ type Options struct {
 	Mode string
 	// Logger receives attach decisions and neighbour-resolution problems.
 	Logger *slog.Logger
-	// TableSize is the Maglev table size M, a prime (DefaultTableSize when 0).
+	// TableSize is the Maglev table size M, a prime no larger than the
+	// program's MAGLEV_MAX_SIZE (DefaultTableSize when 0).
 	TableSize uint32
 }
 
@@ -87,7 +93,7 @@ type Dataplane struct {
 	ring    *ringbuf.Reader
 	lvs     lvsState
 	closed  bool
-	nl      *netlinkResolver // nil when loaded without an interface
+	nl      *netif.NeighCache // nil when loaded without an interface
 	stopNbr chan struct{}
 	nbrDone chan struct{}
 }
@@ -134,19 +140,19 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := newNetlinkResolver(opts.Logger)
+	nc, err := netif.NewNeighCache(netif.NeighOptions{Logger: opts.Logger})
 	if err != nil {
 		d.objs.Close()
-		return nil, err
+		return nil, fmt.Errorf("dataplane: %w", err)
 	}
-	d.lvs.resolve = res
-	d.nl = res
+	d.lvs.resolve = nc
+	d.nl = nc
 	if err := d.attach(opts.Mode); err != nil {
-		res.close()
+		nc.Close()
 		d.objs.Close()
 		return nil, err
 	}
-	d.startNeighbourRefresh(defaultRefresh)
+	d.startNeighbourRefresh(nc.Changed())
 	return d, nil
 }
 
@@ -235,7 +241,7 @@ func (d *Dataplane) Close() error {
 	}
 	d.lvs.closeTables()
 	if d.nl != nil {
-		d.nl.close()
+		d.nl.Close()
 	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)

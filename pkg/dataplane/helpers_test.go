@@ -61,7 +61,7 @@ type fakeNeigh struct {
 
 var errFakeUnknown = errors.New("fake resolver: unknown address")
 
-func (f fakeResolver) Resolve(a netip.Addr) (net.HardwareAddr, int, error) {
+func (f fakeResolver) Lookup(a netip.Addr) (net.HardwareAddr, int, error) {
 	n, ok := f[a]
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: %v", errFakeUnknown, a)
@@ -70,7 +70,7 @@ func (f fakeResolver) Resolve(a netip.Addr) (net.HardwareAddr, int, error) {
 }
 
 // newTestDataplane loads the program without pins or an interface.
-func newTestDataplane(t testing.TB, m uint32, res resolver) *Dataplane {
+func newTestDataplane(t testing.TB, m uint32, res neighbours) *Dataplane {
 	t.Helper()
 	requireBPF(t)
 	d, err := load(loadOptions{tableSize: m, ifindex: lbIfindex, ifname: "fake0", mac: lbMAC})

@@ -25,9 +25,6 @@ func load(o loadOptions) (*Dataplane, error) {
 	if o.tableSize == 0 {
 		o.tableSize = DefaultTableSize
 	}
-	if !validTableSize(o.tableSize) {
-		return nil, fmt.Errorf("%w: %d", ErrBadTableSize, o.tableSize)
-	}
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
@@ -35,7 +32,11 @@ func load(o loadOptions) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: parse BPF object: %w", err)
 	}
-	spec.Maps["maglev_tables"].InnerMap.MaxEntries = o.tableSize
+	ring := spec.Maps[xdpvipMapMaglevTables].InnerMap
+	if err := checkTableSize(o.tableSize, ring.MaxEntries); err != nil {
+		return nil, err
+	}
+	ring.MaxEntries = o.tableSize
 	var copts ebpf.CollectionOptions
 	if o.pinDir == "" {
 		for _, m := range spec.Maps {
@@ -47,6 +48,9 @@ func load(o loadOptions) (*Dataplane, error) {
 	d := &Dataplane{log: o.logger, ifindex: o.ifindex, ifname: o.ifname, mac: o.mac, m: o.tableSize, pinDir: o.pinDir}
 	d.lvs.resolve = noResolver{}
 	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
+		if uerr := unsupportedKernel(err); uerr != nil {
+			return nil, uerr
+		}
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
 			return nil, fmt.Errorf("%w: %v", ErrIncompatiblePins, err)
 		}
@@ -70,15 +74,18 @@ func load(o loadOptions) (*Dataplane, error) {
 	return d, nil
 }
 
-// validTableSize reports whether m is a prime in [3, 65537].
-func validTableSize(m uint32) bool {
-	if m < 3 || m > 65537 {
-		return false
+// minTableSize is the smallest Maglev table size accepted.
+const minTableSize = 3
+
+// checkTableSize accepts a prime m in [minTableSize, max], max being the
+// size the program declares its Maglev inner map with (MAGLEV_MAX_SIZE).
+func checkTableSize(m, max uint32) error {
+	ok := m >= minTableSize && m <= max
+	for i := uint32(2); ok && i*i <= m; i++ {
+		ok = m%i != 0
 	}
-	for i := uint32(2); i*i <= m; i++ {
-		if m%i == 0 {
-			return false
-		}
+	if !ok {
+		return fmt.Errorf("%w: %d: want a prime between %d and %d", ErrBadTableSize, m, minTableSize, max)
 	}
-	return true
+	return nil
 }

@@ -15,20 +15,16 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/maglev"
 )
 
-// Table limits; they match bpf/consts.h.
-const (
-	maxServices = 256
-	maxReals    = 4096
-	// noReal is a real id that is never valid: Maglev slots without a
-	// real server hold it, and the program passes such frames.
-	noReal = ^uint32(0)
-)
+// noReal is a real id that is never valid: Maglev slots without a real
+// server hold it, and the program passes such frames.
+const noReal = ^uint32(0)
 
-// Service flags and real flags, as in bpf/consts.h.
+// Service flags and real flags (enum svc_flag, enum real_flag in
+// bpf/shared.h). The table limits are the maps' MaxEntries.
 const (
-	svcHashSrc = 0x1
-	svcPersist = 0x2
-	realValid  = 0x1
+	svcHashSrc = uint8(xdpvipSvcFlagSVC_F_HASH_SRC)
+	svcPersist = uint8(xdpvipSvcFlagSVC_F_PERSIST)
+	realValid  = uint8(xdpvipRealFlagREAL_F_VALID)
 )
 
 // svcIdent identifies a virtual server the XDP program can see.
@@ -45,16 +41,19 @@ type svcEntry struct {
 	reals map[netip.AddrPort]uint32 // dest → real id
 	sig   string                    // the usable (key, weight) set of the current table
 	table *ebpf.Map                 // inner map currently in maglev_tables (nil when reused from pins)
+	// unresolved are the real servers the last refresh found without a
+	// usable neighbour entry (logged once, not at every refresh).
+	unresolved map[netip.AddrPort]bool
 }
 
 // lvsState is the Go mirror of services, reals and maglev_tables.
 type lvsState struct {
 	d        *Dataplane
 	services map[svcIdent]*svcEntry
-	svcUsed  [maxServices]bool
-	realUsed [maxReals]bool
+	svcUsed  []bool // by service id, len = services' MaxEntries
+	realUsed []bool // by real id, len = reals' MaxEntries
 	nextReal uint32
-	resolve  resolver
+	resolve  neighbours
 }
 
 // init rebuilds the id allocation from pinned maps, so that a restarted
@@ -63,6 +62,8 @@ type lvsState struct {
 func (s *lvsState) init(d *Dataplane) error {
 	s.d = d
 	s.services = map[svcIdent]*svcEntry{}
+	s.svcUsed = make([]bool, d.objs.Services.MaxEntries())
+	s.realUsed = make([]bool, d.objs.Reals.MaxEntries())
 	byID := map[uint32]*svcEntry{}
 	var (
 		k xdpvipSvcKey
@@ -70,7 +71,7 @@ func (s *lvsState) init(d *Dataplane) error {
 	)
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
-		if v.Id >= maxServices {
+		if int(v.Id) >= len(s.svcUsed) {
 			continue
 		}
 		id := svcIdent{proto: k.Proto, addr: addrFrom16(k.Addr, k.Family), port: ntohs(k.Port)}
@@ -84,7 +85,7 @@ func (s *lvsState) init(d *Dataplane) error {
 		return fmt.Errorf("dataplane: read pinned services: %w", err)
 	}
 	var r xdpvipReal
-	for rid := uint32(0); rid < maxReals; rid++ {
+	for rid := uint32(0); int(rid) < len(s.realUsed); rid++ {
 		if err := d.objs.Reals.Lookup(rid, &r); err != nil {
 			return fmt.Errorf("dataplane: read pinned reals: %w", err)
 		}
@@ -152,8 +153,9 @@ func (d *Dataplane) VIPActive(vip netip.Addr) (bool, error) {
 // Apply implements lvs.Backend: afterwards the program forwards exactly
 // the given services. Fwmark services and non-DR real servers cannot be
 // done in XDP; they are skipped with a log line. A real server whose MAC
-// is not (yet) in the neighbour table stays out of the Maglev table until
-// the background refresh resolves it.
+// is not (yet) in the neighbour cache stays out of the Maglev table until
+// the cache resolves it in the background and says so (Apply never waits
+// for the network).
 func (d *Dataplane) Apply(services []lvs.Service) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -190,6 +192,7 @@ func (d *Dataplane) applyLocked(services []lvs.Service) error {
 	for id, svc := range want {
 		errs = append(errs, s.applyService(id, svc))
 	}
+	d.keepNeighbours()
 	return errors.Join(errs...)
 }
 
@@ -223,9 +226,9 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 	d := s.d
 	e := s.services[id]
 	if e == nil {
-		sid, ok := firstFree(s.svcUsed[:], 0)
+		sid, ok := firstFree(s.svcUsed, 0)
 		if !ok {
-			return fmt.Errorf("%w: more than %d services", ErrTableFull, maxServices)
+			return fmt.Errorf("%w: more than %d services", ErrTableFull, len(s.svcUsed))
 		}
 		s.svcUsed[sid] = true
 		e = &svcEntry{id: sid, reals: map[netip.AddrPort]uint32{}}
@@ -259,7 +262,7 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 		}
 		rid, ok := s.allocReal()
 		if !ok {
-			return fmt.Errorf("%w: more than %d real servers", ErrTableFull, maxReals)
+			return fmt.Errorf("%w: more than %d real servers", ErrTableFull, len(s.realUsed))
 		}
 		e.reals[ap] = rid
 	}
@@ -283,7 +286,7 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 	return errors.Join(errs...)
 }
 
-// refreshService resolves the service's real servers, writes their entries
+// refreshService looks up the service's real servers, writes their entries
 // and rebuilds its Maglev table when the usable set changed.
 func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 	d := s.d
@@ -301,13 +304,20 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 		aps = append(aps, ap)
 	}
 	slices.SortFunc(aps, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	unresolved := map[netip.AddrPort]bool{}
 	for _, ap := range aps {
 		rid := e.reals[ap]
 		r := xdpvipReal{SvcId: e.id, Addr: addr16(ap.Addr()), Family: family(ap.Addr()), Port: ap.Port()}
-		mac, ifindex, err := s.resolve.Resolve(ap.Addr())
+		mac, ifindex, err := s.resolve.Lookup(ap.Addr())
 		if err != nil {
-			d.log.Warn("xdp dataplane: real server not resolved yet", "rs", ap.Addr(), "err", err)
+			if !e.unresolved[ap] {
+				d.log.Warn("xdp dataplane: real server not resolved yet", "rs", ap.Addr(), "err", err)
+			}
+			unresolved[ap] = true
 		} else {
+			if e.unresolved[ap] {
+				d.log.Info("xdp dataplane: real server resolved", "rs", ap.Addr(), "mac", net.HardwareAddr(mac).String())
+			}
 			copy(r.Mac[:], mac)
 			r.Ifindex = uint32(ifindex)
 			r.Flags = realValid
@@ -321,11 +331,14 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 			ids = append(ids, rid)
 		}
 	}
+	e.unresolved = unresolved
+	// Never empty, so an empty table is written once, not at every refresh.
 	var sig strings.Builder
+	fmt.Fprintf(&sig, "M=%d;", d.m)
 	for i, en := range entries {
 		fmt.Fprintf(&sig, "%s=%d/%d;", en.Key, en.Weight, ids[i])
 	}
-	if sig.String() == e.sig && e.sig != "" {
+	if sig.String() == e.sig {
 		return errors.Join(errs...)
 	}
 	if err := s.writeTable(e, entries, ids); err != nil {
@@ -389,12 +402,12 @@ func (s *lvsState) writeTable(e *svcEntry, entries []maglev.Entry, ids []uint32)
 }
 
 func (s *lvsState) allocReal() (uint32, bool) {
-	rid, ok := firstFree(s.realUsed[:], s.nextReal)
+	rid, ok := firstFree(s.realUsed, s.nextReal)
 	if !ok {
 		return 0, false
 	}
 	s.realUsed[rid] = true
-	s.nextReal = (rid + 1) % maxReals
+	s.nextReal = (rid + 1) % uint32(len(s.realUsed))
 	return rid, true
 }
 
@@ -466,10 +479,5 @@ func (d *Dataplane) Stats() ([]lvs.ServiceStats, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func ntohs(v uint16) uint16 { return htons(v) }
-
-// resolver finds the MAC and egress interface of a real server.
-type resolver interface {
-	Resolve(addr netip.Addr) (mac net.HardwareAddr, ifindex int, err error)
-}
 
 var _ lvs.Backend = (*Dataplane)(nil)

@@ -2,120 +2,36 @@ package dataplane
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"time"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"slices"
 )
 
-// defaultRefresh is how often real-server MACs are re-resolved.
-const defaultRefresh = 5 * time.Second
+var errNoResolver = errors.New("dataplane: no neighbour resolver (loaded without an interface)")
 
-// resolveWait bounds how long one Resolve waits for ARP / ND.
-const resolveWait = 500 * time.Millisecond
-
-// Errors of neighbour resolution.
-var (
-	ErrNotOnLink   = errors.New("dataplane: real server is not on a directly connected network (DR needs one)")
-	ErrUnresolved  = errors.New("dataplane: real server MAC not resolved")
-	errNoResolver  = errors.New("dataplane: no neighbour resolver (loaded without an interface)")
-	usableNUDState = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE |
-		netlink.NUD_PERMANENT | netlink.NUD_NOARP
-)
+// neighbours finds the MAC and egress interface of a real server without
+// waiting for the network (netif.NeighCache in production).
+type neighbours interface {
+	Lookup(addr netip.Addr) (mac net.HardwareAddr, ifindex int, err error)
+}
 
 type noResolver struct{}
 
-func (noResolver) Resolve(netip.Addr) (net.HardwareAddr, int, error) { return nil, 0, errNoResolver }
+func (noResolver) Lookup(netip.Addr) (net.HardwareAddr, int, error) { return nil, 0, errNoResolver }
 
-// netlinkResolver reads the kernel neighbour table. Its netlink handle is
-// made in the network namespace Open runs in and stays there, whatever
-// thread later uses it.
-type netlinkResolver struct {
-	h   *netlink.Handle
-	log *slog.Logger
-}
-
-func newNetlinkResolver(log *slog.Logger) (*netlinkResolver, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("dataplane: netlink: %w", err)
-	}
-	return &netlinkResolver{h: h, log: log}, nil
-}
-
-// Resolve returns addr's MAC and the interface it is reached through,
-// asking the kernel to resolve it (NTF_USE) when there is no usable entry.
-func (r *netlinkResolver) Resolve(addr netip.Addr) (net.HardwareAddr, int, error) {
-	ip := net.IP(addr.AsSlice())
-	routes, err := r.h.RouteGet(ip)
-	if err != nil || len(routes) == 0 {
-		return nil, 0, fmt.Errorf("%w: %v: no route: %v", ErrNotOnLink, addr, err)
-	}
-	rt := routes[0]
-	if rt.Gw != nil {
-		return nil, 0, fmt.Errorf("%w: %v via %v", ErrNotOnLink, addr, rt.Gw)
-	}
-	fam := netlink.FAMILY_V4
-	if addr.Is6() {
-		fam = netlink.FAMILY_V6
-	}
-	deadline := time.Now().Add(resolveWait)
-	asked := false
-	for {
-		if mac, ok := r.lookup(rt.LinkIndex, fam, addr); ok {
-			return mac, rt.LinkIndex, nil
-		}
-		if !asked {
-			asked = true
-			n := &netlink.Neigh{LinkIndex: rt.LinkIndex, Family: fam, IP: ip, State: netlink.NUD_NONE, Flags: netlink.NTF_USE}
-			if err := r.h.NeighSet(n); err != nil {
-				return nil, 0, fmt.Errorf("%w: %v: %v", ErrUnresolved, addr, err)
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, 0, fmt.Errorf("%w: %v", ErrUnresolved, addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *netlinkResolver) lookup(ifindex, fam int, addr netip.Addr) (net.HardwareAddr, bool) {
-	list, err := r.h.NeighList(ifindex, fam)
-	if err != nil {
-		return nil, false
-	}
-	for _, n := range list {
-		a, ok := netip.AddrFromSlice(n.IP)
-		if !ok || a.Unmap() != addr || len(n.HardwareAddr) != 6 {
-			continue
-		}
-		if n.State&usableNUDState != 0 {
-			return n.HardwareAddr, true
-		}
-	}
-	return nil, false
-}
-
-func (r *netlinkResolver) close() { r.h.Close() }
-
-// startNeighbourRefresh re-resolves every real server each interval and
-// updates entries and tables that changed.
-func (d *Dataplane) startNeighbourRefresh(every time.Duration) {
+// startNeighbourRefresh rewrites the real servers' entries and tables
+// whenever the neighbour cache's answer for one of them changes (resolved
+// later, new MAC, lost).
+func (d *Dataplane) startNeighbourRefresh(changed <-chan struct{}) {
 	d.stopNbr = make(chan struct{})
 	d.nbrDone = make(chan struct{})
 	go func() {
 		defer close(d.nbrDone)
-		t := time.NewTicker(every)
-		defer t.Stop()
 		for {
 			select {
 			case <-d.stopNbr:
 				return
-			case <-t.C:
+			case <-changed:
 				d.refreshNeighbours()
 			}
 		}
@@ -133,4 +49,35 @@ func (d *Dataplane) refreshNeighbours() {
 			d.log.Warn("xdp dataplane: neighbour refresh", "vip", id.addr, "port", id.port, "err", err)
 		}
 	}
+}
+
+// keepNeighbours tells the cache which addresses are real servers now, so
+// it stops resolving the ones removed.
+func (d *Dataplane) keepNeighbours() {
+	if d.nl == nil {
+		return
+	}
+	var addrs []netip.Addr
+	for _, e := range d.lvs.services {
+		for ap := range e.reals {
+			addrs = append(addrs, ap.Addr())
+		}
+	}
+	d.nl.Keep(addrs)
+}
+
+// Unresolved lists the real servers (of DR services) the program does not
+// forward to yet because their MAC is not known: Apply returns before the
+// neighbour cache resolves a new real server, and this says when it has.
+func (d *Dataplane) Unresolved() []netip.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []netip.Addr
+	for _, e := range d.lvs.services {
+		for ap := range e.unresolved {
+			out = append(out, ap.Addr())
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
 }

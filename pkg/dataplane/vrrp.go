@@ -2,15 +2,17 @@ package dataplane
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/xdpvip/xdpvip/pkg/vrrp"
 )
 
 // VRIDConfig is what the XDP program checks adverts of one VRRP instance
@@ -37,6 +39,33 @@ type VRIDConfig struct {
 	AddrCount uint8
 }
 
+// MaxMessageLen is the largest VRRP message (header, addresses, v2
+// authentication data) the XDP program accepts, VRRP_MAX_MSG in
+// bpf/consts.h (the payload array of the ring-buffer record): 1536 bytes,
+// so 255 IPv4 addresses (v2: 1036 bytes) but at most 95 IPv6 ones.
+// Longer adverts are dropped as addr_count.
+const MaxMessageLen = len(xdpvipVrrpEvent{}.Payload)
+
+// MaxAddrs is the most addresses an advert of this version and family (4
+// or 6) may carry for the program to accept it: what fits MaxMessageLen,
+// and at most 255 (the count is one byte). v2: 255 IPv4; v3: 255 IPv4,
+// 95 IPv6. A VRRP instance with more VIPs than this cannot run on the XDP
+// dataplane: its BACKUP would drop every advert as addr_count.
+func MaxAddrs(version, family uint8) int {
+	alen, fixed := 4, vrrpHeaderLen
+	if family == 6 {
+		alen = 16
+	}
+	if version == 2 {
+		fixed += vrrpV2AuthLen
+	}
+	return min((MaxMessageLen-fixed)/alen, 255)
+}
+
+// vrrpV2AuthLen is VRRPv2's trailing authentication data (VRRP_V2_AUTH_LEN,
+// the size of the configured password).
+const vrrpV2AuthLen = len(xdpvipVridCfg{}.Auth)
+
 // AdvertEvent is one valid advert as the XDP program saw it.
 type AdvertEvent struct {
 	VRID     uint8
@@ -46,8 +75,12 @@ type AdvertEvent struct {
 	// Interval is the advert interval the advert carries.
 	Interval time.Duration
 	Src, Dst netip.Addr
-	// Payload is the VRRP message (header, addresses, v2 auth data).
+	// Payload is the VRRP message (header, addresses, v2 auth data) as
+	// the program validated it: version, type, VRID, count, length,
+	// checksum, TTL, authentication, interval and unicast peer.
 	Payload []byte
+	// Addrs are the message's addresses, read from Payload.
+	Addrs []netip.Addr
 	// Monotonic is CLOCK_MONOTONIC at reception (bpf_ktime_get_ns).
 	Monotonic time.Duration
 }
@@ -79,6 +112,10 @@ func (d *Dataplane) ConfigureVRID(vrid uint8, cfg VRIDConfig) error {
 	}
 	if cfg.AuthType > 1 {
 		return fmt.Errorf("%w: vrid %d: auth type %d not supported", ErrBadVRID, vrid, cfg.AuthType)
+	}
+	if max := MaxAddrs(cfg.Version, cfg.Family); int(cfg.AddrCount) > max {
+		return fmt.Errorf("%w: vrid %d: %d addresses, the XDP program accepts at most %d in a v%d IPv%d advert (%d bytes)",
+			ErrBadVRID, vrid, cfg.AddrCount, max, cfg.Version, cfg.Family, MaxMessageLen)
 	}
 	secs := cfg.Interval / time.Second
 	if cfg.Interval%time.Second != 0 || secs > 255 {
@@ -227,63 +264,106 @@ func (d *Dataplane) ReadAdvert(ctx context.Context) (AdvertEvent, error) {
 	}
 }
 
-// errShortEvent is returned for a ring-buffer record shorter than its header.
+// errShortEvent is returned for a ring-buffer record that is not a whole
+// struct vrrp_event or whose payload is not the message BPF validated.
 var errShortEvent = errors.New("dataplane: short advert event")
 
-// decodeAdvertEvent decodes struct vrrp_event (bpf/shared.h), host order
-// (little endian):
-//
-//	 0: ktime_ns u64
-//	 8: vrid u8   9: family u8   10: version u8   11: priority u8
-//	12: interval_cs u16   14: payload_len u16
-//	16: src [16]   32: dst [16]   48: payload [1024]
+// eventSize is the size of one ring-buffer record (struct vrrp_event).
+const eventSize = int(unsafe.Sizeof(xdpvipVrrpEvent{}))
+
+// decodeAdvertEvent decodes one ring-buffer record through the generated
+// type (struct vrrp_event, host layout) and the VRRP message it carries.
+// The program validated the message; this only reads it.
 func decodeAdvertEvent(b []byte) (AdvertEvent, error) {
-	const hdr = 48
-	if len(b) < hdr {
-		return AdvertEvent{}, fmt.Errorf("%w: %d bytes", errShortEvent, len(b))
+	var raw xdpvipVrrpEvent
+	if len(b) < eventSize {
+		return AdvertEvent{}, fmt.Errorf("%w: %d bytes, want %d", errShortEvent, len(b), eventSize)
 	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), eventSize), b)
 	ev := AdvertEvent{
-		Monotonic: time.Duration(binary.LittleEndian.Uint64(b[0:8])),
-		VRID:      b[8],
-		Family:    b[9],
-		Version:   b[10],
-		Priority:  b[11],
-		Interval:  time.Duration(binary.LittleEndian.Uint16(b[12:14])) * 10 * time.Millisecond,
+		Monotonic: time.Duration(raw.KtimeNs),
+		VRID:      raw.Vrid,
+		Family:    raw.Family,
+		Version:   raw.Version,
+		Priority:  raw.Priority,
+		Interval:  time.Duration(raw.IntervalCs) * 10 * time.Millisecond,
 	}
-	if ev.Family != 4 && ev.Family != 6 {
+	alen := 4
+	switch ev.Family {
+	case 4:
+	case 6:
+		alen = 16
+	default:
 		return AdvertEvent{}, fmt.Errorf("dataplane: advert event: family %d", ev.Family)
 	}
-	n := int(binary.LittleEndian.Uint16(b[14:16]))
-	if hdr+n > len(b) {
-		return AdvertEvent{}, fmt.Errorf("%w: payload %d bytes, record %d", errShortEvent, n, len(b))
+	n := int(raw.PayloadLen)
+	if n < vrrpHeaderLen || n > len(raw.Payload) {
+		return AdvertEvent{}, fmt.Errorf("%w: payload %d bytes", errShortEvent, n)
 	}
-	ev.Src = addrFrom16([16]byte(b[16:32]), ev.Family)
-	ev.Dst = addrFrom16([16]byte(b[32:48]), ev.Family)
-	ev.Payload = append([]byte(nil), b[hdr:hdr+n]...)
+	ev.Src = addrFrom16(raw.Src, ev.Family)
+	ev.Dst = addrFrom16(raw.Dst, ev.Family)
+	ev.Payload = append([]byte(nil), raw.Payload[:n]...)
+	count := int(ev.Payload[vrrpCountOffset])
+	if vrrpHeaderLen+count*alen > n {
+		return AdvertEvent{}, fmt.Errorf("%w: %d addresses in %d bytes", errShortEvent, count, n)
+	}
+	ev.Addrs = make([]netip.Addr, count)
+	for i := range ev.Addrs {
+		a := ev.Payload[vrrpHeaderLen+i*alen:]
+		if alen == 4 {
+			ev.Addrs[i] = netip.AddrFrom4([4]byte(a[:4]))
+		} else {
+			ev.Addrs[i] = netip.AddrFrom16([16]byte(a[:16]))
+		}
+	}
 	return ev, nil
 }
 
-// counterNames names the counters map's indexes (enum counter).
-var counterNames = map[xdpvipCounter]string{
-	xdpvipCounterCNT_TRUNCATED:    "truncated",
-	xdpvipCounterCNT_TTL:          "ttl",
-	xdpvipCounterCNT_VERSION:      "version",
-	xdpvipCounterCNT_TYPE:         "type",
-	xdpvipCounterCNT_VRID:         "vrid",
-	xdpvipCounterCNT_LENGTH:       "length",
-	xdpvipCounterCNT_ADDR_COUNT:   "addr_count",
-	xdpvipCounterCNT_CHECKSUM:     "checksum",
-	xdpvipCounterCNT_AUTH_TYPE:    "auth_type",
-	xdpvipCounterCNT_AUTH:         "auth",
-	xdpvipCounterCNT_INTERVAL:     "interval",
-	xdpvipCounterCNT_UNICAST_PEER: "unicast_peer",
-	xdpvipCounterCNT_FAMILY:       "family",
-	xdpvipCounterCNT_VRRP_VALID:   "vrrp_valid",
-	xdpvipCounterCNT_RINGBUF_FULL: "ringbuf_full",
-	xdpvipCounterCNT_FWD_TX:       "fwd_tx",
-	xdpvipCounterCNT_FWD_REDIRECT: "fwd_redirect",
-	xdpvipCounterCNT_FWD_NO_REAL:  "fwd_no_real",
+// The VRRP header fields the event decoder reads (struct vrrp_hdr in
+// bpf/parsing.h; RFC 3768 §5.1, RFC 5798 §5.1).
+const (
+	vrrpHeaderLen   = int(unsafe.Sizeof(xdpvipVrrpHdr{}))
+	vrrpCountOffset = int(unsafe.Offsetof(xdpvipVrrpHdr{}.Count))
+)
+
+// dropCounters pairs each BPF drop counter with pkg/vrrp's reason of the
+// same meaning, whose name it is reported under. The BPF enum has no
+// "none", so counter c is vrrp.DropReason(c+1); the test checks this
+// table covers both enums.
+var dropCounters = [...]struct {
+	c      xdpvipCounter
+	reason vrrp.DropReason
+}{
+	{xdpvipCounterCNT_TRUNCATED, vrrp.DropTruncated},
+	{xdpvipCounterCNT_TTL, vrrp.DropTTL},
+	{xdpvipCounterCNT_VERSION, vrrp.DropVersion},
+	{xdpvipCounterCNT_TYPE, vrrp.DropType},
+	{xdpvipCounterCNT_VRID, vrrp.DropVRID},
+	{xdpvipCounterCNT_LENGTH, vrrp.DropLength},
+	{xdpvipCounterCNT_ADDR_COUNT, vrrp.DropAddrCount},
+	{xdpvipCounterCNT_CHECKSUM, vrrp.DropChecksum},
+	{xdpvipCounterCNT_AUTH_TYPE, vrrp.DropAuthType},
+	{xdpvipCounterCNT_AUTH, vrrp.DropAuth},
+	{xdpvipCounterCNT_INTERVAL, vrrp.DropInterval},
+	{xdpvipCounterCNT_UNICAST_PEER, vrrp.DropUnicastPeer},
+	{xdpvipCounterCNT_FAMILY, vrrp.DropFamily},
 }
+
+// counterNames names every index of the counters map (enum counter in
+// bpf/shared.h): the drop reasons by their pkg/vrrp names, then the rest.
+var counterNames = func() map[xdpvipCounter]string {
+	m := map[xdpvipCounter]string{
+		xdpvipCounterCNT_VRRP_VALID:   "vrrp_valid",
+		xdpvipCounterCNT_RINGBUF_FULL: "ringbuf_full",
+		xdpvipCounterCNT_FWD_TX:       "fwd_tx",
+		xdpvipCounterCNT_FWD_REDIRECT: "fwd_redirect",
+		xdpvipCounterCNT_FWD_NO_REAL:  "fwd_no_real",
+	}
+	for _, d := range dropCounters {
+		m[d.c] = d.reason.String()
+	}
+	return m
+}()
 
 // Counters returns every counter of the program, summed over CPUs, by name:
 // the VRRP drop reasons (see DropCounters), vrrp_valid, ringbuf_full,
@@ -312,9 +392,9 @@ func (d *Dataplane) DropCounters() (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]uint64, int(xdpvipCounterCNT_FAMILY)+1)
-	for idx := xdpvipCounterCNT_TRUNCATED; idx <= xdpvipCounterCNT_FAMILY; idx++ {
-		out[counterNames[idx]] = all[counterNames[idx]]
+	out := make(map[string]uint64, len(dropCounters))
+	for _, d := range dropCounters {
+		out[counterNames[d.c]] = all[counterNames[d.c]]
 	}
 	return out, nil
 }

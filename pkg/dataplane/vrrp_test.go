@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"maps"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/xdpvip/xdpvip/internal/packet"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
@@ -92,6 +92,8 @@ func TestVRRPFixtures(t *testing.T) {
 
 		{"truncated VRRP header", packet.IPFrame(lbMAC, peerMC, peer4, g4, packet.ProtoVRRP, 255, []byte{0x31, 51, 100}), xdpDrop, "truncated"},
 		{"truncated IP length beyond frame", truncateIPv4(advertFrame(t, v3adv(51, vip4), peer4, g4, 255, nil), 8), xdpDrop, "truncated"},
+		{"IPv4 header length below 20", editFrame(advertFrame(t, v3adv(51, vip4), peer4, g4, 255, nil), func(f []byte) { f[ethLen] = 0x44 }), xdpDrop, "truncated"},
+		{"IPv4 total length below the header", editFrame(advertFrame(t, v3adv(51, vip4), peer4, g4, 255, nil), func(f []byte) { binary.BigEndian.PutUint16(f[ethLen+2:], 12) }), xdpDrop, "truncated"},
 		{"ttl 64", advertFrame(t, v3adv(51, vip4), peer4, g4, 64, nil), xdpDrop, "ttl"},
 		{"hop limit 1", advertFrame(t, v3adv(53, vip6), peer6, g6, 1, nil), xdpDrop, "ttl"},
 		{"version 4", advertFrame(t, v3adv(51, vip4), peer4, g4, 255, func(m []byte) { m[0] = 0x41 }), xdpDrop, "version"},
@@ -127,6 +129,16 @@ func TestVRRPFixtures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ethLen is the Ethernet header's length: the IP header starts there.
+const ethLen = 14
+
+// editFrame applies edit to a copy of f.
+func editFrame(f []byte, edit func([]byte)) []byte {
+	f = append([]byte(nil), f...)
+	edit(f)
+	return f
 }
 
 // truncateIPv4 cuts n bytes off the end of an IPv4 frame, leaving the IP
@@ -293,46 +305,97 @@ func TestNonVRRPPassesUntouched(t *testing.T) {
 	}
 }
 
-func TestDecodeAdvertEventRejectsShortRecords(t *testing.T) {
+// eventRecord is a ring-buffer record as the program writes it, carrying
+// msg (truncated to the payload array) from src to dst.
+func eventRecord(family uint8, src, dst netip.Addr, msg []byte) []byte {
+	raw := xdpvipVrrpEvent{KtimeNs: 42e9, Vrid: 51, Family: family, Version: 3, Priority: 100, IntervalCs: 100,
+		PayloadLen: uint16(len(msg)), Src: addr16(src), Dst: addr16(dst)}
+	copy(raw.Payload[:], msg)
+	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&raw)), eventSize)...)
+}
+
+func TestDecodeAdvertEventReadsTheGeneratedLayout(t *testing.T) {
+	adv := v3adv(51, vip4, other4)
+	msg, err := adv.Marshal(peer4, vrrp.Group4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := decodeAdvertEvent(eventRecord(4, peer4, vrrp.Group4, msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AdvertEvent{VRID: 51, Family: 4, Version: 3, Priority: 100, Interval: time.Second, Src: peer4, Dst: vrrp.Group4,
+		Monotonic: 42 * time.Second}
+	if ev.VRID != want.VRID || ev.Family != want.Family || ev.Version != want.Version || ev.Priority != want.Priority ||
+		ev.Interval != want.Interval || ev.Src != want.Src || ev.Dst != want.Dst || ev.Monotonic != want.Monotonic {
+		t.Errorf("decoded %+v, want %+v", ev, want)
+	}
+	if !bytes.Equal(ev.Payload, msg) || !equalAddrs(ev.Addrs, adv.Addrs) {
+		t.Errorf("payload %x addresses %v, want %x %v", ev.Payload, ev.Addrs, msg, adv.Addrs)
+	}
+}
+
+func TestDecodeAdvertEventRejectsBadRecords(t *testing.T) {
+	adv := v3adv(51, vip4)
+	msg, err := adv.Marshal(peer4, vrrp.Group4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := eventRecord(4, peer4, vrrp.Group4, msg)
 	tests := []struct {
 		name string
 		b    []byte
 	}{
 		{"empty", nil},
-		{"short header", make([]byte, 47)},
-		{"payload beyond record", func() []byte {
-			b := make([]byte, 48)
-			b[9] = 4
-			binary.LittleEndian.PutUint16(b[14:16], 10)
+		{"one byte short", good[:eventSize-1]},
+		{"family 0", eventRecord(0, peer4, vrrp.Group4, msg)},
+		{"no payload (load failed in BPF)", eventRecord(4, peer4, vrrp.Group4, nil)},
+		{"payload shorter than its count", eventRecord(4, peer4, vrrp.Group4, func() []byte {
+			m := append([]byte(nil), msg...)
+			m[vrrpCountOffset] = 9
+			return m
+		}())},
+		{"payload length beyond the array", func() []byte {
+			b := append([]byte(nil), good...)
+			off := unsafe.Offsetof(xdpvipVrrpEvent{}.PayloadLen)
+			binary.LittleEndian.PutUint16(b[off:], uint16(MaxMessageLen+1))
 			return b
 		}()},
-		{"family 0", make([]byte, 48)},
 	}
 	for _, tt := range tests {
-		if _, err := decodeAdvertEvent(tt.b); err == nil {
-			t.Errorf("%s: decoded without error", tt.name)
+		if ev, err := decodeAdvertEvent(tt.b); err == nil {
+			t.Errorf("%s: decoded without error: %+v", tt.name, ev)
 		}
 	}
 }
 
 func FuzzDecodeAdvertEvent(f *testing.F) {
-	ok := make([]byte, 48+4)
-	ok[9] = 4
-	binary.LittleEndian.PutUint16(ok[14:16], 4)
-	f.Add(ok)
+	adv := v3adv(51, vip4, other4)
+	msg, err := adv.Marshal(peer4, vrrp.Group4)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(eventRecord(4, peer4, vrrp.Group4, msg))
+	f.Add(eventRecord(6, peer6, vrrp.Group6, msg))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := decodeAdvertEvent(b)
 		if err != nil {
 			return
 		}
-		if ev.Family != 4 && ev.Family != 6 || len(ev.Payload) > len(b)-48 {
+		if ev.Family != 4 && ev.Family != 6 || len(ev.Payload) > MaxMessageLen || len(ev.Payload) < vrrpHeaderLen {
 			t.Fatalf("decoded an inconsistent event %+v", ev)
 		}
-		if ev.Src.Is4() != (ev.Family == 4) {
-			t.Fatalf("source %v does not match family %d", ev.Src, ev.Family)
+		if ev.Src.Is4() != (ev.Family == 4) || ev.Dst.Is4() != (ev.Family == 4) {
+			t.Fatalf("addresses %v %v do not match family %d", ev.Src, ev.Dst, ev.Family)
+		}
+		if len(ev.Addrs) != int(ev.Payload[vrrpCountOffset]) {
+			t.Fatalf("%d addresses for count %d", len(ev.Addrs), ev.Payload[vrrpCountOffset])
+		}
+		for _, a := range ev.Addrs {
+			if a.Is4() != (ev.Family == 4) {
+				t.Fatalf("address %v in a family %d advert", a, ev.Family)
+			}
 		}
 	})
 }
-
-var _ = net.HardwareAddr{}

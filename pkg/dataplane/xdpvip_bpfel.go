@@ -101,10 +101,23 @@ type xdpvipRealCounters struct {
 	NewFlows uint64
 }
 
+type xdpvipRealFlag uint32
+
+const (
+	xdpvipRealFlagREAL_F_VALID xdpvipRealFlag = 1
+)
+
 type xdpvipScratchBuf struct {
 	_   structs.HostLayout
-	Buf [1064]uint8
+	Buf [1536]uint8
 }
+
+type xdpvipSvcFlag uint32
+
+const (
+	xdpvipSvcFlagSVC_F_HASH_SRC xdpvipSvcFlag = 1
+	xdpvipSvcFlagSVC_F_PERSIST  xdpvipSvcFlag = 2
+)
 
 type xdpvipSvcKey struct {
 	_      structs.HostLayout
@@ -159,7 +172,21 @@ type xdpvipVrrpEvent struct {
 	PayloadLen uint16
 	Src        [16]uint8
 	Dst        [16]uint8
-	Payload    [1024]uint8
+	Payload    [1536]uint8
+}
+
+type xdpvipVrrpHdr struct {
+	_        structs.HostLayout
+	VersType uint8
+	Vrid     uint8
+	Priority uint8
+	Count    uint8
+	V2       struct {
+		_        structs.HostLayout
+		AuthType uint8
+		AdverInt uint8
+	}
+	Checksum uint16
 }
 
 type xdpvipVrrpPeer struct {
@@ -193,7 +220,10 @@ const (
 	xdpvipMapVrrpPeers       = "vrrp_peers"
 	xdpvipProgXdpVip         = "xdp_vip"
 	xdpvipVarUnusedCounter   = "unused_counter"
+	xdpvipVarUnusedRealFlag  = "unused_real_flag"
+	xdpvipVarUnusedSvcFlag   = "unused_svc_flag"
 	xdpvipVarUnusedVrrpEvent = "unused_vrrp_event"
+	xdpvipVarUnusedVrrpHdr   = "unused_vrrp_hdr"
 )
 
 // loadXdpvip returns the embedded CollectionSpec for xdpvip.
@@ -266,7 +296,10 @@ type xdpvipMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpvipVariableSpecs struct {
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedRealFlag  *ebpf.VariableSpec `ebpf:"unused_real_flag"`
+	UnusedSvcFlag   *ebpf.VariableSpec `ebpf:"unused_svc_flag"`
 	UnusedVrrpEvent *ebpf.VariableSpec `ebpf:"unused_vrrp_event"`
+	UnusedVrrpHdr   *ebpf.VariableSpec `ebpf:"unused_vrrp_hdr"`
 }
 
 // xdpvipObjects contains all objects after they have been loaded into the kernel.
@@ -329,7 +362,10 @@ func (m *xdpvipMaps) Close() error {
 // It can be passed to loadXdpvipObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpvipVariables struct {
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedRealFlag  *ebpf.Variable `ebpf:"unused_real_flag"`
+	UnusedSvcFlag   *ebpf.Variable `ebpf:"unused_svc_flag"`
 	UnusedVrrpEvent *ebpf.Variable `ebpf:"unused_vrrp_event"`
+	UnusedVrrpHdr   *ebpf.Variable `ebpf:"unused_vrrp_hdr"`
 }
 
 // xdpvipPrograms contains all programs after they have been loaded into the kernel.

@@ -102,6 +102,45 @@ type CheckerStatus struct {
 	LastError error
 	// Retrying is how many retries of the current failure have been made.
 	Retrying int
+	// Successes and Failures count every check since the Monitor started
+	// (each retry is a check).
+	Successes, Failures uint64
+	// Latency is the distribution of check durations.
+	Latency LatencyHistogram
+}
+
+// LatencyBounds are the upper bounds of LatencyHistogram's buckets.
+var LatencyBounds = []time.Duration{
+	time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// LatencyHistogram counts check durations: Counts[i] is the number of
+// checks that took at most LatencyBounds[i] (cumulative, as Prometheus
+// buckets are); Count and Sum cover all of them, slower ones included.
+type LatencyHistogram struct {
+	Counts []uint64
+	Count  uint64
+	Sum    time.Duration
+}
+
+func (h *LatencyHistogram) observe(d time.Duration) {
+	if h.Counts == nil {
+		h.Counts = make([]uint64, len(LatencyBounds))
+	}
+	for i, b := range LatencyBounds {
+		if d <= b {
+			h.Counts[i]++
+		}
+	}
+	h.Count++
+	h.Sum += d
+}
+
+func (h LatencyHistogram) clone() LatencyHistogram {
+	h.Counts = append([]uint64(nil), h.Counts...)
+	return h
 }
 
 // Status is a real server's current health.
@@ -137,6 +176,9 @@ type checkerRun struct {
 	hasDyn  bool // dynamic holds a weight
 	lastErr error
 	timer   Timer
+	// successes, failures and latency are the checker's statistics.
+	successes, failures uint64
+	latency             LatencyHistogram
 }
 
 // NewMonitor validates cfg and returns a stopped Monitor whose initial
@@ -229,6 +271,7 @@ func (m *Monitor) Status() Status {
 	for _, r := range m.runs {
 		s.Checkers = append(s.Checkers, CheckerStatus{
 			Name: r.cfg.Name, Up: r.state.up, LastError: r.lastErr, Retrying: r.state.retried,
+			Successes: r.successes, Failures: r.failures, Latency: r.latency.clone(),
 		})
 	}
 	return s
@@ -256,7 +299,9 @@ func (m *Monitor) run(r *checkerRun) {
 	if t := r.cfg.Timing.ConnectTimeout; t > 0 {
 		ctx, cancel = context.WithTimeout(m.ctx, t)
 	}
+	began := time.Now()
 	weight, dynamic, err := check(ctx, r.cfg.Checker)
+	took := time.Since(began)
 	cancel()
 	if m.ctx.Err() != nil {
 		return // stopped while checking: the result means nothing
@@ -265,6 +310,12 @@ func (m *Monitor) run(r *checkerRun) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r.lastErr = err
+	if err == nil {
+		r.successes++
+	} else {
+		r.failures++
+	}
+	r.latency.observe(took)
 	next, changed := r.state.observe(err == nil, r.cfg.Timing)
 	if err == nil && dynamic {
 		r.dynamic, r.hasDyn = weight, true

@@ -254,6 +254,12 @@ func TestMonitorRetryTimeline(t *testing.T) {
 	if got := strings.Join(log.kinds(), ","); got != "down,up" {
 		t.Fatalf("events %s, want down,up", got)
 	}
+	// Every check is counted (retries too) and timed: ok, 4 fails, ok, ok.
+	cs := m.Status().Checkers[0]
+	if cs.Successes != 3 || cs.Failures != 4 || cs.Latency.Count != 7 || len(cs.Latency.Counts) != len(LatencyBounds) ||
+		cs.Latency.Counts[len(LatencyBounds)-1] != 7 {
+		t.Errorf("checker statistics %d ok / %d failed, latency %+v; want 3 / 4 and 7 checks under 10 s", cs.Successes, cs.Failures, cs.Latency)
+	}
 	log.mu.Lock()
 	down := log.events[0]
 	log.mu.Unlock()

@@ -56,7 +56,8 @@ type VirtualServer struct {
 	Sorry *SorryServer
 	// Alpha starts every real server down until its checker passes.
 	Alpha bool
-	// Omega runs the quorum-down and real-server-down notifiers on shutdown.
+	// Omega runs the quorum-down notifier on shutdown (Manager.Shutdown;
+	// the real servers' notify_down is their health monitors' job).
 	Omega bool
 	// InhibitOnFailure keeps failed real servers listed with weight 0
 	// instead of removing them; real servers may override it.

@@ -14,6 +14,9 @@ import (
 type ListOptions struct {
 	// Stats prints counters in the layout of `ipvsadm -Ln --stats`.
 	Stats bool
+	// Rate prints the counters (already per-second, see Rates) in the
+	// layout of `ipvsadm -Ln --rate`.
+	Rate bool
 	// JSON prints the views as a JSON document instead of text.
 	JSON bool
 	// Dataplane names the backend in the header line ("xdp", "ipvs").
@@ -49,10 +52,15 @@ func WriteList(w io.Writer, views []ServiceView, opts ListOptions) error {
 	} else {
 		fmt.Fprintf(bw, "xdpvip Virtual Server\n")
 	}
-	if opts.Stats {
+	switch {
+	case opts.Rate:
+		fmt.Fprintf(bw, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
+			"Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+		opts.Stats = true // the same columns
+	case opts.Stats:
 		fmt.Fprintf(bw, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
 			"Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
-	} else {
+	default:
 		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n" +
 			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 	}

@@ -23,11 +23,9 @@ type QuorumEvent struct {
 // Manager's state lock; they must return quickly (run scripts
 // asynchronously) and must not change the Manager's state from inside.
 type ManagerOptions struct {
-	// OnQuorum runs quorum_up / quorum_down.
+	// OnQuorum runs quorum_up / quorum_down. (A live real server's
+	// notify_down at shutdown with omega is its health monitor's job.)
 	OnQuorum func(QuorumEvent)
-	// OnShutdownDown runs a live real server's notify_down at Shutdown
-	// when its virtual server has omega set.
-	OnShutdownDown func(vs ServiceKey, rs RealServerKey)
 }
 
 // Manager holds the virtual servers, their real servers' health and
@@ -382,7 +380,11 @@ func (tx *Tx) SetHealth(vs ServiceKey, rs RealServerKey, up bool) error {
 	return nil
 }
 
-// SetWeight sets a real server's effective weight (misc_dynamic).
+// SetWeight sets a real server's effective weight (misc_dynamic). A
+// weight other than the configured one is dynamic: it survives a reload
+// (Configure). The configured weight itself, which the daemon reports
+// with every up event, is not: a reload then applies a new configured
+// weight.
 func (tx *Tx) SetWeight(vs ServiceKey, rs RealServerKey, weight int) error {
 	if weight < 0 {
 		return fmt.Errorf("%w: %d is negative", ErrInvalidWeight, weight)
@@ -391,7 +393,7 @@ func (tx *Tx) SetWeight(vs ServiceKey, rs RealServerKey, weight int) error {
 	if err != nil {
 		return err
 	}
-	r.dynamic = true
+	r.dynamic = weight != r.configured
 	if r.weight == weight {
 		return nil
 	}
@@ -420,15 +422,6 @@ func (m *Manager) SetWeight(vs ServiceKey, rs RealServerKey, weight int) error {
 	return m.Update(func(tx *Tx) error { return tx.SetWeight(vs, rs, weight) })
 }
 
-// Resync hands the backend the full desired state even if it did not
-// change (after a backend restart, or to retry a failed Apply).
-func (m *Manager) Resync() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.stale = true
-	return m.applyLocked(true)
-}
-
 // Services returns the desired state the backend was last asked to
 // program (or will be, if that Apply failed). The Dests slices are shared
 // and must not be modified.
@@ -442,9 +435,10 @@ func (m *Manager) Services() []Service {
 	return out
 }
 
-// Shutdown runs the omega notifiers: for every virtual server with omega,
-// quorum down if it was up, and notify_down for each live real server. It
-// does not touch the backend (the daemon decides whether services stay).
+// Shutdown runs the omega quorum notifier: for every virtual server with
+// omega, quorum down if it was up (the real servers' notify_down at
+// shutdown is run by their health monitors' Stop). It does not touch the
+// backend (the daemon decides whether services stay).
 func (m *Manager) Shutdown() {
 	m.mu.Lock()
 	var events []func()
@@ -452,18 +446,9 @@ func (m *Manager) Shutdown() {
 		if !st.cfg.Omega {
 			continue
 		}
-		key := st.cfg.Key
 		if st.quorate && m.opts.OnQuorum != nil {
-			ev := QuorumEvent{Service: key, Up: false, LiveWeight: st.live, Quorum: st.cfg.Quorum, Hysteresis: st.cfg.Hysteresis, Shutdown: true}
+			ev := QuorumEvent{Service: st.cfg.Key, Up: false, LiveWeight: st.live, Quorum: st.cfg.Quorum, Hysteresis: st.cfg.Hysteresis, Shutdown: true}
 			events = append(events, func() { m.opts.OnQuorum(ev) })
-		}
-		if m.opts.OnShutdownDown != nil {
-			for _, rs := range st.reals {
-				if rs.up {
-					rk := rs.key
-					events = append(events, func() { m.opts.OnShutdownDown(key, rk) })
-				}
-			}
 		}
 	}
 	m.unlockAndNotify(events)

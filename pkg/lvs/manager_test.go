@@ -44,11 +44,6 @@ func (r *recorder) opts() lvs.ManagerOptions {
 			}
 			r.events = append(r.events, fmt.Sprintf("%s %d", s, ev.LiveWeight))
 		},
-		OnShutdownDown: func(vs lvs.ServiceKey, rs lvs.RealServerKey) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.events = append(r.events, "rs-down "+rs.String())
-		},
 	}
 }
 
@@ -534,9 +529,6 @@ func TestManagerApplyFailureRetries(t *testing.T) {
 	if err := m.SetHealth(vip, rs1, true); err != nil || b.Applies() != 2 {
 		t.Fatalf("applied again after success: %d, %v", b.Applies(), err)
 	}
-	if err := m.Resync(); err != nil || b.Applies() != 3 {
-		t.Fatalf("Resync: %d applies, %v", b.Applies(), err)
-	}
 }
 
 func TestManagerShutdownOmega(t *testing.T) {
@@ -557,7 +549,7 @@ func TestManagerShutdownOmega(t *testing.T) {
 	}
 	n := b.Applies()
 	m.Shutdown()
-	want := []string{"shutdown-down 1", "rs-down 192.168.28.103:80"}
+	want := []string{"shutdown-down 1"}
 	if got := rec.take(); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
@@ -618,5 +610,39 @@ func TestManagerConcurrent(t *testing.T) {
 		if d.Weight != 2 {
 			t.Fatalf("dest %v weight %d, want 2", d.Addr, d.Weight)
 		}
+	}
+}
+
+// TestManagerReloadAppliesWeightAfterDownUp: a real server that went down
+// and came back (the daemon reports an up event's weight with SetWeight)
+// still takes a new configured weight on reload; only a weight a checker
+// set away from the configured one (misc_dynamic) survives a reload.
+func TestManagerReloadAppliesWeightAfterDownUp(t *testing.T) {
+	b := &lvstest.Backend{}
+	m := lvs.NewManager(b, lvs.ManagerOptions{})
+	cfg := lvs.VirtualServer{Key: vip, RealServers: []lvs.RealServer{{Addr: rs1.Addr, Weight: 1}, {Addr: rs2.Addr, Weight: 1}}}
+	if err := m.Configure([]lvs.VirtualServer{cfg}); err != nil {
+		t.Fatal(err)
+	}
+	// What the daemon does for a health checker's down and up events.
+	for _, up := range []bool{false, true} {
+		if err := m.SetHealth(vip, rs1, up); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.SetWeight(vip, rs1, 1); err != nil {
+		t.Fatal(err)
+	}
+	// A misc_dynamic checker moved rs2's weight.
+	if err := m.SetWeight(vip, rs2, 7); err != nil {
+		t.Fatal(err)
+	}
+	cfg.RealServers = []lvs.RealServer{{Addr: rs1.Addr, Weight: 5}, {Addr: rs2.Addr, Weight: 3}}
+	if err := m.Configure([]lvs.VirtualServer{cfg}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"192.168.28.103:80/5", "192.168.28.104:80/7"}
+	if got := dests(t, b, vip); !slices.Equal(got, want) {
+		t.Fatalf("after reload dests = %v, want %v (rs1 takes its new configured weight, rs2 keeps its dynamic one)", got, want)
 	}
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // DropReason says why a received advert was dropped. The daemon's status
-// and the BPF drop counters share these values and names: the BPF counter
-// array is indexed by DropReason, so the numbering is stable and new
-// reasons are only ever appended.
+// and the BPF drop counters share these names; the numbering is stable and
+// new reasons are only ever appended. The BPF counters map has no "none":
+// reason r is its index r-1 (pkg/dataplane pairs and tests them).
 type DropReason uint8
 
 // Drop reasons, in counter index order.

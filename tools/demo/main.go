@@ -27,6 +27,7 @@ import (
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/daemon"
 	"github.com/xdpvip/xdpvip/internal/nsutil"
+	"github.com/xdpvip/xdpvip/pkg/config"
 )
 
 // The lab's addresses: the chapter's hosts .101–.104 and its VIP .211,
@@ -202,9 +203,18 @@ func (l *lab) run(keep bool, sigs chan os.Signal) (err error) {
 	l.waitLVSUp("lvs1", 2, 20*time.Second)
 	t0 = time.Now()
 	l.stopProc(first, syscall.SIGTERM)
-	l.say("nginx on %s stopped; TCP_CHECK: connect_timeout 3, retry 3, delay_before_retry 3, delay_loop 1", first)
-	l.waitLVSUp("lvs1", 1, 30*time.Second)
-	l.say("xdpvip took %s out of the pool %s after the stop", first, since(t0))
+	chk := l.checkTiming("lvs1")
+	// A refused connection fails at once: the checker notices within one
+	// delay_loop, then retries `retry` times, delay_before_retry apart.
+	expect := chk.DelayLoop + time.Duration(chk.Retry)*chk.DelayBeforeRetry
+	l.say("nginx on %s stopped; TCP_CHECK as parsed: connect_timeout %s, retry %d (the chapter's nb_get_retry is not a TCP_CHECK keyword: keepalived and xdpvip ignore it, retry stays 1), delay_before_retry %s, delay_loop %s: out of the pool within about %s",
+		first, chk.ConnectTimeout, chk.Retry, chk.DelayBeforeRetry, chk.DelayLoop, expect)
+	l.waitLVSUp("lvs1", 1, expect+10*time.Second)
+	took := time.Since(t0)
+	l.say("xdpvip took %s out of the pool %s after the stop (expected about %s)", first, took.Round(time.Millisecond), expect)
+	if took > expect+5*time.Second {
+		return fmt.Errorf("%s left the pool after %s, expected about %s from retry %d", first, took, expect, chk.Retry)
+	}
 	l.show("lvs1", "lvs")
 	l.waitRequest(10 * time.Second)
 	served = l.requests(10)
@@ -430,6 +440,14 @@ virtual_server %[4]s 80 {
 `, n.name, n.state, n.prio, vip, rs1IP, rs2IP)
 		must("", os.WriteFile(filepath.Join(l.dir, n.name+".conf"), []byte(conf), 0o644))
 	}
+}
+
+// checkTiming returns the first real server's checker of a load
+// balancer's configuration, as xdpvip parses it.
+func (l *lab) checkTiming(name string) *config.Checker {
+	cfg, _, err := config.Load(filepath.Join(l.dir, name+".conf"))
+	must("parse "+name+".conf", err)
+	return cfg.VirtualServers[0].RealServers[0].Checkers[0]
 }
 
 func (l *lab) sock(name string) string { return filepath.Join(l.dir, name+".sock") }

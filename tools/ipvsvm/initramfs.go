@@ -167,8 +167,11 @@ func writeImage(cw *CPIOWriter, img Image) error {
 			return err
 		}
 		for _, m := range order {
-			rel, _ := tree.Path(m)
-			if err := addHostFile(cw, filepath.Join(tree.Dir, rel), "/lib/modules/"+m+".ko"); err != nil {
+			b, err := tree.Read(m)
+			if err != nil {
+				return err
+			}
+			if err := cw.File("/lib/modules/"+m+".ko", 0o644, b); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -213,5 +215,40 @@ func TestCPIOWriter(t *testing.T) {
 	want := []string{"etc", "etc/ipvsvm", "etc/ipvsvm/run.sh", "bin", "bin/sh"}
 	if got := strings.Fields(string(out)); !slices.Equal(got, want) {
 		t.Errorf("cpio -t = %q; want %q", got, want)
+	}
+}
+
+// TestNewestCachedKeepsToItsMetaPackage checks the offline fallback picks
+// a kernel fetched for the same meta package: 6.12 sorts after 6.1 but is
+// not linux-image-amd64's kernel.
+func TestNewestCachedKeepsToItsMetaPackage(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(pkg, release, meta string) {
+		d := filepath.Join(dir, pkg)
+		if err := os.MkdirAll(filepath.Join(d, "root", "lib", "modules", release), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string]string{"vmlinux": "", "ready": release + "\n"} {
+			if err := os.WriteFile(filepath.Join(d, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if meta != "" {
+			if err := os.WriteFile(filepath.Join(d, metaFile), []byte(meta+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk("linux-image-6.1.0-56-amd64", "6.1.0-56-amd64", "") // cached before meta files
+	mk("linux-image-6.1.0-57-amd64", "6.1.0-57-amd64", MetaPackage)
+	mk("linux-image-6.12.117+deb12-amd64", "6.12.117+deb12-amd64", "linux-image-6.12-amd64")
+	for meta, want := range map[string]string{MetaPackage: "6.1.0-57-amd64", "linux-image-6.12-amd64": "6.12.117+deb12-amd64"} {
+		k, err := newestCached(dir, meta)
+		if err != nil || k.Release != want {
+			t.Errorf("newestCached(%s) = %+v, %v; want release %s", meta, k, err, want)
+		}
+	}
+	if _, err := newestCached(dir, "linux-image-cloud-amd64"); err == nil {
+		t.Error("newestCached found a kernel for a meta package never fetched")
 	}
 }

@@ -3,7 +3,6 @@ package ipvsvm
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,11 +57,17 @@ func ParseAptDepends(out string) (string, error) {
 	return "", fmt.Errorf("ipvsvm: apt-cache depends %s names no kernel image", MetaPackage)
 }
 
-// FetchKernel returns the stock kernel from the cache, downloading it with
-// apt-get download and unpacking it with dpkg -x (never installing it)
-// when the cache does not hold the current version. Offline, it falls back
-// to the newest kernel already cached.
+// FetchKernel returns the stock kernel (MetaPackage's) from the cache,
+// downloading it with apt-get download and unpacking it with dpkg -x
+// (never installing it) when the cache does not hold the current version.
+// Offline, it falls back to the newest kernel already cached for it.
 func FetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)) (*Kernel, error) {
+	return FetchKernelOf(ctx, cacheDir, MetaPackage, logf)
+}
+
+// FetchKernelOf is FetchKernel for another Debian meta package, e.g.
+// linux-image-6.12-amd64 (bookworm's newer kernel series).
+func FetchKernelOf(ctx context.Context, cacheDir, meta string, logf func(string, ...any)) (*Kernel, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -76,9 +81,9 @@ func FetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)
 	}
 	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN) //nolint:errcheck
 
-	pkg, err := resolveKernelPackage(ctx, logf)
+	pkg, err := resolveKernelPackage(ctx, meta, logf)
 	if err != nil {
-		if k, cerr := newestCached(cacheDir); cerr == nil {
+		if k, cerr := newestCached(cacheDir, meta); cerr == nil {
 			logf("ipvsvm: %v; using cached %s", err, k.Package)
 			return k, nil
 		}
@@ -115,26 +120,33 @@ func FetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)
 	if err := ExtractVmlinux(bz[0], filepath.Join(dir, "vmlinux")); err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(meta+"\n"), 0o644); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "ready"), []byte(release+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	return cachedKernel(cacheDir, pkg)
 }
 
-func resolveKernelPackage(ctx context.Context, logf func(string, ...any)) (string, error) {
-	out, err := runIn(ctx, "", "apt-cache", "depends", MetaPackage)
+// metaFile, in a cached kernel's directory, names the meta package it
+// was fetched for (absent: MetaPackage, caches from before it existed).
+const metaFile = "meta"
+
+func resolveKernelPackage(ctx context.Context, meta string, logf func(string, ...any)) (string, error) {
+	out, err := runIn(ctx, "", "apt-cache", "depends", meta)
 	if err == nil {
 		if pkg, perr := ParseAptDepends(out); perr == nil {
 			return pkg, nil
 		}
 	}
-	logf("ipvsvm: apt-cache does not know %s; running apt-get update", MetaPackage)
+	logf("ipvsvm: apt-cache does not know %s; running apt-get update", meta)
 	if uout, uerr := runIn(ctx, "", "apt-get", "update", "-qq"); uerr != nil {
 		return "", fmt.Errorf("ipvsvm: apt-get update: %w: %s", uerr, uout)
 	}
-	out, err = runIn(ctx, "", "apt-cache", "depends", MetaPackage)
+	out, err = runIn(ctx, "", "apt-cache", "depends", meta)
 	if err != nil {
-		return "", fmt.Errorf("ipvsvm: apt-cache depends %s: %w: %s", MetaPackage, err, out)
+		return "", fmt.Errorf("ipvsvm: apt-cache depends %s: %w: %s", meta, err, out)
 	}
 	return ParseAptDepends(out)
 }
@@ -160,15 +172,23 @@ func cachedKernel(cacheDir, pkg string) (*Kernel, error) {
 	return k, nil
 }
 
-func newestCached(cacheDir string) (*Kernel, error) {
+func newestCached(cacheDir, meta string) (*Kernel, error) {
 	readies, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*", "ready"))
 	sort.Strings(readies)
 	for i := len(readies) - 1; i >= 0; i-- {
-		if k, err := cachedKernel(cacheDir, filepath.Base(filepath.Dir(readies[i]))); err == nil {
+		dir := filepath.Dir(readies[i])
+		got := MetaPackage
+		if b, err := os.ReadFile(filepath.Join(dir, metaFile)); err == nil {
+			got = strings.TrimSpace(string(b))
+		}
+		if got != meta {
+			continue
+		}
+		if k, err := cachedKernel(cacheDir, filepath.Base(dir)); err == nil {
 			return k, nil
 		}
 	}
-	return nil, errors.New("ipvsvm: no cached kernel")
+	return nil, fmt.Errorf("ipvsvm: no cached kernel for %s", meta)
 }
 
 func runIn(ctx context.Context, dir, name string, args ...string) (string, error) {

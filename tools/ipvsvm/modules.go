@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -72,17 +74,21 @@ type ModuleTree struct {
 	paths map[string]string // module name -> path relative to Dir
 }
 
-// OpenModuleTree indexes dir. Compressed modules (.ko.xz, .ko.zst) are not
-// supported: Debian 12 ships plain .ko files.
+// xzSuffix marks an xz-compressed module: Debian 12's 6.1 ships plain
+// .ko files, its 6.12 series .ko.xz ones.
+const xzSuffix = ".xz"
+
+// OpenModuleTree indexes dir's .ko and .ko.xz files (zstd-compressed
+// modules are not supported).
 func OpenModuleTree(dir string) (*ModuleTree, error) {
 	t := &ModuleTree{Dir: dir, paths: map[string]string{}}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
+		if name := strings.TrimSuffix(d.Name(), xzSuffix); !d.IsDir() && strings.HasSuffix(name, ".ko") {
 			rel, _ := filepath.Rel(dir, p)
-			t.paths[modName(strings.TrimSuffix(d.Name(), ".ko"))] = rel
+			t.paths[modName(strings.TrimSuffix(name, ".ko"))] = rel
 		}
 		return nil
 	})
@@ -101,12 +107,30 @@ func (t *ModuleTree) Path(name string) (string, bool) {
 	return p, ok
 }
 
-func (t *ModuleTree) info(name string) (ModInfo, error) {
+// Read returns the module's ELF image, decompressed (xz -dc) when the
+// tree holds it compressed.
+func (t *ModuleTree) Read(name string) ([]byte, error) {
 	rel, ok := t.Path(name)
 	if !ok {
-		return ModInfo{}, fmt.Errorf("%w: %s", ErrNoModule, name)
+		return nil, fmt.Errorf("%w: %s", ErrNoModule, name)
 	}
-	f, err := elf.Open(filepath.Join(t.Dir, rel))
+	p := filepath.Join(t.Dir, rel)
+	if !strings.HasSuffix(p, xzSuffix) {
+		return os.ReadFile(p)
+	}
+	out, err := exec.Command("xz", "-dc", p).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ipvsvm: xz -dc %s: %w (install xz-utils)", p, err)
+	}
+	return out, nil
+}
+
+func (t *ModuleTree) info(name string) (ModInfo, error) {
+	b, err := t.Read(name)
+	if err != nil {
+		return ModInfo{}, err
+	}
+	f, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		return ModInfo{}, fmt.Errorf("ipvsvm: module %s: %w", name, err)
 	}
@@ -115,11 +139,11 @@ func (t *ModuleTree) info(name string) (ModInfo, error) {
 	if sec == nil {
 		return ModInfo{}, nil
 	}
-	b, err := sec.Data()
+	data, err := sec.Data()
 	if err != nil {
 		return ModInfo{}, fmt.Errorf("ipvsvm: module %s: .modinfo: %w", name, err)
 	}
-	return ParseModInfo(b), nil
+	return ParseModInfo(data), nil
 }
 
 // LoadOrder returns the given modules and everything they depend on, each

@@ -15,6 +15,7 @@ import (
 // Options configure Run.
 type Options struct {
 	CacheDir     string   // default DefaultCacheDir()
+	MetaPackage  string   // the kernel's Debian meta package; default MetaPackage
 	Modules      []string // default DefaultModules
 	HostBinaries []string // default DefaultHostBinaries; extra ones are appended by the caller
 	Files        []File
@@ -42,7 +43,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.HostBinaries == nil {
 		o.HostBinaries = DefaultHostBinaries
 	}
-	k, err := FetchKernel(ctx, o.CacheDir, o.Logf)
+	if o.MetaPackage == "" {
+		o.MetaPackage = MetaPackage
+	}
+	k, err := FetchKernelOf(ctx, o.CacheDir, o.MetaPackage, o.Logf)
 	if err != nil {
 		return nil, err
 	}

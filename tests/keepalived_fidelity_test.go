@@ -1,0 +1,785 @@
+package tests
+
+// The keepalived differential test: keepalived 2.2.7 is the oracle for
+// every configuration of the corpus in testdata/keepalived. For each file
+// it runs `keepalived -t` and `xdpvip check-config --json` and asserts the
+// same verdict; where both accept, it compares what they parsed: keepalived's
+// configuration dump (-d) of its VRRP and checker processes against
+// xdpvip's model.
+//
+// Verdict rule (issue 11.3):
+//   - keepalived silent (exit 0): xdpvip accepts, and its only warnings
+//     name xdpvip (a declared difference, e.g. "not supported by xdpvip")
+//     or keepalived (a correction keepalived makes silently);
+//   - keepalived reports something (exit 5): xdpvip reports something too,
+//     on every line keepalived names (a warning when it applies the same
+//     correction, an error when it refuses);
+//   - keepalived cannot run (exit 1/4): xdpvip refuses.
+// Values are compared only when xdpvip accepts (a refused file has no
+// meaning to compare).
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// xdModel is the part of `check-config --json` the test compares.
+type xdModel struct {
+	Valid       bool `json:"valid"`
+	Diagnostics []struct {
+		Pos, Keyword, Severity, Message string
+	} `json:"diagnostics"`
+	Config *struct {
+		Global struct {
+			VRRPMcastGroup4 string `json:"vrrp_mcast_group4"`
+			VRRPMcastGroup6 string `json:"vrrp_mcast_group6"`
+		} `json:"global_defs"`
+		Scripts []struct {
+			Name   string `json:"name"`
+			Script struct {
+				Command string `json:"command"`
+			} `json:"script"`
+			Interval float64 `json:"interval"`
+			Timeout  float64 `json:"timeout"`
+			Weight   int     `json:"weight"`
+			Reverse  bool    `json:"reverse"`
+			Rise     int     `json:"rise"`
+			Fall     int     `json:"fall"`
+		} `json:"vrrp_script"`
+		SyncGroups []struct {
+			Name    string   `json:"name"`
+			Members []string `json:"group"`
+		} `json:"vrrp_sync_group"`
+		Instances      []xdInstance `json:"vrrp_instance"`
+		VirtualServers []xdVS       `json:"virtual_server"`
+	} `json:"config"`
+}
+
+type xdVIP struct {
+	Address string `json:"address"`
+	Dev     string `json:"dev"`
+}
+
+type xdTrack struct {
+	Name      string `json:"name"`
+	Weight    int    `json:"weight"`
+	WeightSet bool   `json:"weight_set"`
+	Reverse   bool   `json:"reverse"`
+}
+
+type xdInstance struct {
+	Name                    string    `json:"name"`
+	State                   string    `json:"state"`
+	Interface               string    `json:"interface"`
+	VRID                    int       `json:"virtual_router_id"`
+	Priority                int       `json:"priority"`
+	AdvertInt               float64   `json:"advert_int"`
+	Version                 int       `json:"version"`
+	AuthType                string    `json:"auth_type"`
+	AuthPass                string    `json:"auth_pass"`
+	VIPs                    []xdVIP   `json:"virtual_ipaddress"`
+	ExcludedVIPs            []xdVIP   `json:"virtual_ipaddress_excluded"`
+	McastDstIP              string    `json:"mcast_dst_ip"`
+	UnicastSrcIP            string    `json:"unicast_src_ip"`
+	UnicastPeers            []string  `json:"unicast_peer"`
+	Preempt                 bool      `json:"preempt"`
+	PreemptDelay            float64   `json:"preempt_delay"`
+	Accept                  bool      `json:"accept"`
+	TrackInterfaces         []xdTrack `json:"track_interface"`
+	TrackScripts            []xdTrack `json:"track_script"`
+	UseVMAC                 bool      `json:"use_vmac"`
+	VMACName                string    `json:"vmac_name"`
+	GarpMasterDelay         float64   `json:"garp_master_delay"`
+	GarpMasterRepeat        int       `json:"garp_master_repeat"`
+	GarpMasterRefresh       float64   `json:"garp_master_refresh"`
+	GarpMasterRefreshRepeat int       `json:"garp_master_refresh_repeat"`
+	GarpLowerPrioDelay      float64   `json:"garp_lower_prio_delay"`
+	GarpLowerPrioRepeat     int       `json:"garp_lower_prio_repeat"`
+	DownTimerAdverts        int       `json:"down_timer_adverts"`
+	LowerPrioNoAdvert       bool      `json:"lower_prio_no_advert"`
+	HigherPrioSendAdvert    bool      `json:"higher_prio_send_advert"`
+	SkipCheckAdvAddr        bool      `json:"skip_check_adv_addr"`
+	StrictMode              bool      `json:"strict_mode"`
+	SyncGroup               string    `json:"sync_group"`
+}
+
+type xdChecker struct {
+	Pos              string  `json:"pos"`
+	Type             string  `json:"type"`
+	ConnectIP        string  `json:"connect_ip"`
+	ConnectPort      int     `json:"connect_port"`
+	ConnectTimeout   float64 `json:"connect_timeout"`
+	Retry            int     `json:"retry"`
+	DelayBeforeRetry float64 `json:"delay_before_retry"`
+	DelayLoop        float64 `json:"delay_loop"`
+	Warmup           float64 `json:"warmup"`
+	HeloName         string  `json:"helo_name"`
+	MiscPath         struct {
+		Command string `json:"command"`
+	} `json:"misc_path"`
+	URLs []struct {
+		Path   string `json:"path"`
+		Digest string `json:"digest"`
+	} `json:"url"`
+}
+
+type xdRS struct {
+	IP        string      `json:"ip"`
+	Port      int         `json:"port"`
+	Weight    int         `json:"weight"`
+	Method    string      `json:"lb_kind"`
+	DelayLoop float64     `json:"delay_loop"`
+	Checkers  []xdChecker `json:"checker"`
+}
+
+type xdVS struct {
+	IP                 string  `json:"ip"`
+	Port               int     `json:"port"`
+	FWMark             int     `json:"fwmark"`
+	Group              string  `json:"group"`
+	DelayLoop          float64 `json:"delay_loop"`
+	Scheduler          string  `json:"lb_algo"`
+	Method             string  `json:"lb_kind"`
+	PersistenceTimeout float64 `json:"persistence_timeout"`
+	Protocol           string  `json:"protocol"`
+	Quorum             int     `json:"quorum"`
+	Hysteresis         int     `json:"hysteresis"`
+	RealServers        []xdRS  `json:"real_server"`
+}
+
+// fidelityResult is the outcome for one file.
+type fidelityResult struct {
+	file     string
+	kaRC     int
+	kaMsgs   []kaMessage
+	xd       *xdModel
+	values   int
+	diffs    []string
+	infoNote string
+}
+
+func TestKeepalivedFidelity(t *testing.T) {
+	RequireKeepalived(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	if testing.Short() {
+		t.Skip("skipped in -short mode (runs keepalived in network namespaces)")
+	}
+	files, err := filepath.Glob("testdata/keepalived/*.conf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus in testdata/keepalived: %v", err)
+	}
+	if only := os.Getenv("FIDELITY_ONLY"); only != "" {
+		var keep []string
+		for _, f := range files {
+			if strings.Contains(filepath.Base(f), only) {
+				keep = append(keep, f)
+			}
+		}
+		files = keep
+	}
+	fake, err := buildFakeIPVS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make([]*fidelityResult, len(files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 3)
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = runFidelity(t, i, f, fake)
+		}()
+	}
+	wg.Wait()
+	agree, values := 0, 0
+	for _, r := range results {
+		values += r.values
+		verdict := "agree"
+		if len(r.diffs) > 0 {
+			verdict = "DIFFER"
+		} else {
+			agree++
+		}
+		nw, ne := 0, 0
+		if r.xd != nil {
+			for _, d := range r.xd.Diagnostics {
+				if d.Severity == "error" {
+					ne++
+				} else {
+					nw++
+				}
+			}
+		}
+		t.Logf("%-48s keepalived rc %d, %2d message(s) | xdpvip %2d error(s) %2d warning(s) | %3d values | %s%s",
+			filepath.Base(r.file), r.kaRC, len(r.kaMsgs), ne, nw, r.values, verdict, r.infoNote)
+		for _, d := range r.diffs {
+			t.Errorf("%s: %s", filepath.Base(r.file), d)
+		}
+	}
+	t.Logf("keepalived agreement: %d/%d files, %d values compared", agree, len(results), values)
+	fmt.Printf("keepalived agreement: %d/%d files, %d values compared\n", agree, len(results), values)
+}
+
+func runFidelity(t *testing.T, idx int, file, fake string) *fidelityResult {
+	r := &fidelityResult{file: file}
+	abs, _ := filepath.Abs(file)
+	out, err := exec.Command(xdpvipBin, "check-config", "--json", "-i", "fidelity", "-f", abs).Output()
+	if len(out) == 0 {
+		r.diffs = append(r.diffs, fmt.Sprintf("xdpvip check-config --json printed nothing: %v", err))
+		return r
+	}
+	var xd xdModel
+	if err := json.Unmarshal(out, &xd); err != nil {
+		r.diffs = append(r.diffs, fmt.Sprintf("xdpvip JSON: %v", err))
+		return r
+	}
+	r.xd = &xd
+	var extra []string
+	if xd.Config != nil {
+		for _, in := range xd.Config.Instances {
+			for _, ti := range in.TrackInterfaces {
+				extra = append(extra, ti.Name)
+			}
+		}
+	}
+	dir := t.TempDir()
+	ns, err := newOracleNS(t, fmt.Sprintf("kfid%d-%d", os.Getpid(), idx), configIfaces(readWithIncludes(abs), extra))
+	if err != nil {
+		r.diffs = append(r.diffs, err.Error())
+		return r
+	}
+	// keepalived reads @ID lines with its -i; the corpus uses none that
+	// need one, and xdpvip gets "-i fidelity" so that neither sees a host
+	// name dependent config.
+	rc, msgs, raw := ns.kaTest(abs, dir)
+	r.kaRC, r.kaMsgs = rc, msgs
+	if os.Getenv("FIDELITY_VERBOSE") != "" {
+		t.Logf("%s keepalived -t rc %d:\n%s\nxdpvip:\n%s", file, rc, raw, out)
+	}
+	r.verdict(abs)
+	if !xd.Valid || xd.Config == nil || rc == 1 || rc == 4 {
+		return r
+	}
+	if len(xd.Config.Instances) > 0 {
+		lines, err := ns.kaDump(abs, dir, "-P", "------< Interfaces >------", fake)
+		if err != nil {
+			r.diffs = append(r.diffs, err.Error())
+		} else {
+			r.compareVRRP(parseVRRPDump(lines))
+		}
+	}
+	if len(xd.Config.VirtualServers) > 0 {
+		lines, err := ns.kaDump(abs, dir, "-C", "------< LVS Topology >------", fake)
+		if err != nil {
+			r.diffs = append(r.diffs, err.Error())
+		} else {
+			r.compareCheck(parseCheckDump(lines))
+		}
+	}
+	return r
+}
+
+// verdict applies the verdict rule.
+func (r *fidelityResult) verdict(abs string) {
+	xd := r.xd
+	diagLines := map[string]bool{}
+	var ownWarnings []string
+	for _, d := range xd.Diagnostics {
+		diagLines[d.Pos] = true
+		// A warning that names xdpvip (a declared difference) or
+		// keepalived (the same correction keepalived makes silently, which
+		// the value comparison checks) may come where keepalived is silent.
+		if d.Severity == "warning" && !strings.Contains(d.Message, "xdpvip") && !strings.Contains(d.Message, "keepalived") {
+			ownWarnings = append(ownWarnings, d.Pos+": "+d.Keyword+": "+d.Message)
+		}
+	}
+	switch {
+	case r.kaRC == 0:
+		if !xd.Valid {
+			r.diffs = append(r.diffs, "keepalived accepts silently, xdpvip refuses: "+xdErrors(xd))
+		}
+		for _, w := range ownWarnings {
+			r.diffs = append(r.diffs, "keepalived accepts silently, xdpvip warns: "+w)
+		}
+	case r.kaRC == 1 || r.kaRC == 4:
+		if xd.Valid {
+			r.diffs = append(r.diffs, fmt.Sprintf("keepalived cannot run (rc %d: %s), xdpvip accepts", r.kaRC, kaText(r.kaMsgs)))
+		}
+	default: // 5: messages; 6: the same plus a script security message
+		if len(xd.Diagnostics) == 0 {
+			r.diffs = append(r.diffs, "keepalived reports "+kaText(r.kaMsgs)+"; xdpvip reports nothing")
+			return
+		}
+		for _, m := range r.kaMsgs {
+			if m.Line == 0 {
+				continue
+			}
+			f := m.File
+			if f == "" {
+				f = abs
+			}
+			if !filepath.IsAbs(f) {
+				f = filepath.Join(filepath.Dir(abs), f)
+			}
+			if !covered(diagLines, f, m.Line) {
+				r.diffs = append(r.diffs, fmt.Sprintf("keepalived reports line %d (%s), xdpvip says nothing there", m.Line, m.Text))
+			}
+		}
+	}
+}
+
+// covered reports whether xdpvip has a diagnostic on line, or on the
+// opening line of a block enclosing it (xdpvip reports problems of a whole
+// block, e.g. a block it does not support or a block missing a keyword, at
+// the block's keyword; keepalived at the line it was reading).
+func covered(diagLines map[string]bool, file string, line int) bool {
+	if diagLines[fmt.Sprintf("%s:%d", file, line)] {
+		return true
+	}
+	for _, open := range enclosingBlocks(file, line) {
+		if diagLines[fmt.Sprintf("%s:%d", file, open)] {
+			return true
+		}
+	}
+	return false
+}
+
+// enclosingBlocks returns the lines opening the blocks that contain line
+// (a block whose "}" is on line counts), innermost first. Comments and
+// quoted braces are skipped the way keepalived's lexer does.
+func enclosingBlocks(file string, line int) []int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var stack []int
+	lastKeywordLine := 0
+	for i, l := range strings.Split(string(b), "\n") {
+		n := i + 1
+		if n > line {
+			break
+		}
+		if j := strings.IndexAny(l, "#!"); j >= 0 {
+			l = l[:j]
+		}
+		inQuote := false
+		for _, c := range l {
+			switch {
+			case c == '"':
+				inQuote = !inQuote
+			case inQuote:
+			case c == '{':
+				open := n
+				if strings.TrimSpace(l) == "{" {
+					open = lastKeywordLine
+				}
+				stack = append(stack, open)
+			case c == '}':
+				if len(stack) > 0 && n < line {
+					stack = stack[:len(stack)-1]
+				}
+			}
+		}
+		if strings.TrimSpace(strings.Trim(strings.TrimSpace(l), "{}")) != "" {
+			lastKeywordLine = n
+		}
+	}
+	out := make([]int, 0, len(stack))
+	for i := len(stack) - 1; i >= 0; i-- {
+		out = append(out, stack[i])
+	}
+	return out
+}
+
+func xdErrors(xd *xdModel) string {
+	var s []string
+	for _, d := range xd.Diagnostics {
+		if d.Severity == "error" {
+			s = append(s, d.Pos+": "+d.Keyword+": "+d.Message)
+		}
+	}
+	return strings.Join(s, "; ")
+}
+
+func kaText(msgs []kaMessage) string {
+	var s []string
+	for _, m := range msgs {
+		if m.Line > 0 {
+			s = append(s, fmt.Sprintf("line %d: %s", m.Line, m.Text))
+		} else {
+			s = append(s, m.Text)
+		}
+	}
+	return strings.Join(s, "; ")
+}
+
+// declared reports whether xdpvip warns at pos with a message containing
+// what: a difference from keepalived that xdpvip declares.
+func (r *fidelityResult) declared(pos, what string) bool {
+	for _, d := range r.xd.Diagnostics {
+		if d.Pos == pos && d.Severity == "warning" && strings.Contains(d.Message, what) {
+			return true
+		}
+	}
+	return false
+}
+
+// cmp compares one value; what names it for the report.
+func (r *fidelityResult) cmp(what, ka, xd string) {
+	r.values++
+	if ka != xd {
+		r.diffs = append(r.diffs, fmt.Sprintf("%s: keepalived %q, xdpvip %q", what, ka, xd))
+	}
+}
+
+func onOff(b bool, on, off string) string {
+	if b {
+		return on
+	}
+	return off
+}
+
+// secs renders seconds the way keepalived's dump does for whole-second
+// fields (truncated).
+func secs(f float64) string { return strconv.FormatInt(int64(f+1e-9), 10) }
+
+func addrOnly(s string) string {
+	a, _, _ := strings.Cut(s, "/")
+	if p, err := netip.ParseAddr(a); err == nil {
+		return p.Unmap().String()
+	}
+	return a
+}
+
+func (r *fidelityResult) compareVRRP(d *vrrpDump) {
+	cfg := r.xd.Config
+	r.cmp("number of vrrp_instance", strconv.Itoa(len(d.Instances)), strconv.Itoa(len(cfg.Instances)))
+	for _, in := range cfg.Instances {
+		k := d.Instances[in.Name]
+		if k == nil {
+			r.diffs = append(r.diffs, fmt.Sprintf("vrrp_instance %s: not in keepalived's dump", in.Name))
+			continue
+		}
+		p := "vrrp_instance " + in.Name + ": "
+		r.cmp(p+"version", k.KV["VRRP Version"], strconv.Itoa(in.Version))
+		r.cmp(p+"state", k.KV["Wantstate"], in.State)
+		ifname, _, _ := strings.Cut(k.KV["Interface"], ",")
+		wantIf := in.Interface
+		if in.UseVMAC {
+			wantIf = in.VMACName
+		}
+		r.cmp(p+"interface", ifname, wantIf)
+		r.cmp(p+"virtual_router_id", k.KV["Virtual Router ID"], strconv.Itoa(in.VRID))
+		r.cmp(p+"priority", k.KV["Priority"], strconv.Itoa(in.Priority))
+		adv := secs(in.AdvertInt) + " sec"
+		if in.Version == 3 {
+			adv = strconv.Itoa(int(in.AdvertInt*1000+0.5)) + " milli-sec"
+		}
+		r.cmp(p+"advert_int", k.KV["Advert interval"], adv)
+		r.cmp(p+"accept", k.KV["Accept"], onOff(in.Accept, "enabled", "disabled"))
+		r.cmp(p+"preempt", k.KV["Preempt"], onOff(in.Preempt, "enabled", "disabled"))
+		pd := ""
+		if in.PreemptDelay != 0 {
+			pd = strconv.FormatFloat(in.PreemptDelay, 'g', 6, 64) + " secs"
+		}
+		r.cmp(p+"preempt_delay", k.KV["Preempt delay"], pd)
+		auth := "none"
+		switch in.AuthType {
+		case "PASS":
+			auth = "SIMPLE_PASSWORD"
+		case "AH":
+			auth = "IPSEC_AH"
+		}
+		if in.Version == 3 && auth == "none" {
+			auth = "" // keepalived prints no authentication line for VRRPv3
+		}
+		r.cmp(p+"auth_type", k.KV["Authentication type"], auth)
+		if in.AuthType == "PASS" {
+			r.cmp(p+"auth_pass", k.KV["Password"], in.AuthPass)
+		}
+		r.cmp(p+"garp_master_delay", k.KV["Gratuitous ARP delay"], secs(in.GarpMasterDelay))
+		r.cmp(p+"garp_master_repeat", k.KV["Gratuitous ARP repeat"], strconv.Itoa(in.GarpMasterRepeat))
+		r.cmp(p+"garp_master_refresh", k.KV["Gratuitous ARP refresh"], secs(in.GarpMasterRefresh))
+		r.cmp(p+"garp_master_refresh_repeat", k.KV["Gratuitous ARP refresh repeat"], strconv.Itoa(in.GarpMasterRefreshRepeat))
+		r.cmp(p+"garp_lower_prio_delay", k.KV["Gratuitous ARP lower priority delay"], secs(in.GarpLowerPrioDelay))
+		r.cmp(p+"garp_lower_prio_repeat", k.KV["Gratuitous ARP lower priority repeat"], strconv.Itoa(in.GarpLowerPrioRepeat))
+		r.cmp(p+"down_timer_adverts", k.KV["Down timer adverts"], strconv.Itoa(in.DownTimerAdverts))
+		r.cmp(p+"lower_prio_no_advert", k.KV["Send advert after receive lower priority advert"], onOff(in.LowerPrioNoAdvert, "false", "true"))
+		r.cmp(p+"higher_prio_send_advert", k.KV["Send advert after receive higher priority advert"], onOff(in.HigherPrioSendAdvert, "true", "false"))
+		r.cmp(p+"skip_check_adv_addr", strconv.FormatBool(k.Flags["Skip checking advert IP addresses"]), strconv.FormatBool(in.SkipCheckAdvAddr))
+		r.cmp(p+"strict_mode", strconv.FormatBool(k.Flags["Enforcing strict VRRP compliance"]), strconv.FormatBool(in.StrictMode))
+		sg := ""
+		if in.SyncGroup != "" {
+			sg = in.SyncGroup
+		}
+		r.cmp(p+"sync group", k.KV["Sync group"], sg)
+		r.cmp(p+"virtual_ipaddress", vipList(k.Lists, "Virtual IP"), xdVIPList(in.VIPs))
+		r.cmp(p+"virtual_ipaddress_excluded", firstWords(k.Lists["Virtual IP Excluded"]), xdVIPList(in.ExcludedVIPs))
+		var peers []string
+		for _, pe := range in.UnicastPeers {
+			peers = append(peers, addrOnly(pe))
+		}
+		r.cmp(p+"unicast_peer", firstWords(k.Lists["Unicast Peer"]), joinSorted(peers))
+		if len(in.UnicastPeers) == 0 {
+			mc := in.McastDstIP
+			if mc == "" {
+				mc = cfg.Global.VRRPMcastGroup4
+				if strings.Contains(in.vipFamilyHint(), ":") {
+					mc = cfg.Global.VRRPMcastGroup6
+				}
+			}
+			mk, _, _ := strings.Cut(k.flagWithPrefix("Multicast address "), ",")
+			r.cmp(p+"mcast_dst_ip", mk, mc)
+		}
+		var ts []string
+		for _, s := range in.TrackScripts {
+			w := s.Weight
+			if !s.WeightSet {
+				w = r.scriptWeight(s.Name)
+			}
+			ts = append(ts, fmt.Sprintf("%s weight %d%s", s.Name, w, onOff(s.Reverse, " reverse", "")))
+		}
+		r.cmp(p+"track_script", trackList(k.Lists["Tracked scripts"]), joinSorted(ts))
+		var ti []string
+		for _, s := range in.TrackInterfaces {
+			ti = append(ti, fmt.Sprintf("%s weight %d%s", s.Name, s.Weight, onOff(s.Reverse, " reverse", "")))
+		}
+		if len(ti) > 0 || len(k.Lists["Tracked interfaces"]) > 0 {
+			r.cmp(p+"track_interface", trackList(k.Lists["Tracked interfaces"]), joinSorted(ti))
+		}
+	}
+	r.cmp("number of vrrp_script", strconv.Itoa(len(d.Scripts)), strconv.Itoa(len(cfg.Scripts)))
+	for _, s := range cfg.Scripts {
+		k := d.Scripts[s.Name]
+		if k == nil {
+			r.diffs = append(r.diffs, fmt.Sprintf("vrrp_script %s: not in keepalived's dump", s.Name))
+			continue
+		}
+		p := "vrrp_script " + s.Name + ": "
+		r.cmp(p+"script", normCommand(k.KV["Command"]), normCommand(s.Script.Command))
+		r.cmp(p+"interval", k.KV["Interval"], secs(s.Interval)+" sec")
+		kt := k.KV["Timeout"]
+		if kt == "0 sec" { // unset: keepalived waits one interval
+			kt = k.KV["Interval"]
+		}
+		r.cmp(p+"timeout", kt, secs(s.Timeout)+" sec")
+		r.cmp(p+"weight", k.KV["Weight"], strconv.Itoa(s.Weight)+onOff(s.Reverse, " reverse", ""))
+		r.cmp(p+"rise", k.KV["Rise"], strconv.Itoa(s.Rise))
+		r.cmp(p+"fall", k.KV["Fall"], strconv.Itoa(s.Fall))
+	}
+	r.cmp("number of vrrp_sync_group", strconv.Itoa(len(d.Groups)), strconv.Itoa(len(cfg.SyncGroups)))
+}
+
+func scriptExists(cmd string) bool {
+	f := strings.Fields(strings.ReplaceAll(cmd, "'", ""))
+	if len(f) == 0 {
+		return false
+	}
+	_, err := exec.LookPath(f[0])
+	return err == nil
+}
+
+// normCommand reduces a script command to its words without quotes, and
+// the program to its base name (keepalived prints the path it resolved
+// through PATH).
+func normCommand(c string) string {
+	f := strings.Fields(strings.ReplaceAll(c, "'", ""))
+	if len(f) > 0 {
+		f[0] = filepath.Base(f[0])
+	}
+	return strings.Join(f, " ")
+}
+
+// vipFamilyHint returns the instance's first address (VIP or peer), to
+// choose the multicast group of its family.
+func (in xdInstance) vipFamilyHint() string {
+	if len(in.VIPs) > 0 {
+		return in.VIPs[0].Address
+	}
+	if in.UnicastSrcIP != "" {
+		return in.UnicastSrcIP
+	}
+	return ""
+}
+
+func (o *dumpObj) flagWithPrefix(p string) string {
+	for f := range o.Flags {
+		if strings.HasPrefix(f, p) {
+			return strings.TrimPrefix(f, p)
+		}
+	}
+	return ""
+}
+
+func (r *fidelityResult) scriptWeight(name string) int {
+	for _, s := range r.xd.Config.Scripts {
+		if s.Name == name {
+			return s.Weight
+		}
+	}
+	return 0
+}
+
+// vipList finds the "Virtual IP (n)" list and returns its addresses.
+func vipList(lists map[string][]string, prefix string) string {
+	for k, v := range lists {
+		if strings.HasPrefix(k, prefix+" (") {
+			return firstWords(v)
+		}
+	}
+	return ""
+}
+
+func firstWords(items []string) string {
+	var out []string
+	for _, it := range items {
+		f := strings.Fields(it)
+		if len(f) > 0 {
+			out = append(out, addrOnly(f[0]))
+		}
+	}
+	return joinSorted(out)
+}
+
+func xdVIPList(v []xdVIP) string {
+	var out []string
+	for _, x := range v {
+		out = append(out, addrOnly(x.Address))
+	}
+	return joinSorted(out)
+}
+
+// trackList normalises keepalived's "name, weight W[ reverse]" items.
+func trackList(items []string) string {
+	var out []string
+	for _, it := range items {
+		out = append(out, strings.ReplaceAll(it, ",", ""))
+	}
+	return joinSorted(out)
+}
+
+func joinSorted(s []string) string {
+	s = append([]string(nil), s...)
+	sort.Strings(s)
+	return strings.Join(s, " | ")
+}
+
+func usecs(f float64) string { return strconv.FormatInt(int64(f*1e6+0.5), 10) + " us" }
+
+func fixed6(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
+
+func hostPort(ip string, port int) string {
+	if strings.Contains(ip, ":") {
+		return fmt.Sprintf("[%s]:%d", ip, port)
+	}
+	return fmt.Sprintf("[%s]:%d", ip, port)
+}
+
+func (r *fidelityResult) compareCheck(d *checkDump) {
+	cfg := r.xd.Config
+	r.cmp("number of virtual_server", strconv.Itoa(len(d.VS)), strconv.Itoa(len(cfg.VirtualServers)))
+	var checkers []string
+	var xdCheckers []xdChecker
+	for i, vs := range cfg.VirtualServers {
+		var head string
+		switch {
+		case vs.Group != "":
+			head = "VS GROUP = [" + vs.Group + "]:0"
+		case vs.FWMark != 0:
+			head = fmt.Sprintf("VS FWMARK = %d", vs.FWMark)
+		default:
+			head = fmt.Sprintf("VS VIP = %s, VPORT = %d", vs.IP, vs.Port)
+		}
+		p := "virtual_server " + strings.TrimPrefix(head, "VS ") + ": "
+		if i >= len(d.VS) {
+			continue
+		}
+		k := d.VS[i]
+		r.cmp(p+"key", k.Name, head)
+		r.cmp(p+"delay_loop", k.KV["delay_loop"], fixed6(vs.DelayLoop))
+		r.cmp(p+"lb_algo", k.KV["lvs_sched"], vs.Scheduler)
+		r.cmp(p+"lb_kind", k.KV["default forwarding method"], vs.Method)
+		pt := ""
+		if vs.PersistenceTimeout != 0 {
+			pt = secs(vs.PersistenceTimeout)
+		}
+		r.cmp(p+"persistence_timeout", k.KV["persistence timeout"], pt)
+		proto := vs.Protocol
+		if proto == "" {
+			proto = "none"
+		}
+		r.cmp(p+"protocol", k.KV["protocol"], proto)
+		r.cmp(p+"quorum", k.KV["quorum"], fmt.Sprintf("%d, hysteresis = %d", vs.Quorum, vs.Hysteresis))
+		r.cmp(p+"number of real_server", strconv.Itoa(len(k.Kids)), strconv.Itoa(len(vs.RealServers)))
+		for j, rs := range vs.RealServers {
+			if j >= len(k.Kids) {
+				break
+			}
+			kr := k.Kids[j]
+			rp := p + fmt.Sprintf("real_server %s %d: ", rs.IP, rs.Port)
+			name, _, _ := strings.Cut(kr.Name, " EFF WEIGHT")
+			r.cmp(rp+"address, port, weight", name, fmt.Sprintf("RIP = %s, RPORT = %d, WEIGHT = %d", rs.IP, rs.Port, rs.Weight))
+			r.cmp(rp+"lb_kind", kr.KV["forwarding method"], rs.Method)
+			r.cmp(rp+"delay_loop", kr.KV["Delay loop"], fixed6(rs.DelayLoop))
+			for _, c := range rs.Checkers {
+				if c.Type == "MISC_CHECK" && !scriptExists(c.MiscPath.Command) {
+					// keepalived drops a checker whose script is missing
+					// when it starts (not a configuration matter).
+					r.infoNote = " (MISC_CHECK script absent on this host: not compared)"
+					continue
+				}
+				checkers = append(checkers, rp+string(c.Type))
+				xdCheckers = append(xdCheckers, c)
+			}
+		}
+	}
+	r.cmp("number of checkers", strconv.Itoa(len(d.Checkers)), strconv.Itoa(len(xdCheckers)))
+	for i, c := range xdCheckers {
+		if i >= len(d.Checkers) {
+			break
+		}
+		k := d.Checkers[i]
+		p := checkers[i] + ": "
+		method, _, _ := strings.Cut(k.KV["Keepalive method"], ",")
+		r.cmp(p+"type", method, c.Type)
+		r.cmp(p+"retry", k.KV["Retries"], strconv.Itoa(c.Retry))
+		r.cmp(p+"delay_before_retry", k.KV["Delay before retry"], usecs(c.DelayBeforeRetry))
+		r.cmp(p+"delay_loop", k.KV["Delay loop"], usecs(c.DelayLoop))
+		r.cmp(p+"warmup", k.KV["Warmup"], usecs(c.Warmup))
+		if c.Type != "MISC_CHECK" && c.Type != "FILE_CHECK" && c.Type != "BFD_CHECK" {
+			r.cmp(p+"connect_ip, connect_port", k.KV["Dest"], hostPort(c.ConnectIP, c.ConnectPort))
+			if r.declared(c.Pos, "connect timeout of 0") {
+				// A declared difference: keepalived 2.2.7 gives an
+				// SMTP_CHECK host { } without connect_timeout a timeout of
+				// 0; xdpvip the checker's.
+				r.cmp(p+"connect_timeout (declared: keepalived 0)", k.KV["Timeout"], fixed6(0))
+			} else {
+				r.cmp(p+"connect_timeout", k.KV["Timeout"], fixed6(c.ConnectTimeout))
+			}
+		}
+		if c.Type == "SMTP_CHECK" {
+			r.cmp(p+"helo_name", k.KV["helo"], c.HeloName)
+		}
+		if c.Type == "HTTP_GET" || c.Type == "SSL_GET" {
+			var paths []string
+			for _, u := range c.URLs {
+				paths = append(paths, u.Path)
+			}
+			r.cmp(p+"url paths", joinSorted(k.All["Checked url"]), joinSorted(paths))
+		}
+	}
+}

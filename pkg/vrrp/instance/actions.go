@@ -233,6 +233,7 @@ func (in *Instance) announceAll() {
 // notify scripts (asynchronously: a hung script never holds up the
 // election).
 func (in *Instance) transition(from, to vrrp.State) {
+	in.recheckAt = time.Time{} // a late timer's recheck ends with the state it was for
 	in.mu.Lock()
 	in.status.LastTransition = in.d.Clock.Now()
 	in.state = to

@@ -355,9 +355,6 @@ func scopeOf(s string) (int, error) {
 	return 0, fmt.Errorf("unknown scope %q", s)
 }
 
-// Config is the configuration the instance runs.
-func (in *Instance) Config() *config.VRRPInstance { return in.cfg }
-
 // Post queues an input for the instance's goroutine; it gives up once the
 // instance has stopped.
 func (in *Instance) Post(x Input) {

@@ -61,6 +61,8 @@ type Daemon struct {
 	monitors  map[string]*runningMonitor
 	started   time.Time
 	reloads   int
+	// refusedReloads counts reloads that did not load or were refused.
+	refusedReloads int
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -185,6 +187,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
 	if err != nil {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
+		d.countRefused()
 		return
 	}
 	// A configuration whose new or changed instances cannot all be opened
@@ -194,6 +197,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	switch {
 	case errors.As(err, &refused):
 		d.log.Error("reload refused: nothing applied, the running configuration is kept", "err", err)
+		d.countRefused()
 		return
 	case err != nil:
 		d.log.Error("reload partly applied", "applied", res.String(), "err", err)
@@ -202,6 +206,13 @@ func (d *Daemon) reload(ctx context.Context) {
 	}
 	d.mu.Lock()
 	d.reloads++
+	d.mu.Unlock()
+}
+
+// countRefused counts a reload that changed nothing (metrics).
+func (d *Daemon) countRefused() {
+	d.mu.Lock()
+	d.refusedReloads++
 	d.mu.Unlock()
 }
 

@@ -32,7 +32,7 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 	}
 	s.XDP = st.XDPDrops
 	d.mu.Lock()
-	s.Reloads = map[string]uint64{"applied": uint64(d.reloads)}
+	s.Reloads = map[string]uint64{"applied": uint64(d.reloads), "refused": uint64(d.refusedReloads)}
 	d.mu.Unlock()
 	d.mu.Lock()
 	mons := make([]*runningMonitor, 0, len(d.monitors))

@@ -132,3 +132,26 @@ func TestVRRPRelinkMaster(t *testing.T) {
 		})
 	}
 }
+
+// TestVRRPRelinkVMAC: with use_vmac the VMAC is a macvlan on the
+// interface and goes with it; after the interface is re-created the
+// instance makes its VMAC again before it leaves FAULT, and takes the VIP
+// back on it (it has the higher priority).
+func TestVRRPRelinkVMAC(t *testing.T) {
+	ln := newLBNet(t)
+	conf := func(id string, prio int) string {
+		return strings.Replace(fastConf(id, prio), "    version 3", "    version 3\n    use_vmac", 1)
+	}
+	n1 := StartXdpvip(t, ln.lvs1, conf("lvs1", 100), "--dataplane", "none")
+	n1.WaitState(vrrpInstance, "MASTER", 5*time.Second)
+	n2 := StartXdpvip(t, ln.lvs2, conf("lvs2", 90), "--dataplane", "none")
+	n2.WaitState(vrrpInstance, "BACKUP", time.Second)
+	relinkRecreate(t, ln, ln.lvs1, "192.0.2.11/24", func() {
+		n2.WaitState(vrrpInstance, "MASTER", 2*time.Second)
+	})
+	n1.WaitState(vrrpInstance, "MASTER", 5*time.Second)
+	n2.WaitState(vrrpInstance, "BACKUP", time.Second)
+	if out := ln.lvs1.MustExec("ip", "-o", "addr", "show", "dev", "vrrp.51"); !strings.Contains(string(out), " "+vipAddr.String()+"/24") {
+		t.Fatalf("VIP not on the re-made vrrp.51: %s", out)
+	}
+}

@@ -154,13 +154,23 @@ func (d *Daemon) prepareInstance(cfg *config.Config, ic *config.VRRPInstance, pr
 	}
 	rx := d.planes.receivePath(ic)
 	open := func() (instance.IO, error) { return instance.OpenIO(ic, rx.name == "socket") }
+	// After the interface was re-created its VMAC (a macvlan on it) is
+	// gone too: make it again first.
+	reopen := func() (instance.IO, error) {
+		if ic.UseVMAC {
+			if err := d.planes.createVMAC(ic); err != nil {
+				return instance.IO{}, err
+			}
+		}
+		return open()
+	}
 	io, err := open()
 	if err != nil {
 		return nil, err
 	}
 	ri.undo = append(ri.undo, func() { _ = io.Close() })
 	ri.in, err = instance.New(ic, instance.Deps{
-		IO: io, Reopen: open, VIPs: d.vipMgr, Role: rx.role, Clock: instance.SystemClock{},
+		IO: io, Reopen: reopen, VIPs: d.vipMgr, Role: rx.role, Clock: instance.SystemClock{},
 		Notifier: d.notifier, PeerSeen: rx.peer, Group: d.syncGroup(cfg, ic), Tracked: ri.tracked,
 		Receive: rx.name, Log: d.log,
 	})

@@ -6,6 +6,8 @@ BIN       := bin/xdpvip
 COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/xdpvip/xdpvip/internal/version.Commit=$(COMMIT)
 FUZZTIME  ?= 20s
+# FUZZLONG: the config parser and the VRRP decoder, where hostile input arrives.
+FUZZLONG  ?= 60s
 
 .PHONY: all build deps test unit lint fuzz generate check-generated bench demo package package-test clean
 
@@ -22,7 +24,7 @@ deps:
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	$(MAKE) fuzz FUZZTIME=10s
+	$(MAKE) fuzz FUZZTIME=5s FUZZLONG=60s
 
 # unit: only the tests that need neither root nor extra packages.
 unit:
@@ -33,9 +35,11 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# fuzz runs every Fuzz* target for FUZZTIME each.
+# fuzz runs pkg/config FuzzParse and FuzzExpansion and pkg/vrrp FuzzDecode
+# for FUZZLONG each,
+# every other Fuzz* target for FUZZTIME.
 fuzz:
-	./tools/fuzz.sh $(FUZZTIME)
+	./tools/fuzz.sh $(FUZZTIME) $(FUZZLONG)
 
 generate:
 	$(GO) generate ./...

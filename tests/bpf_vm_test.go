@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 )
 
 // bpfGuestTests are pkg/dataplane's tests that must pass on the guest

@@ -164,18 +164,30 @@ func (n *Node) CLI(args ...string) (string, error) {
 // Stop sends sig and waits for the process to exit.
 func (n *Node) Stop(sig syscall.Signal) {
 	n.t.Helper()
-	if n.Proc.Exited() {
+	stopProcess(n.t, n.Host, n.Proc, "xdpvip", sig, 15*time.Second)
+}
+
+// stopProcess sends sig to p (what, running on host) unless it has
+// exited, and fails the test unless it exits within timeout.
+func stopProcess(t testing.TB, host *testnet.Host, p *testnet.Process, what string, sig syscall.Signal, timeout time.Duration) {
+	t.Helper()
+	if p.Exited() {
 		return
 	}
-	if err := n.Proc.Signal(sig); err != nil {
-		n.t.Fatalf("%s: signal %v: %v", n.Host.Name(), sig, err)
+	if err := p.Signal(sig); err != nil {
+		t.Fatalf("%s: signal %v to %s: %v", host.Name(), sig, what, err)
 	}
-	done := make(chan struct{})
-	go func() { _ = n.Proc.Wait(); close(done) }()
+	waitExit(t, host, p, what, timeout)
+}
+
+// waitExit fails the test unless p (what, running on host) exits within
+// timeout.
+func waitExit(t testing.TB, host *testnet.Host, p *testnet.Process, what string, timeout time.Duration) {
+	t.Helper()
 	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		n.t.Fatalf("%s: xdpvip did not exit after %v:\n%s", n.Host.Name(), sig, n.Proc.Log())
+	case <-p.Done():
+	case <-time.After(timeout):
+		t.Fatalf("%s: %s did not exit within %v:\n%s", host.Name(), what, timeout, p.Log())
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 	"github.com/xdpvip/xdpvip/pkg/config"
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
 )
 
 // TestIPVSDaemonInVM boots Debian's stock kernel (it has IPVS; this host's

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 )
 
 // TestIPVSInVM boots Debian's stock kernel (it has IPVS; this host's does

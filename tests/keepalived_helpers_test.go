@@ -6,9 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,11 +16,12 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/xdpvip/xdpvip/internal/netlab"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
 // keepalivedBin is the interop peer: Debian's keepalived 2.2.7.
-const keepalivedBin = "/usr/sbin/keepalived"
+const keepalivedBin = netlab.KeepalivedBin
 
 // RequireKeepalived skips the test when keepalived is not installed.
 func RequireKeepalived(t testing.TB) {
@@ -41,6 +40,8 @@ type KA struct {
 	Proc *testnet.Process
 	Dir  string
 	Conf string
+	// ownTmp runs keepalived with TMPDIR=Dir (see startKeepalivedTmp).
+	ownTmp bool
 }
 
 // StartKeepalived writes conf into a fresh directory and runs keepalived
@@ -49,25 +50,32 @@ type KA struct {
 // written its pid file.
 func StartKeepalived(t testing.TB, host *testnet.Host, conf string) *KA {
 	t.Helper()
+	return startKA(t, host, conf, false)
+}
+
+func startKA(t testing.TB, host *testnet.Host, conf string, ownTmp bool) *KA {
+	t.Helper()
 	RequireKeepalived(t)
-	dir := t.TempDir()
-	k := &KA{t: t, Host: host, Dir: dir, Conf: filepath.Join(dir, "keepalived.conf")}
-	if err := os.WriteFile(k.Conf, []byte(conf), 0o644); err != nil {
+	setup, err := netlab.WriteKeepalived(t.TempDir(), conf)
+	if err != nil {
 		t.Fatal(err)
 	}
+	k := &KA{t: t, Host: host, Dir: setup.Dir, Conf: setup.Conf, ownTmp: ownTmp}
 	k.start()
 	return k
 }
 
-func (k *KA) pidFile(kind string) string { return filepath.Join(k.Dir, "keepalived-"+kind+".pid") }
+func (k *KA) setup() netlab.Keepalived { return netlab.Keepalived{Dir: k.Dir, Conf: k.Conf} }
 
 func (k *KA) start() {
 	k.t.Helper()
-	for _, kind := range []string{"main", "vrrp", "checkers"} {
-		_ = os.Remove(k.pidFile(kind))
+	k.setup().RemovePIDFiles()
+	args := k.setup().Args(true)
+	if k.ownTmp {
+		k.Proc = k.Host.Start("env", append([]string{"TMPDIR=" + k.Dir, keepalivedBin}, args...)...)
+	} else {
+		k.Proc = k.Host.Start(keepalivedBin, args...)
 	}
-	k.Proc = k.Host.Start(keepalivedBin, "-n", "-l", "-D", "-G", "-P", "-f", k.Conf,
-		"-p", k.pidFile("main"), "-r", k.pidFile("vrrp"), "-c", k.pidFile("checkers"))
 	testnet.Eventually(k.t, 10*time.Second, func() error {
 		if k.Proc.Exited() {
 			return fmt.Errorf("%s: keepalived exited at start:\n%s", k.Host.Name(), k.Proc.Log())
@@ -87,29 +95,13 @@ func (k *KA) Restart() {
 }
 
 // vrrpPID is the VRRP child's pid, from its pid file.
-func (k *KA) vrrpPID() (int, error) {
-	b, err := os.ReadFile(k.pidFile("vrrp"))
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("keepalived vrrp pid file %q: %q", k.pidFile("vrrp"), b)
-	}
-	return pid, nil
-}
+func (k *KA) vrrpPID() (int, error) { return k.setup().VRRPPID() }
 
 // Stop sends SIGTERM (keepalived leaves gracefully: priority-0 advert, VIPs
 // removed) and waits for it to exit.
 func (k *KA) Stop() {
 	k.t.Helper()
-	if k.Proc.Exited() {
-		return
-	}
-	if err := k.Proc.Signal(syscall.SIGTERM); err != nil {
-		k.t.Fatalf("%s: SIGTERM keepalived: %v", k.Host.Name(), err)
-	}
-	k.wait(15 * time.Second)
+	stopProcess(k.t, k.Host, k.Proc, "keepalived", syscall.SIGTERM, 15*time.Second)
 }
 
 // Crash kills keepalived and its VRRP child with SIGKILL at once (the
@@ -125,7 +117,7 @@ func (k *KA) Crash() {
 		// The child could have left the group; kill it by pid as well.
 		_ = syscall.Kill(child, syscall.SIGKILL)
 	}
-	k.wait(5 * time.Second)
+	waitExit(k.t, k.Host, k.Proc, "keepalived", 5*time.Second)
 	if childErr == nil {
 		testnet.Eventually(k.t, 5*time.Second, func() error {
 			if pidAlive(child) {
@@ -136,28 +128,8 @@ func (k *KA) Crash() {
 	}
 }
 
-// alive reports whether pid runs (a zombie does not count: it sends nothing).
-func pidAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// pid (comm) S ...: the state follows the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
-func (k *KA) wait(timeout time.Duration) {
-	k.t.Helper()
-	done := make(chan struct{})
-	go func() { _ = k.Proc.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		k.t.Fatalf("%s: keepalived did not exit within %v:\n%s", k.Host.Name(), timeout, k.Proc.Log())
-	}
-}
+// pidAlive reports whether pid runs (a zombie does not count: it sends nothing).
+func pidAlive(pid int) bool { return netlab.PIDAlive(pid) }
 
 // kaStateLine matches keepalived 2.2's transition log lines, e.g.
 // "(VI_1) Entering MASTER STATE" or "(VI_1) Entering BACKUP STATE (init)".

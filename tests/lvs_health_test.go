@@ -130,7 +130,7 @@ func TestLVSMiscDynamicWeight(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script := labScript(t, dir, "weight.sh", `exit "$(cat "$1")"`)
+	script := writeScript(t, dir, "weight.sh", `exit "$(cat "$1")"`)
 	misc := func(name string) string {
 		return fmt.Sprintf(`        MISC_CHECK {
             misc_path "%s %s"
@@ -185,12 +185,12 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 	// rs2 runs nothing: its port 80 refuses. 192.0.2.99 is nobody's.
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "hang.pid")
-	hang := labScript(t, dir, "hang.sh", `echo $$ >> "$1"; exec sleep 300`)
+	hang := writeScript(t, dir, "hang.sh", `echo $$ >> "$1"; exec sleep 300`)
 	// A run still in flight when the test ends (the daemon is killed at
 	// cleanup) would outlive the test.
 	t.Cleanup(func() {
 		for _, pid := range readPIDs(pidFile) {
-			if labPIDRunning(pid) {
+			if pidAlive(pid) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
@@ -300,7 +300,7 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 		}
 		return nil
 	})
-	if labPIDRunning(pids[0]) {
+	if pidAlive(pids[0]) {
 		t.Errorf("hung MISC_CHECK script (pid %d) still running after its misc_timeout", pids[0])
 	}
 	if n1.Proc.Exited() {
@@ -320,7 +320,7 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 	// stop while a run is in flight.
 	testnet.Eventually(t, 2*(drillDelayLoop+miscTimeout), func() error {
 		pids := readPIDs(pidFile)
-		if last := pids[len(pids)-1]; !labPIDRunning(last) {
+		if last := pids[len(pids)-1]; !pidAlive(last) {
 			return fmt.Errorf("no MISC_CHECK run in flight (last pid %d)", last)
 		}
 		return nil
@@ -328,7 +328,7 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 	n1.Stop(syscall.SIGTERM)
 	testnet.Eventually(t, 5*time.Second, func() error {
 		for _, pid := range readPIDs(pidFile) {
-			if labPIDRunning(pid) {
+			if pidAlive(pid) {
 				return fmt.Errorf("MISC_CHECK script pid %d still running after xdpvip stopped", pid)
 			}
 		}
@@ -340,35 +340,10 @@ func TestLVSCheckFailuresBounded(t *testing.T) {
 // connection and never writes: a server that hangs.
 func serveSilently(t testing.TB, h *testnet.Host, port int) {
 	t.Helper()
-	var ln net.Listener
-	h.MustDo(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
-		return err
+	serveTCP(t, h, port, func(c net.Conn) {
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
 	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-}
-
-// labScript writes an executable shell script into dir.
-func labScript(t testing.TB, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // readPIDs reads one pid a line.
@@ -381,17 +356,6 @@ func readPIDs(path string) []int {
 		}
 	}
 	return out
-}
-
-// labPIDRunning reports whether pid is a live process (not a zombie).
-func labPIDRunning(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 // downLine matches the daemon's log line for a real server going down.

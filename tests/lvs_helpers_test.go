@@ -11,13 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/netlab"
 	"github.com/xdpvip/xdpvip/internal/nsutil"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
@@ -198,37 +198,11 @@ func (l *lvsLab) StartNginx(h *testnet.Host) *labNginx {
 	t := l.t
 	t.Helper()
 	requireNginx(t)
-	dir := t.TempDir()
-	g := &labNginx{t: t, start: l.Start, Host: h, Prefix: dir, Conf: filepath.Join(dir, "nginx.conf")}
-	for _, d := range []string{"logs", "tmp"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := fmt.Sprintf(`worker_processes 1;
-user root;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 512; }
-http {
-    access_log %[1]s/logs/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    server {
-        listen 80;
-        location / {
-            default_type text/plain;
-            return 200 "%[2]s\n";
-        }
-    }
-}
-`, dir, h.Name())
-	if err := os.WriteFile(g.Conf, []byte(conf), 0o644); err != nil {
+	setup, err := netlab.WriteNginx(t.TempDir(), h.Name())
+	if err != nil {
 		t.Fatal(err)
 	}
+	g := &labNginx{t: t, start: l.Start, Host: h, Prefix: setup.Dir, Conf: setup.Conf}
 	g.Start()
 	return g
 }
@@ -236,7 +210,7 @@ http {
 // Start runs nginx (again) and waits until it answers on port 80.
 func (g *labNginx) Start() {
 	g.t.Helper()
-	g.start.Run(func() { g.Proc = g.Host.Start("nginx", "-c", g.Conf, "-p", g.Prefix, "-g", "daemon off;") })
+	g.start.Run(func() { g.Proc = g.Host.Start("nginx", g.setup().Args()...) })
 	addr := g.Host.Addr(4)
 	testnet.Eventually(g.t, 10*time.Second, func() error {
 		if g.Proc.Exited() {
@@ -257,24 +231,14 @@ func (g *labNginx) Start() {
 // waits until it has exited.
 func (g *labNginx) Stop() {
 	g.t.Helper()
-	if g.Proc.Exited() {
-		return
-	}
-	if err := g.Proc.Signal(syscall.SIGTERM); err != nil {
-		g.t.Fatalf("%s: SIGTERM nginx: %v", g.Host.Name(), err)
-	}
-	done := make(chan struct{})
-	go func() { _ = g.Proc.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		g.t.Fatalf("%s: nginx did not exit:\n%s", g.Host.Name(), g.Proc.Log())
-	}
+	stopProcess(g.t, g.Host, g.Proc, "nginx", syscall.SIGTERM, 10*time.Second)
 }
+
+func (g *labNginx) setup() netlab.Nginx { return netlab.Nginx{Dir: g.Prefix, Conf: g.Conf} }
 
 // AccessCount is the number of requests in nginx's access log.
 func (g *labNginx) AccessCount() int {
-	b, err := os.ReadFile(filepath.Join(g.Prefix, "logs", "access.log"))
+	b, err := os.ReadFile(g.setup().AccessLog())
 	if err != nil {
 		return 0
 	}

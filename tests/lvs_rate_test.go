@@ -109,6 +109,8 @@ func TestLVSRate(t *testing.T) {
 		`(?m)^xdpvip_ipvs_backend_incoming_packets_total\{local_address="` + regexp.QuoteMeta(labVIP) + `",local_mark="",local_port="80",proto="UDP",remote_address="` + regexp.QuoteMeta(l.RS1.Addr(4).String()) + `",remote_port="80"\} [1-9]`,
 		`(?m)^xdpvip_healthcheck_results_total\{backend="` + regexp.QuoteMeta(l.RS1.Addr(4).String()) + `:80",checker="TCP_CHECK",result="success",service="[^"]+"\} [1-9]`,
 		`(?m)^xdpvip_healthcheck_duration_seconds_count\{backend="[^"]+",checker="TCP_CHECK",service="[^"]+"\} [1-9]`,
+		`(?m)^xdpvip_bpf_map_usage_ratio\{interface="eth0",map="flows"\} [0-9.e-]+$`,
+		`(?m)^xdpvip_xdp_packets_total\{counter="fwd_tx",interface="eth0"\} [1-9]`,
 		`(?m)^keepalived_vrrp_state\{iname="VI_1",intf="eth0",ip_address="` + regexp.QuoteMeta(labVIP) + `",vrid="51"\} 2$`,
 	} {
 		if !regexp.MustCompile(re).Match(metricsOut) {

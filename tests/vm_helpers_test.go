@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 )
 
 // bootGuest boots Debian's stock kernel under qemu with o (the

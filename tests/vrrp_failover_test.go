@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -251,6 +252,13 @@ func TestVRRPTracking(t *testing.T) {
 		ln   *lbNet
 		flag string // the file the check script tests for
 	}
+	// A vrrp_script that tests for the flag file, tracked with weight.
+	flagScript := func(weight int) string {
+		return fmt.Sprintf("vrrp_script chk_flag {\n    script \"/usr/bin/test -e FLAG\"\n    interval 1\n    weight %d\n    fall 1\n    rise 1\n}\n", weight)
+	}
+	trackFlag := []string{"track_script {\n        chk_flag\n    }"}
+	removeFlag := func(t *testing.T, e env) { removeFile(t, e.flag) }
+	touchFlag := func(t *testing.T, e env) { touchFile(t, e.flag) }
 	cases := []struct {
 		name  string
 		lines []string
@@ -262,22 +270,8 @@ func TestVRRPTracking(t *testing.T) {
 		badState string
 		badPrio  int
 	}{
-		{
-			name:     "script weight -20",
-			lines:    []string{"track_script {\n        chk_flag\n    }"},
-			top:      "vrrp_script chk_flag {\n    script \"/usr/bin/test -e FLAG\"\n    interval 1\n    weight -20\n    fall 1\n    rise 1\n}\n",
-			fail:     func(t *testing.T, e env) { removeFile(t, e.flag) },
-			heal:     func(t *testing.T, e env) { touchFile(t, e.flag) },
-			badState: "BACKUP", badPrio: 80,
-		},
-		{
-			name:     "script weight 0",
-			lines:    []string{"track_script {\n        chk_flag\n    }"},
-			top:      "vrrp_script chk_flag {\n    script \"/usr/bin/test -e FLAG\"\n    interval 1\n    weight 0\n    fall 1\n    rise 1\n}\n",
-			fail:     func(t *testing.T, e env) { removeFile(t, e.flag) },
-			heal:     func(t *testing.T, e env) { touchFile(t, e.flag) },
-			badState: "FAULT", badPrio: 100,
-		},
+		{name: "script weight -20", lines: trackFlag, top: flagScript(-20), fail: removeFlag, heal: touchFlag, badState: "BACKUP", badPrio: 80},
+		{name: "script weight 0", lines: trackFlag, top: flagScript(0), fail: removeFlag, heal: touchFlag, badState: "FAULT", badPrio: 100},
 		{
 			// A veth pair inside lvs1's namespace (this kernel has no
 			// dummy driver); trk0 is tracked, trk1 only gives it carrier.

@@ -258,10 +258,20 @@ func mustInNS(t testing.TB, h *testnet.Host, f func() error) {
 // as soon as it is added to the interface.
 func serveName(t testing.TB, h *testnet.Host) {
 	t.Helper()
+	serveTCP(t, h, tcpPort, func(c net.Conn) {
+		_, _ = io.WriteString(c, h.Name()+"\n")
+		c.Close()
+	})
+}
+
+// serveTCP listens on port on every IPv4 address of h's namespace until
+// the test ends and hands each connection to handle in a goroutine.
+func serveTCP(t testing.TB, h *testnet.Host, port int, handle func(net.Conn)) {
+	t.Helper()
 	var ln net.Listener
 	mustInNS(t, h, func() error {
 		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", tcpPort))
+		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
 		return err
 	})
 	t.Cleanup(func() { ln.Close() })
@@ -271,8 +281,7 @@ func serveName(t testing.TB, h *testnet.Host) {
 			if err != nil {
 				return
 			}
-			_, _ = io.WriteString(c, h.Name()+"\n")
-			c.Close()
+			go handle(c)
 		}
 	}()
 }

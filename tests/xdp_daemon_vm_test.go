@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 )
 
 // Addresses of the guest's XDP lab (one bridge: lb1, lb2, rs1, client).

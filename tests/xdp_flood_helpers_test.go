@@ -8,13 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/netlab"
 	"github.com/xdpvip/xdpvip/internal/packet"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
@@ -64,38 +64,6 @@ func floodFrames(vrid uint8, src netip.Addr, srcMAC net.HardwareAddr, vip netip.
 	}, nil
 }
 
-// trafgenConfig renders frames as a trafgen packet configuration: one
-// `{ 0x.., ... }` block per frame, which trafgen sends round robin.
-func trafgenConfig(frames [][]byte) string {
-	var b strings.Builder
-	for _, f := range frames {
-		b.WriteString("{ ")
-		for i, c := range f {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "0x%02x", c)
-		}
-		b.WriteString(" }\n")
-	}
-	return b.String()
-}
-
-// errNoTrafgenTotal is returned when trafgen's output has no total.
-var errNoTrafgenTotal = errors.New("no \"packets outgoing\" line in trafgen's output")
-
-// trafgenTotal matches trafgen's exit summary, "   2227968 packets outgoing".
-var trafgenTotal = regexp.MustCompile(`(?m)^\s*(\d+) packets outgoing\s*$`)
-
-// parseTrafgenSent returns the number of frames trafgen says it sent.
-func parseTrafgenSent(out string) (uint64, error) {
-	m := trafgenTotal.FindStringSubmatch(out)
-	if m == nil {
-		return 0, errNoTrafgenTotal
-	}
-	return strconv.ParseUint(m[1], 10, 64)
-}
-
 // flood is trafgen sending frames out of one host's interface.
 type flood struct {
 	proc  *testnet.Process
@@ -108,13 +76,10 @@ type flood struct {
 func startFlood(t testing.TB, h *testnet.Host, cpus int, frames [][]byte) *flood {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "flood.trafgen")
-	if err := os.WriteFile(cfg, []byte(trafgenConfig(frames)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(netlab.TrafgenConfig(frames)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// --no-sock-mem and --notouch-irq: trafgen must not retune the host's
-	// socket memory or IRQ affinities.
-	p := h.Start("trafgen", "--dev", h.Iface(), "--conf", cfg, "--cpus", strconv.Itoa(cpus),
-		"--no-sock-mem", "--notouch-irq", "--no-cpu-stats")
+	p := h.Start("trafgen", netlab.TrafgenArgs(h.Iface(), cfg, cpus)...)
 	return &flood{proc: p, start: time.Now()}
 }
 
@@ -124,21 +89,9 @@ func (f *flood) Stop(t testing.TB) uint64 {
 	if f.proc.Exited() {
 		t.Fatalf("trafgen exited early:\n%s", f.proc.Log())
 	}
-	// trafgen's parent does not pass SIGINT on to its forked senders:
-	// interrupt the whole process group (testnet starts each process as
-	// a group leader), as a terminal's ^C does.
-	if err := syscall.Kill(-f.proc.Cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatalf("SIGINT trafgen: %v", err)
-	}
-	testnet.Eventually(t, 10*time.Second, func() error {
-		if !f.proc.Exited() {
-			return errors.New("trafgen still running after SIGINT")
-		}
-		return nil
-	})
-	n, err := parseTrafgenSent(f.proc.Log())
+	n, err := netlab.StopTrafgen(f.proc, 10*time.Second)
 	if err != nil {
-		t.Fatalf("%v:\n%s", err, f.proc.Log())
+		t.Fatal(err)
 	}
 	return n
 }
@@ -149,22 +102,7 @@ func (f *flood) Stop(t testing.TB) uint64 {
 // the lab starter's thread.
 func startKeepalivedTmp(t testing.TB, host *testnet.Host, conf string) *KA {
 	t.Helper()
-	RequireKeepalived(t)
-	dir := t.TempDir()
-	k := &KA{t: t, Host: host, Dir: dir, Conf: filepath.Join(dir, "keepalived.conf")}
-	if err := os.WriteFile(k.Conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	k.Proc = host.Start("env", "TMPDIR="+dir, keepalivedBin, "-n", "-l", "-D", "-G", "-P", "-f", k.Conf,
-		"-p", k.pidFile("main"), "-r", k.pidFile("vrrp"), "-c", k.pidFile("checkers"))
-	testnet.Eventually(t, 10*time.Second, func() error {
-		if k.Proc.Exited() {
-			return fmt.Errorf("%s: keepalived exited at start:\n%s", host.Name(), k.Proc.Log())
-		}
-		_, err := k.vrrpPID()
-		return err
-	})
-	return k
+	return startKA(t, host, conf, true)
 }
 
 // kaStats are the counters of keepalived's stats dump for one instance.
@@ -313,7 +251,7 @@ func TestFloodParsers(t *testing.T) {
 		{"12 bytes outgoing\n", 0, true},
 	}
 	for _, tc := range trafgen {
-		got, err := parseTrafgenSent(tc.out)
+		got, err := netlab.ParseTrafgenSent(tc.out)
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("parseTrafgenSent(%q) = %d, %v; want %d, error %v", tc.out, got, err, tc.want, tc.err)
 		}
@@ -371,7 +309,7 @@ func FuzzFloodParsers(f *testing.F) {
 	f.Add("VRRP Instance: VI_1\n  Advertisements:\n    Received: 41\n")
 	f.Add("sl\n112: 00000000:0070 00000000:0000 07 0:0 0:0 0 0 0 1 2 0 5\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _ = parseTrafgenSent(s)
+		_, _ = netlab.ParseTrafgenSent(s)
 		_, _ = parseKAStats(s, "VI_1")
 		_, _ = parseRawDrops(s, 112)
 	})

@@ -24,7 +24,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "x.sock")
-	out, err := exec.Command(bin, "run", "-f", conf, "--control-socket", sock, "--dataplane", "none").CombinedOutput()
+	out, err := exec.Command(bin, "run", "-f", conf, "--control-socket", sock, "--bpf-dir", filepath.Join(dir, "bpf"), "--dataplane", "none").CombinedOutput()
 	if err == nil {
 		t.Fatalf("run accepted a bad config:\n%s", out)
 	}

@@ -11,14 +11,13 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
@@ -50,6 +49,7 @@ type Daemon struct {
 	notifier *script.Notifier
 	vipMgr   *netif.VIPs
 	planes   *planes
+	loader   *configLoader
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -90,24 +90,28 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.ControlSocket == "" {
 		opts.ControlSocket = control.DefaultSocket
 	}
-	cfg, err := loadConfig(opts.ConfigPath, opts.Logger)
+	if opts.BPFDir == "" {
+		opts.BPFDir = dataplane.DefaultBPFDir
+	}
+	// One daemon per bpf dir, decided before anything is read or written.
+	lock, err := lockBPFDir(opts.BPFDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	loader := newConfigLoader()
+	cfg, err := loader.load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
 		return err
 	}
 	d := &Daemon{
-		opts: opts, log: opts.Logger, cfg: cfg,
+		opts: opts, log: opts.Logger, cfg: cfg, loader: loader,
 		notifier:  &script.Notifier{Logger: opts.Logger},
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
 		groups:    map[string]*instance.SyncGroup{},
 		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
-	}
-	if opts.PIDFile != "" {
-		if err := writePIDFile(opts.PIDFile); err != nil {
-			return err
-		}
-		defer os.Remove(opts.PIDFile)
 	}
 	srv, err := control.Listen(opts.ControlSocket, opts.Logger)
 	if err != nil {
@@ -139,6 +143,14 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
+	// Written last: a PID file means a daemon that started.
+	if opts.PIDFile != "" {
+		if err := writePIDFile(opts.PIDFile); err != nil {
+			d.shutdown()
+			return err
+		}
+		defer removePIDFile(opts.PIDFile)
+	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
 	svc := newService(d.log)
@@ -161,30 +173,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
-	cfg, diags, err := config.Load(path)
-	for _, dg := range diags {
-		if dg.Severity == config.Warning {
-			log.Warn(dg.String())
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func writePIDFile(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-}
-
 // reload reads the configuration again and applies the difference.
 // A config that does not load leaves everything as it is.
 func (d *Daemon) reload(ctx context.Context) {
-	cfg, err := loadConfig(d.opts.ConfigPath, d.log)
+	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
 	if err != nil {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		d.countRefused()

@@ -30,7 +30,7 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 		}
 		s.Instances = append(s.Instances, mi)
 	}
-	s.XDP = st.XDPDrops
+	s.XDP, s.Maps = d.planes.xdpMetrics()
 	d.mu.Lock()
 	s.Reloads = map[string]uint64{"applied": uint64(d.reloads), "refused": uint64(d.refusedReloads)}
 	d.mu.Unlock()
@@ -121,4 +121,26 @@ func (d *Daemon) serveMetrics() (*metrics.Server, error) {
 		"bpf_object": dataplane.ObjectHash(), "goversion": runtime.Version(),
 	})
 	return metrics.Listen(d.opts.MetricsAddress, reg, d.healthy, d.log)
+}
+
+// xdpMetrics are every XDP program's counters (drops by reason, valid
+// adverts, forwarded frames) and map occupancy, by interface.
+func (p *planes) xdpMetrics() (map[string]map[string]uint64, map[string]map[string]metrics.MapUsage) {
+	if len(p.xdp) == 0 {
+		return nil, nil
+	}
+	counters := map[string]map[string]uint64{}
+	usage := map[string]map[string]metrics.MapUsage{}
+	for name, xp := range p.xdp {
+		if c, err := xp.Counters(); err == nil {
+			counters[name] = c
+		}
+		if u, err := xp.MapUsage(); err == nil {
+			usage[name] = map[string]metrics.MapUsage{}
+			for m, mu := range u {
+				usage[name][m] = metrics.MapUsage{Entries: mu.Entries, MaxEntries: mu.MaxEntries}
+			}
+		}
+	}
+	return counters, usage
 }

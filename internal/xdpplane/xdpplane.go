@@ -193,6 +193,12 @@ func (x peer) LastAdvert() (instance.PeerAdvert, bool) {
 // DropCounters are the program's VRRP drops by reason.
 func (p *Plane) DropCounters() (map[string]uint64, error) { return p.current().DropCounters() }
 
+// Counters are all the program's counters by name.
+func (p *Plane) Counters() (map[string]uint64, error) { return p.current().Counters() }
+
+// MapUsage is the occupancy of the program's maps.
+func (p *Plane) MapUsage() (map[string]dataplane.MapUsage, error) { return p.current().MapUsage() }
+
 // Name, Apply and Stats make the interface's current dataplane an
 // lvs.Backend that survives a re-open.
 func (p *Plane) Name() string                       { return "xdp" }

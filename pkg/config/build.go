@@ -18,6 +18,13 @@ type builder struct {
 	// scriptNames holds every vrrp_script name of the file, to say so when
 	// a track_script names one defined after it.
 	scriptNames map[string]bool
+	// The named blocks added to cfg so far, by name: duplicate checks and
+	// references stay linear in configurations with thousands of them
+	// (~SEQ makes those in one line).
+	scripts          map[string]*VRRPScript
+	instances        map[string]*VRRPInstance
+	syncGroupsByName map[string]*SyncGroup
+	vsGroups         map[string]*VirtualServerGroup
 }
 
 func (b *builder) top(root *node) {
@@ -513,7 +520,7 @@ func (b *builder) vrrpScript(blk *node) {
 		return
 	}
 	s.Name = blk.args[0].text
-	if b.cfg.Script(s.Name) != nil {
+	if b.scripts[s.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", s.Name)
 		return
 	}
@@ -567,6 +574,7 @@ func (b *builder) vrrpScript(blk *node) {
 		return
 	}
 	b.cfg.Scripts = append(b.cfg.Scripts, s)
+	b.scripts[s.Name] = s
 }
 
 // ---- track_* lists ----
@@ -697,7 +705,7 @@ func (b *builder) syncGroup(blk *node) {
 		return
 	}
 	g := &SyncGroup{Pos: blk.pos, Name: blk.args[0].text}
-	if b.cfg.SyncGroup(g.Name) != nil {
+	if b.syncGroupsByName[g.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", g.Name)
 		return
 	}
@@ -730,4 +738,5 @@ func (b *builder) syncGroup(blk *node) {
 		b.d.warnf(blk.pos, blk.key, "%q has no group { } of instances", g.Name)
 	}
 	b.cfg.SyncGroups = append(b.cfg.SyncGroups, g)
+	b.syncGroupsByName[g.Name] = g
 }

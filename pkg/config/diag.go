@@ -100,6 +100,9 @@ func (d *diagSink) fatal(pos Pos, kw, format string, args ...any) {
 	if d.aborted {
 		return
 	}
+	if kw == "" {
+		kw = `""` // as in add
+	}
 	d.list = append(d.list, Diagnostic{Pos: pos, Keyword: kw, Severity: Error, Message: fmt.Sprintf(format, args...)})
 	d.aborted = true
 }

@@ -348,6 +348,9 @@ func (l *lexer) substitute(s string, pos Pos) (string, bool, error) {
 		}
 		out, did, err := l.substituteOnce(s, pos)
 		if err != nil {
+			// What was built before giving up counts as well, or lines
+			// that each fail late would cost without limit.
+			l.spend(maxSubstLen, pos)
 			return "", false, err
 		}
 		if !did {
@@ -444,7 +447,7 @@ func (l *lexer) lookup(name string, pos Pos) (string, bool) {
 // the parameters are unsigned decimal numbers separated by spaces (any
 // other text, or a trailing space, and it is not a definition at all),
 // min defaults to 0 and max to 32767, a third number is ignored. A min
-// above max is an error and gives min (keepalived since 2.3; 2.2.7
+// above max is an error and gives min (keepalived since 2.4.0; 2.2.7
 // divides by zero on ${_RANDOM 0 18446744073709551615} and prints
 // garbage for a reversed range); a number beyond 64 bits is an error and
 // counts as the largest one, as strtoul clamps it.

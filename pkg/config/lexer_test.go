@@ -3,7 +3,6 @@ package config
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -11,35 +10,12 @@ import (
 	"time"
 )
 
-// loadBounded loads path and fails the test if that takes longer than
-// 10 s or allocates more than maxAlloc bytes: a hang or a memory blow-up
-// is reported as such instead of wedging or killing the test binary.
+// loadBounded loads path within 10 s and maxAlloc bytes.
 func loadBounded(t *testing.T, path string, maxAlloc uint64) (*Config, []Diagnostic, error) {
 	t.Helper()
-	type result struct {
-		cfg   *Config
-		diags []Diagnostic
-		err   error
-	}
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	done := make(chan result, 1)
-	go func() {
-		cfg, diags, err := LoadWith(path, Options{ConfigID: "host1"})
-		done <- result{cfg, diags, err}
-	}()
-	select {
-	case r := <-done:
-		var after runtime.MemStats
-		runtime.ReadMemStats(&after)
-		if got := after.TotalAlloc - before.TotalAlloc; got > maxAlloc {
-			t.Errorf("loading allocated %d MiB, want at most %d MiB", got>>20, maxAlloc>>20)
-		}
-		return r.cfg, r.diags, r.err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("loading %s did not finish in 10 s", path)
-		return nil, nil, nil
-	}
+	return runBounded(t, 10*time.Second, maxAlloc, func() (*Config, []Diagnostic, error) {
+		return LoadWith(path, Options{ConfigID: "host1"})
+	})
 }
 
 // TestHostileInput: each input once panicked, hung or exhausted memory;

@@ -36,7 +36,9 @@ func ParseWith(name string, src []byte, opts Options) (*Config, []Diagnostic, er
 	lx.file(name, src, Pos{name, 0})
 	tree.finish()
 	cfg := &Config{Global: globalDefaults()}
-	b := &builder{d: d, cfg: cfg, inst: map[*VRRPInstance]*instanceSeen{}, globalSeen: map[string]bool{}}
+	b := &builder{d: d, cfg: cfg, inst: map[*VRRPInstance]*instanceSeen{}, globalSeen: map[string]bool{},
+		scripts: map[string]*VRRPScript{}, instances: map[string]*VRRPInstance{},
+		syncGroupsByName: map[string]*SyncGroup{}, vsGroups: map[string]*VirtualServerGroup{}}
 	if !d.aborted {
 		b.top(&tree.root)
 		b.finishGlobal()

@@ -118,7 +118,7 @@ func (b *builder) virtualServerGroup(blk *node) {
 		return
 	}
 	g := &VirtualServerGroup{Pos: blk.pos, Name: blk.args[0].text}
-	if b.cfg.VirtualServerGroup(g.Name) != nil {
+	if b.vsGroups[g.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", g.Name)
 		return
 	}
@@ -158,6 +158,7 @@ func (b *builder) virtualServerGroup(blk *node) {
 		g.Entries = append(g.Entries, e)
 	}
 	b.cfg.VirtualServerGroups = append(b.cfg.VirtualServerGroups, g)
+	b.vsGroups[g.Name] = g
 }
 
 // parseRange parses A, A-B (last part of the address, or a whole address)
@@ -370,7 +371,7 @@ func (b *builder) virtualServer(blk *node) {
 			b.unknown(n, "virtual_server")
 		}
 	}
-	vsg := b.cfg.VirtualServerGroup(vs.Group)
+	vsg := b.vsGroups[vs.Group]
 	if vs.Group != "" && vsg == nil {
 		b.d.errorf(blk.pos, blk.key, "no virtual_server_group %q", vs.Group)
 	}

@@ -27,7 +27,7 @@ func (b *builder) instance(blk *node) {
 	}
 	in := &VRRPInstance{Pos: blk.pos, Name: blk.args[0].text, InitialState: StateBackup,
 		Priority: 100, AdvertInt: time.Second, Preempt: true, Accept: true, UnicastTTL: -1}
-	if b.cfg.Instance(in.Name) != nil {
+	if b.instances[in.Name] != nil {
 		b.d.errorf(blk.pos, blk.key, "%q is defined twice", in.Name)
 		return
 	}
@@ -202,6 +202,7 @@ func (b *builder) instance(blk *node) {
 	}
 	b.inst[in] = seen
 	b.cfg.Instances = append(b.cfg.Instances, in)
+	b.instances[in.Name] = in
 }
 
 func (b *builder) authentication(blk *node, in *VRRPInstance) {
@@ -650,7 +651,7 @@ func (b *builder) syncGroups() {
 	for _, g := range b.cfg.SyncGroups {
 		var kept []string
 		for _, m := range g.Members {
-			in := b.cfg.Instance(m)
+			in := b.instances[m]
 			switch {
 			case in == nil:
 				b.d.warnf(g.Pos, "group", "sync group %q: no vrrp_instance %q, ignored", g.Name, m)

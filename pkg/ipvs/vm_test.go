@@ -1,7 +1,7 @@
 package ipvs
 
 // Tests against a real kernel IPVS. They run inside the qemu guest that
-// tests/ipvs_vm_test.go boots (tools/ipvsvm), which sets XDPVIP_IPVS_VM=1;
+// tests/ipvs_vm_test.go boots (internal/ipvsvm), which sets XDPVIP_IPVS_VM=1;
 // elsewhere they skip, because they flush the IPVS table and build
 // networks in the guest's root namespace.
 

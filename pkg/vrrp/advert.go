@@ -163,7 +163,9 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d addresses, at most 255", ErrLength, len(a.Addrs))
 	}
 	for _, ip := range a.Addrs {
-		if ip.Unmap().Is4() != v4 || !ip.IsValid() {
+		// In an IPv6 message an IPv4-mapped address (::ffff:a.b.c.d) is an
+		// IPv6 address: Decode yields one from 16 bytes on the wire.
+		if !ip.IsValid() || (v4 && !ip.Unmap().Is4()) || (!v4 && !ip.Is6()) {
 			return nil, fmt.Errorf("%w: address %v in a message from %v", ErrFamily, ip, src)
 		}
 	}
@@ -188,7 +190,12 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 	}
 	off := offAddrs
 	for _, ip := range a.Addrs {
-		off += copy(b[off:], ip.Unmap().AsSlice())
+		if v4 {
+			off += copy(b[off:], ip.Unmap().AsSlice())
+		} else {
+			a16 := ip.As16()
+			off += copy(b[off:], a16[:])
+		}
 	}
 	if hasAuthData(a.Version, v4) {
 		copy(b[off:], a.AuthData[:])

@@ -26,6 +26,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/netlab"
 	"github.com/xdpvip/xdpvip/internal/nsutil"
 	"github.com/xdpvip/xdpvip/pkg/config"
 )
@@ -43,17 +44,14 @@ const (
 )
 
 // host is one namespace of the lab.
-type host struct {
-	name, ns, addr, mac string
-}
+type host = netlab.Host
 
 type lab struct {
-	prefix string
+	net    *netlab.Net
 	dir    string
 	xdpvip string
-	sw     string
 	hosts  map[string]*host
-	procs  map[string]*exec.Cmd
+	procs  map[string]*netlab.Process
 	start  time.Time
 }
 
@@ -72,10 +70,7 @@ func main() {
 	if err != nil {
 		fail("%v", err)
 	}
-	l := &lab{
-		prefix: fmt.Sprintf("xvdemo%d", os.Getpid()%100000),
-		xdpvip: abs, hosts: map[string]*host{}, procs: map[string]*exec.Cmd{}, start: time.Now(),
-	}
+	l := &lab{xdpvip: abs, hosts: map[string]*host{}, procs: map[string]*netlab.Process{}, start: time.Now()}
 	l.dir, err = os.MkdirTemp("", "xdpvip-demo-")
 	if err != nil {
 		fail("%v", err)
@@ -127,7 +122,7 @@ func must(out string, err error) string {
 // in runs a command inside host h's network namespace (nsenter keeps the
 // mount namespace, so /sys/fs/bpf is the host's).
 func (l *lab) in(h *host, name string, args ...string) (string, error) {
-	return sh("nsenter", append([]string{"--net=/run/netns/" + h.ns, name}, args...)...)
+	return sh("nsenter", append([]string{"--net=/run/netns/" + h.NS(), name}, args...)...)
 }
 
 func (l *lab) run(keep bool, sigs chan os.Signal) (err error) {
@@ -138,10 +133,10 @@ func (l *lab) run(keep bool, sigs chan os.Signal) (err error) {
 	}()
 	title("1. The lab")
 	l.build()
-	l.say("namespaces %s-{client,lvs1,lvs2,rs1,rs2} on bridge br0 in %s", l.prefix, l.sw)
+	l.say("namespaces %s-{client,lvs1,lvs2,rs1,rs2} on bridge br0 in %s", l.net.Prefix(), l.net.SwitchNS())
 	for _, n := range []string{"client", "lvs1", "lvs2", "rs1", "rs2"} {
 		h := l.hosts[n]
-		fmt.Printf("           %-6s %-14s %s\n", n, h.addr, h.mac)
+		fmt.Printf("           %-6s %-14s %s\n", n, h.Addr(4), h.MAC())
 	}
 	fmt.Printf("           VIP    %s (on lo of rs1/rs2 with arp_ignore=1, arp_announce=2: LVS-DR)\n", vip)
 
@@ -246,36 +241,29 @@ func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).St
 
 // build creates the switch namespace with its bridge and the five hosts.
 func (l *lab) build() {
-	l.sw = l.prefix + "-sw"
-	must(sh("ip", "netns", "add", l.sw))
-	must(sh("ip", "-n", l.sw, "link", "add", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0", "mcast_snooping", "0"))
-	must(sh("ip", "-n", l.sw, "link", "set", "br0", "up"))
-	for i, spec := range [][2]string{{"client", clientIP}, {"lvs1", lvs1IP}, {"lvs2", lvs2IP}, {"rs1", rs1IP}, {"rs2", rs2IP}} {
-		h := &host{name: spec[0], ns: l.prefix + "-" + spec[0], addr: spec[1]}
-		must(sh("ip", "netns", "add", h.ns))
-		port := fmt.Sprintf("p%d", i)
-		must(sh("ip", "-n", l.sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.ns))
-		must(sh("ip", "-n", l.sw, "link", "set", port, "master", "br0", "up"))
-		must(sh("ip", "-n", h.ns, "link", "set", "lo", "up"))
-		must(sh("ip", "-n", h.ns, "addr", "add", h.addr+prefixLen, "dev", "eth0"))
-		must(sh("ip", "-n", h.ns, "link", "set", "eth0", "up"))
-		out := must(sh("ip", "-n", h.ns, "-o", "link", "show", "eth0"))
-		if f := strings.Fields(out[strings.Index(out, "link/ether"):]); len(f) > 1 {
-			h.mac = f[1]
+	var err error
+	if l.net, err = netlab.New("xvdemo"); err != nil {
+		panic(err)
+	}
+	for _, spec := range [][2]string{{"client", clientIP}, {"lvs1", lvs1IP}, {"lvs2", lvs2IP}, {"rs1", rs1IP}, {"rs2", rs2IP}} {
+		port := "p-" + spec[0]
+		h, err := l.net.AddHost(spec[0], spec[1]+prefixLen, netlab.WithPort(port))
+		if err != nil {
+			panic(err)
 		}
-		l.hosts[h.name] = h
+		l.hosts[h.Name()] = h
 		switch {
-		case strings.HasPrefix(h.name, "rs"):
+		case strings.HasPrefix(h.Name(), "rs"):
 			// LVS-DR: the real server holds the VIP but never answers or
 			// announces it in ARP.
 			for _, kv := range []string{"all.arp_ignore=1", "all.arp_announce=2", "eth0.arp_ignore=1", "eth0.arp_announce=2"} {
 				must(l.in(h, "sysctl", "-q", "-w", "net.ipv4.conf."+kv))
 			}
-			must(sh("ip", "-n", h.ns, "addr", "add", vip+"/32", "dev", "lo"))
-		case strings.HasPrefix(h.name, "lvs"):
+			must(sh("ip", "-n", h.NS(), "addr", "add", vip+"/32", "dev", "lo"))
+		case strings.HasPrefix(h.Name(), "lvs"):
 			// XDP_TX into a veth needs an XDP program on the other end.
-			must("", nsutil.AttachXDPPass(l.sw, port))
-		case h.name == "client":
+			must("", nsutil.AttachXDPPass(l.net.SwitchNS(), port))
+		case h.Name() == "client":
 			// veth leaves TCP checksums to "hardware" (CHECKSUM_PARTIAL);
 			// a frame the LB forwards with XDP_TX has lost that note.
 			// A real NIC finishes them: make the veth do it in software.
@@ -293,29 +281,9 @@ func (l *lab) startWeb(name string) {
 	dir := filepath.Join(l.dir, name)
 	var cmd []string
 	if nginx, err := exec.LookPath("nginx"); err == nil {
-		for _, d := range []string{"logs", "tmp"} {
-			_ = os.MkdirAll(filepath.Join(dir, d), 0o755)
-		}
-		conf := fmt.Sprintf(`worker_processes 1;
-user root;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 512; }
-http {
-    access_log %[1]s/logs/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    server {
-        listen 80;
-        location / { default_type text/plain; return 200 "%[2]s\n"; }
-    }
-}
-`, dir, name)
-		must("", os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
-		cmd = []string{nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-g", "daemon off;"}
+		g, err := netlab.WriteNginx(dir, name)
+		must("", err)
+		cmd = append([]string{nginx}, g.Args()...)
 	} else {
 		self, _ := os.Executable()
 		cmd = []string{self, "httpd", name}
@@ -323,7 +291,7 @@ http {
 	l.spawn(name, h, filepath.Join(l.dir, name+".log"), cmd...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if out, err := l.in(h, "curl", "-s", "--max-time", "1", "http://"+h.addr+"/"); err == nil && strings.TrimSpace(out) == name {
+		if out, err := l.in(h, "curl", "-s", "--max-time", "1", "http://"+h.Addr(4).String()+"/"); err == nil && strings.TrimSpace(out) == name {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -349,33 +317,20 @@ func httpd(args []string) {
 // spawn starts a long-running process in h's namespace, in its own
 // process group, logging to logPath.
 func (l *lab) spawn(key string, h *host, logPath string, argv ...string) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := h.Start(logPath, argv[0], argv[1:]...)
 	if err != nil {
 		panic(err)
 	}
-	defer logf.Close()
-	c := exec.Command("nsenter", append([]string{"--net=/run/netns/" + h.ns}, argv...)...)
-	c.Stdout, c.Stderr = logf, logf
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.Start(); err != nil {
-		panic(err)
-	}
-	l.procs[key] = c
-	go func() { _ = c.Wait() }()
+	l.procs[key] = p
 }
 
-// stopProc signals a process started by spawn and waits for it to exit.
+// stopProc signals a process started by spawn (its whole group) and
+// waits for it to exit, killing the group after 10 s.
 func (l *lab) stopProc(key string, sig syscall.Signal) {
-	c := l.procs[key]
-	if c == nil || c.Process == nil {
-		return
+	if p := l.procs[key]; p != nil {
+		_ = p.SignalGroup(sig)
+		p.Stop(10 * time.Second)
 	}
-	_ = syscall.Kill(-c.Process.Pid, sig)
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(c.Process.Pid, 0) == nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 	delete(l.procs, key)
 }
 
@@ -452,7 +407,7 @@ func (l *lab) checkTiming(name string) *config.Checker {
 
 func (l *lab) sock(name string) string { return filepath.Join(l.dir, name+".sock") }
 
-func (l *lab) bpfDir(name string) string { return "/sys/fs/bpf/" + l.prefix + "-" + name }
+func (l *lab) bpfDir(name string) string { return "/sys/fs/bpf/" + l.net.Prefix() + "-" + name }
 
 // startLB runs xdpvip on a load balancer.
 func (l *lab) startLB(name string) {
@@ -555,7 +510,7 @@ func (l *lab) waitRequest(timeout time.Duration) {
 // `arp -n` does, and says whose MAC it is.
 func (l *lab) arp(expect string) {
 	out := strings.TrimSpace(must(l.in(l.hosts["client"], "ip", "neigh", "show", vip)))
-	fmt.Printf("\nclient# ip neigh show %s      (the chapter's arp -n)\n    %s   ← %s's MAC is %s\n", vip, out, expect, l.hosts[expect].mac)
+	fmt.Printf("\nclient# ip neigh show %s      (the chapter's arp -n)\n    %s   ← %s's MAC is %s\n", vip, out, expect, l.hosts[expect].MAC())
 }
 
 // waitNeigh waits until the client's entry for the VIP holds lb's MAC.
@@ -564,7 +519,7 @@ func (l *lab) waitNeigh(lb string, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		out, _ := l.in(l.hosts["client"], "ip", "neigh", "show", vip)
-		if strings.Contains(out, l.hosts[lb].mac) {
+		if strings.Contains(out, l.hosts[lb].MAC().String()) {
 			return
 		}
 		_, _ = l.in(l.hosts["client"], "curl", "-s", "--max-time", "0.2", "http://"+vip+"/")
@@ -577,14 +532,11 @@ func (l *lab) teardown() {
 	for key := range l.procs {
 		l.stopProc(key, syscall.SIGTERM)
 	}
-	for _, h := range l.hosts {
-		_, _ = sh("ip", "netns", "del", h.ns)
-	}
-	if l.sw != "" {
-		_, _ = sh("ip", "netns", "del", l.sw)
-	}
-	for _, n := range []string{"lvs1", "lvs2"} {
-		_ = os.RemoveAll(l.bpfDir(n))
+	if l.net != nil {
+		_ = l.net.Close()
+		for _, n := range []string{"lvs1", "lvs2"} {
+			_ = os.RemoveAll(l.bpfDir(n))
+		}
 	}
 	if l.dir != "" {
 		_ = os.RemoveAll(l.dir)

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xdpvip/xdpvip/internal/netlab"
 )
 
 // daemonSpec is one VRRP implementation under test.
@@ -85,79 +86,15 @@ func formatSeconds(d time.Duration) string {
 
 // process is one daemon started in a host's namespace. It runs in its own
 // process group, so a crash can kill keepalived's children with it.
-type process struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error
-}
+type process = netlab.Process
 
-// startProcess runs name in h's namespace through nsenter (which execs, so
-// the pid is the daemon's own), logging to logPath.
+// startProcess runs name in h's namespace (netlab's nsenter command, so
+// the pid is the daemon's own), logging to logPath; it dies with this
+// program.
 func startProcess(h *host, logPath, name string, args ...string) (*process, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + h.ns, "--", name}, args...)...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s in %s: %w", name, h.ns, err)
-	}
-	p := &process{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// crash kills the whole process group with SIGKILL: no goodbye advert, no
-// VIP removal, as when the machine dies.
-func (p *process) crash() error {
-	return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// term asks the daemon to leave gracefully.
-func (p *process) term() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
-
-// stop sends SIGTERM and waits up to timeout, then kills the group.
-func (p *process) stop(timeout time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = p.term()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = p.crash()
-		<-p.done
-	}
-	// Children that outlived their parent (keepalived's VRRP child).
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// logTail returns the last lines the daemon wrote, for error messages.
-func (p *process) logTail(lines int) string {
-	b, _ := os.ReadFile(p.logPath)
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
+	cmd := h.Command(name, args...)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return netlab.StartCommand(cmd, logPath)
 }
 
 // daemonRunner starts the daemons of one run in a work directory.
@@ -176,7 +113,7 @@ var errDaemonExited = errors.New("daemon exited")
 // start writes the config for h and starts d there.
 func (r *daemonRunner) start(d daemonSpec, h *host, sc scenario, n nodeConf) (*process, error) {
 	r.seq++
-	dir := filepath.Join(r.workDir, fmt.Sprintf("%03d-%s-%s", r.seq, d.Name, h.name))
+	dir := filepath.Join(r.workDir, fmt.Sprintf("%03d-%s-%s", r.seq, d.Name, h.Name()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -186,10 +123,8 @@ func (r *daemonRunner) start(d daemonSpec, h *host, sc scenario, n nodeConf) (*p
 	}
 	logPath := filepath.Join(dir, "log")
 	if d.Keepalived {
-		return startProcess(h, logPath, r.keepalived, "-n", "-l", "-D", "-P", "-f", conf,
-			"-p", filepath.Join(dir, "keepalived.pid"),
-			"-r", filepath.Join(dir, "vrrp.pid"),
-			"-c", filepath.Join(dir, "checkers.pid"))
+		k := netlab.Keepalived{Dir: dir, Conf: conf}
+		return startProcess(h, logPath, r.keepalived, k.Args(false)...)
 	}
 	args := []string{"run", "-f", conf,
 		"--control-socket", filepath.Join(dir, "xdpvip.sock"),
@@ -202,7 +137,7 @@ func (r *daemonRunner) start(d daemonSpec, h *host, sc scenario, n nodeConf) (*p
 // bpfDir is h's pin directory. It is removed after every run so that no
 // XDP program stays attached to an interface where keepalived runs next.
 func (r *daemonRunner) bpfDir(h *host) string {
-	return filepath.Join(r.bpfRoot, r.prefix+"-"+h.name)
+	return filepath.Join(r.bpfRoot, r.prefix+"-"+h.Name())
 }
 
 // removePins deletes h's pins; with the daemon gone that detaches its XDP

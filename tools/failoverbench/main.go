@@ -54,6 +54,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vishvananda/netlink"
+
+	"github.com/xdpvip/xdpvip/internal/netlab"
 )
 
 const (
@@ -184,7 +186,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (results, erro
 	}
 	defer topo.Close()
 	defer cancel() // stop the probes before the namespaces go
-	workDir, err := os.MkdirTemp("", "failoverbench-"+topo.prefix+"-")
+	workDir, err := os.MkdirTemp("", "failoverbench-"+topo.Prefix()+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +198,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (results, erro
 	b := &bench{
 		o:      o,
 		topo:   topo,
-		runner: &daemonRunner{xdpvip: o.xdpvip, keepalived: o.keepalived, workDir: workDir, bpfRoot: o.bpfRoot, prefix: topo.prefix},
+		runner: &daemonRunner{xdpvip: o.xdpvip, keepalived: o.keepalived, workDir: workDir, bpfRoot: o.bpfRoot, prefix: topo.Prefix()},
 		obs:    &observer{},
 	}
 	defer func() {
@@ -299,7 +301,7 @@ func (b *bench) setup(ctx context.Context) error {
 		workers:  int(b.o.probeTimeout/b.o.probeInterval) + 4,
 		last:     map[string]time.Time{},
 		onAnswer: func(name string, at time.Time) {
-			if name == t.lb2.name {
+			if name == t.lb2.Name() {
 				b.obs.mark(metricTCP, at)
 			}
 		},
@@ -310,17 +312,17 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := watchAddr(ctx, t.lb2, vipAddr, 2*time.Millisecond, b.obs); err != nil {
 		return err
 	}
-	if err := watchNeigh(ctx, t.client, vipAddr, t.lb2.mac, 2*time.Millisecond, b.obs); err != nil {
+	if err := watchNeigh(ctx, t.client, vipAddr, t.lb2.MAC(), 2*time.Millisecond, b.obs); err != nil {
 		return err
 	}
 	var err error
-	if b.lb1NH, err = t.lb1.handle(); err != nil {
+	if b.lb1NH, err = t.lb1.Handle(); err != nil {
 		return err
 	}
-	if b.lb2NH, err = t.lb2.handle(); err != nil {
+	if b.lb2NH, err = t.lb2.Handle(); err != nil {
 		return err
 	}
-	if b.cliNH, err = t.client.handle(); err != nil {
+	if b.cliNH, err = t.client.Handle(); err != nil {
 		return err
 	}
 	l, err := b.cliNH.LinkByName(hostIface)
@@ -340,7 +342,7 @@ func (b *bench) reset() error {
 		if err := t.setCable(h, true); err != nil {
 			return err
 		}
-		if err := h.delAddr(netip.MustParsePrefix(vipPrefix)); err != nil {
+		if err := h.DelAddr(netip.MustParsePrefix(vipPrefix)); err != nil {
 			return err
 		}
 		if err := b.runner.removePins(h); err != nil {
@@ -359,7 +361,7 @@ func (b *bench) reset() error {
 				return err
 			}
 			if xdp := l.Attrs().Xdp; xdp != nil && xdp.Attached {
-				return fmt.Errorf("XDP program %d still attached to %s in %s", xdp.ProgId, hostIface, x.h.ns)
+				return fmt.Errorf("XDP program %d still attached to %s in %s", xdp.ProgId, hostIface, x.h.NS())
 			}
 			return nil
 		})
@@ -367,7 +369,7 @@ func (b *bench) reset() error {
 			return err
 		}
 	}
-	return t.client.flushNeigh(vipAddr)
+	return t.client.FlushNeigh(vipAddr)
 }
 
 // runOnce runs one failover of daemon d in scenario sc and returns the
@@ -382,10 +384,10 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 	if err != nil {
 		return m, 0, err
 	}
-	defer lb1.stop(10 * time.Second)
+	defer lb1.Stop(10 * time.Second)
 	alive := func(p *process, name string) error {
-		if p.exited() {
-			return fmt.Errorf("%s on %s: %w:\n%s", d.Name, name, errDaemonExited, p.logTail(20))
+		if p.Exited() {
+			return fmt.Errorf("%s on %s: %w:\n%s", d.Name, name, errDaemonExited, p.LogTail(20))
 		}
 		return ctx.Err()
 	}
@@ -396,7 +398,7 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		return b.vipOn(b.lb1NH, "lb1", true)
 	})
 	if err != nil {
-		return m, 0, fmt.Errorf("lb1 never took the VIP: %w\n%s", err, lb1.logTail(20))
+		return m, 0, fmt.Errorf("lb1 never took the VIP: %w\n%s", err, lb1.LogTail(20))
 	}
 
 	lb2Start := time.Now()
@@ -404,7 +406,7 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 	if err != nil {
 		return m, 0, err
 	}
-	defer lb2.stop(10 * time.Second)
+	defer lb2.Stop(10 * time.Second)
 	steady := func() error {
 		if err := alive(lb1, "lb1"); err != nil {
 			return err
@@ -415,14 +417,14 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		if err := b.vipOn(b.lb2NH, "lb2", false); err != nil {
 			return err
 		}
-		mac, err := t.client.neigh(b.cliNH, b.cliIdx, vipAddr)
+		nb, err := netlab.NeighOn(b.cliNH, b.cliIdx, vipAddr)
 		if err != nil {
 			return fmt.Errorf("client: %w", err)
 		}
-		if mac.String() != t.lb1.mac.String() {
-			return fmt.Errorf("client's neighbour entry for the VIP is %s, want lb1's %s", mac, t.lb1.mac)
+		if !nb.Usable() || nb.MAC.String() != t.lb1.MAC().String() {
+			return fmt.Errorf("client's neighbour entry for the VIP is %v, want lb1's %s", nb, t.lb1.MAC())
 		}
-		if since := time.Since(b.probe.lastAnswer(t.lb1.name)); since > b.o.probeTimeout+10*b.o.probeInterval {
+		if since := time.Since(b.probe.lastAnswer(t.lb1.Name())); since > b.o.probeTimeout+10*b.o.probeInterval {
 			return fmt.Errorf("lb1 last answered on the VIP %v ago", since.Round(time.Millisecond))
 		}
 		return nil
@@ -449,9 +451,9 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 	t0 := time.Now()
 	b.obs.arm(t0)
 	if sc.Graceful {
-		err = lb1.term()
+		err = lb1.Signal(syscall.SIGTERM)
 	} else {
-		err = lb1.crash()
+		err = lb1.SignalGroup(syscall.SIGKILL)
 		if err == nil {
 			err = t.setCable(t.lb1, false)
 		}
@@ -466,7 +468,7 @@ func (b *bench) runOnce(ctx context.Context, sc scenario, d daemonSpec) (m [numM
 		return m, stall, ctx.Err()
 	}
 	if m[metricMaster] < 0 {
-		return m, stall, fmt.Errorf("lb2 never took the VIP:\n%s", lb2.logTail(20))
+		return m, stall, fmt.Errorf("lb2 never took the VIP:\n%s", lb2.LogTail(20))
 	}
 	return m, stall, nil
 }
@@ -482,7 +484,7 @@ func (b *bench) vipOn(nh *netlink.Handle, name string, want bool) error {
 	} else {
 		h = b.topo.lb2
 	}
-	has, err := h.hasAddr(nh, vipAddr)
+	has, err := h.HasAddr(nh, vipAddr)
 	if err != nil {
 		return err
 	}
@@ -505,7 +507,7 @@ func printHeader(w io.Writer, o options, t *topology) {
 	if syscall.Uname(&u) == nil {
 		fmt.Fprintf(w, "  kernel %s, %d CPUs\n", utsString(u.Release[:]), runtime.NumCPU())
 	}
-	fmt.Fprintf(w, "  namespaces %s-*, VIP %s, TCP probe every %v (timeout %v)\n", t.prefix, vipPrefix, o.probeInterval, o.probeTimeout)
+	fmt.Fprintf(w, "  namespaces %s-*, VIP %s, TCP probe every %v (timeout %v)\n", t.Prefix(), vipPrefix, o.probeInterval, o.probeTimeout)
 	fmt.Fprintln(w, "  t0 = SIGKILL of the MASTER's process group (crash; then its cable down) or SIGTERM (graceful)")
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpvip/xdpvip/internal/netlab"
 )
 
 // metric is one of the three instants measured from the failure.
@@ -101,13 +103,13 @@ func (o *observer) wait(deadline time.Time) [numMetrics]time.Duration {
 // exactly while the VIP is on h's interface. Closing ctx stops it.
 func startResponder(ctx context.Context, h *host, port int) error {
 	var ln net.Listener
-	err := h.do(func() error {
+	err := h.Do(func() error {
 		var err error
 		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("responder in %s: %w", h.ns, err)
+		return fmt.Errorf("responder in %s: %w", h.NS(), err)
 	}
 	go func() { <-ctx.Done(); ln.Close() }()
 	go func() {
@@ -116,7 +118,7 @@ func startResponder(ctx context.Context, h *host, port int) error {
 			if err != nil {
 				return
 			}
-			_, _ = c.Write([]byte(h.name + "\n"))
+			_, _ = c.Write([]byte(h.Name() + "\n"))
 			c.Close()
 		}
 	}()
@@ -146,7 +148,7 @@ func (p *prober) run(ctx context.Context, h *host) error {
 		go func() {
 			// The goroutine stays locked in the namespace until it ends;
 			// the runtime then discards its thread.
-			if err := h.enter(); err != nil {
+			if err := h.Enter(); err != nil {
 				errc <- err
 				return
 			}
@@ -218,7 +220,7 @@ func (p *prober) lastAnswer(name string) time.Time {
 // netlink address notifications, and from a poll every pollEvery in case
 // a notification is lost.
 func watchAddr(ctx context.Context, h *host, vip netip.Addr, pollEvery time.Duration, o *observer) error {
-	ns, err := netns.GetFromName(h.ns)
+	ns, err := netns.GetFromName(h.NS())
 	if err != nil {
 		return err
 	}
@@ -227,7 +229,7 @@ func watchAddr(ctx context.Context, h *host, vip netip.Addr, pollEvery time.Dura
 	if err := netlink.AddrSubscribeWithOptions(updates, ctx.Done(), netlink.AddrSubscribeOptions{
 		Namespace: &ns, ReceiveBufferSize: 1 << 20,
 	}); err != nil {
-		return fmt.Errorf("address notifications in %s: %w", h.ns, err)
+		return fmt.Errorf("address notifications in %s: %w", h.NS(), err)
 	}
 	go func() {
 		for u := range updates {
@@ -237,14 +239,14 @@ func watchAddr(ctx context.Context, h *host, vip netip.Addr, pollEvery time.Dura
 			}
 		}
 	}()
-	nh, err := h.handle()
+	nh, err := h.Handle()
 	if err != nil {
 		return err
 	}
 	go func() {
 		defer nh.Close()
 		poll(ctx, pollEvery, func() {
-			if ok, err := h.hasAddr(nh, vip); err == nil && ok {
+			if ok, err := h.HasAddr(nh, vip); err == nil && ok {
 				o.mark(metricMaster, time.Now())
 			}
 		})
@@ -255,7 +257,7 @@ func watchAddr(ctx context.Context, h *host, vip netip.Addr, pollEvery time.Dura
 // watchNeigh marks metricNeigh when h's neighbour entry for vip holds mac:
 // from netlink neighbour notifications, and from a poll every pollEvery.
 func watchNeigh(ctx context.Context, h *host, vip netip.Addr, mac net.HardwareAddr, pollEvery time.Duration, o *observer) error {
-	ns, err := netns.GetFromName(h.ns)
+	ns, err := netns.GetFromName(h.NS())
 	if err != nil {
 		return err
 	}
@@ -264,17 +266,17 @@ func watchNeigh(ctx context.Context, h *host, vip netip.Addr, mac net.HardwareAd
 	if err := netlink.NeighSubscribeWithOptions(updates, ctx.Done(), netlink.NeighSubscribeOptions{
 		Namespace: &ns, ReceiveBufferSize: 1 << 20,
 	}); err != nil {
-		return fmt.Errorf("neighbour notifications in %s: %w", h.ns, err)
+		return fmt.Errorf("neighbour notifications in %s: %w", h.NS(), err)
 	}
 	go func() {
 		for u := range updates {
 			ip, ok := netip.AddrFromSlice(u.IP)
-			if u.Type == unix.RTM_NEWNEIGH && ok && ip.Unmap() == vip && usableNeigh(u.Neigh) && bytes.Equal(u.HardwareAddr, mac) {
+			if u.Type == unix.RTM_NEWNEIGH && ok && ip.Unmap() == vip && (netlab.Neighbor{MAC: u.HardwareAddr, State: u.State}).Usable() && bytes.Equal(u.HardwareAddr, mac) {
 				o.mark(metricNeigh, time.Now())
 			}
 		}
 	}()
-	nh, err := h.handle()
+	nh, err := h.Handle()
 	if err != nil {
 		return err
 	}
@@ -286,7 +288,7 @@ func watchNeigh(ctx context.Context, h *host, vip netip.Addr, mac net.HardwareAd
 	go func() {
 		defer nh.Close()
 		poll(ctx, pollEvery, func() {
-			if got, err := h.neigh(nh, l.Attrs().Index, vip); err == nil && bytes.Equal(got, mac) {
+			if nb, err := netlab.NeighOn(nh, l.Attrs().Index, vip); err == nil && nb.Usable() && bytes.Equal(nb.MAC, mac) {
 				o.mark(metricNeigh, time.Now())
 			}
 		})

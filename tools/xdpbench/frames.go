@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/packet"
@@ -42,21 +41,4 @@ func foreignAdvertFrame(vrid uint8, srcMAC net.HardwareAddr, src netip.Addr) ([]
 	}
 	group := net.HardwareAddr{0x01, 0x00, 0x5e, 0x00, 0x00, 0x12} // 224.0.0.18
 	return packet.IPFrame(group, srcMAC, src, vrrp.Group4, packet.ProtoVRRP, vrrp.TTL, b), nil
-}
-
-// trafgenConfig renders frames as a trafgen packet configuration: one
-// `{ 0x.., ... }` block per frame, which trafgen sends round robin.
-func trafgenConfig(frames [][]byte) string {
-	var b strings.Builder
-	for _, f := range frames {
-		b.WriteString("{ ")
-		for i, c := range f {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "0x%02x", c)
-		}
-		b.WriteString(" }\n")
-	}
-	return b.String()
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpvip/xdpvip/internal/netlab"
 )
 
 // Two generators send the frames into gen0:
@@ -38,9 +38,10 @@ import (
 
 // generator runs one of the senders in the generator namespace.
 type generator struct {
-	o   options
-	ns  string
-	dir string
+	o    options
+	ns   string
+	host *netlab.Host // the generator's end (ns)
+	dir  string
 	// start runs a function on a thread that outlives every trafgen:
 	// Pdeathsig fires when the thread that forked the child exits, and
 	// the Go runtime ends a thread whenever a goroutine exits locked to
@@ -228,9 +229,7 @@ func (s *liveSender) Stop() (uint64, error) {
 // trafgenSender is trafgen running in the generator namespace.
 type trafgenSender struct {
 	g       generator
-	cmd     *exec.Cmd
-	logPath string
-	done    chan error
+	proc    *netlab.Process
 	stopped bool
 	total   uint64
 	err     error
@@ -238,29 +237,21 @@ type trafgenSender struct {
 
 func (g generator) startTrafgen(frames [][]byte) (sender, error) {
 	cfg := filepath.Join(g.dir, "frames.trafgen")
-	if err := os.WriteFile(cfg, []byte(trafgenConfig(frames)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(netlab.TrafgenConfig(frames)), 0o644); err != nil {
 		return nil, err
 	}
-	s := &trafgenSender{g: g, logPath: filepath.Join(g.dir, "trafgen.log"), done: make(chan error, 1)}
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	// --no-sock-mem / --notouch-irq: leave the host's socket memory and
-	// IRQ affinities alone.
-	s.cmd = exec.Command("ip", "netns", "exec", g.ns, g.o.trafgen, "--dev", genIface, "--conf", cfg,
-		"--cpus", strconv.Itoa(g.o.cpus), "--no-sock-mem", "--notouch-irq", "--no-cpu-stats", "--qdisc-path")
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := g.start(s.cmd.Start); err != nil {
+	cmd := g.host.Command(g.o.trafgen, netlab.TrafgenArgs(genIface, cfg, g.o.cpus, "--qdisc-path")...)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	s := &trafgenSender{g: g}
+	if err := g.start(func() (err error) {
+		s.proc, err = netlab.StartCommand(cmd, filepath.Join(g.dir, "trafgen.log"))
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("starting trafgen: %w", err)
 	}
-	go func() { s.done <- s.cmd.Wait() }()
 	select {
-	case err := <-s.done:
-		b, _ := os.ReadFile(s.logPath)
-		return nil, fmt.Errorf("trafgen exited at start: %v: %s", err, b)
+	case <-s.proc.Done():
+		return nil, fmt.Errorf("trafgen exited at start: %v: %s", s.proc.Wait(), s.proc.Log())
 	case <-time.After(50 * time.Millisecond):
 	}
 	return s, nil
@@ -279,28 +270,9 @@ func (s *trafgenSender) Offered() (uint64, error) {
 }
 
 func (s *trafgenSender) Stop() (uint64, error) {
-	if s.stopped {
-		return s.total, s.err
-	}
-	s.stopped = true
-	// trafgen's parent does not pass SIGINT on to its senders: interrupt
-	// the group, as ^C does.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-s.done: // an exit status from SIGINT is expected
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-		s.err = errors.New("trafgen did not stop on SIGINT")
-		return 0, s.err
-	}
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		s.err = err
-		return 0, err
-	}
-	if s.total, s.err = parseTrafgenSent(string(b)); s.err != nil {
-		s.err = fmt.Errorf("%w: %s", s.err, b)
+	if !s.stopped {
+		s.stopped = true
+		s.total, s.err = netlab.StopTrafgen(s.proc, 10*time.Second)
 	}
 	return s.total, s.err
 }

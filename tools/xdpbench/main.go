@@ -201,7 +201,7 @@ func run(o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	gen := generator{o: o, ns: topo.genNS, dir: work, start: newStarter(), gen: genHandle, genIndex: genLink.Attrs().Index}
+	gen := generator{o: o, ns: topo.genNS, host: topo.A, dir: work, start: newStarter(), gen: genHandle, genIndex: genLink.Attrs().Index}
 	if o.generator == "live" {
 		// lb0 must run NAPI to take redirected frames: its XDP program
 		// does; without one (the kernel path), GRO does.

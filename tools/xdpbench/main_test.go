@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -16,28 +15,6 @@ import (
 	"github.com/xdpvip/xdpvip/internal/packet"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
 )
-
-func TestParseTrafgenSent(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		out  string
-		want uint64
-		err  error
-	}{
-		{"summary", "     64 packets to schedule\n  3840 bytes in total\nRunning! Hang up with ^C!\n\n     2227968 packets outgoing\n   102486528 bytes outgoing\n", 2227968, nil},
-		{"zero", "     0 packets outgoing\n", 0, nil},
-		{"interrupted before the summary", "Running! Hang up with ^C!\n", 0, ErrNoTrafgenTotal},
-		{"schedule line is not the total", "     64 packets to schedule\n", 0, ErrNoTrafgenTotal},
-		{"empty", "", 0, ErrNoTrafgenTotal},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseTrafgenSent(tc.out)
-			if !errors.Is(err, tc.err) || got != tc.want {
-				t.Errorf("parseTrafgenSent = %d, %v; want %d, %v", got, err, tc.want, tc.err)
-			}
-		})
-	}
-}
 
 const snmpSample = `Ip: Forwarding DefaultTTL InReceives InHdrErrors
 Ip: 2 64 4678144 0
@@ -73,17 +50,6 @@ func TestParseSNMP(t *testing.T) {
 	if _, err := parseSNMP(snmpSample, "Udp", "Nope"); !errors.Is(err, ErrNoSNMPField) {
 		t.Errorf("missing field: %v, want ErrNoSNMPField", err)
 	}
-}
-
-func FuzzParseTrafgenSent(f *testing.F) {
-	f.Add("     2227968 packets outgoing\n")
-	f.Add("Running! Hang up with ^C!\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseTrafgenSent(s)
-		if err == nil && !strings.Contains(s, "packets outgoing") {
-			t.Errorf("parsed %d from text without a total: %q", n, s)
-		}
-	})
 }
 
 func FuzzParseSNMP(f *testing.F) {
@@ -169,14 +135,6 @@ func TestForeignAdvertFrame(t *testing.T) {
 	}
 	if a.VRID != foreignVRID || a.Version != vrrp.Version3 {
 		t.Errorf("decoded %+v, want VRRPv3 VRID %d", a, foreignVRID)
-	}
-}
-
-func TestTrafgenConfig(t *testing.T) {
-	got := trafgenConfig([][]byte{{0x01, 0xab}, {0xff}})
-	want := "{ 0x01, 0xab }\n{ 0xff }\n"
-	if got != want {
-		t.Errorf("trafgenConfig = %q, want %q", got, want)
 	}
 }
 

@@ -3,32 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
 
-// Parsers of the text this benchmark reads: trafgen's exit summary and
-// the kernel's /proc/net/snmp.
+// The parser of the kernel's /proc/net/snmp (trafgen's summary is
+// netlab.ParseTrafgenSent).
 
-var (
-	// ErrNoTrafgenTotal is returned when trafgen's output has no total.
-	ErrNoTrafgenTotal = errors.New("no \"packets outgoing\" line in trafgen's output")
-	// ErrNoSNMPField is returned when /proc/net/snmp lacks the field.
-	ErrNoSNMPField = errors.New("field not in /proc/net/snmp")
-)
-
-// trafgenTotal matches trafgen's exit summary, "   2227968 packets outgoing".
-var trafgenTotal = regexp.MustCompile(`(?m)^\s*(\d+) packets outgoing\s*$`)
-
-// parseTrafgenSent returns the number of frames trafgen says it sent.
-func parseTrafgenSent(out string) (uint64, error) {
-	m := trafgenTotal.FindStringSubmatch(out)
-	if m == nil {
-		return 0, ErrNoTrafgenTotal
-	}
-	return strconv.ParseUint(m[1], 10, 64)
-}
+// ErrNoSNMPField is returned when /proc/net/snmp lacks the field.
+var ErrNoSNMPField = errors.New("field not in /proc/net/snmp")
 
 // parseSNMP returns one counter of /proc/net/snmp, whose protocols come as
 // pairs of lines, names then values:

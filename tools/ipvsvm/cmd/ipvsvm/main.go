@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/xdpvip/xdpvip/tools/ipvsvm"
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 )
 
 func main() {

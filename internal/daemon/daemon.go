@@ -16,6 +16,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
+	"github.com/xdpvip/xdpvip/internal/runlock"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
@@ -94,11 +95,11 @@ func Run(ctx context.Context, opts Options) error {
 		opts.BPFDir = dataplane.DefaultBPFDir
 	}
 	// One daemon per bpf dir, decided before anything is read or written.
-	lock, err := lockBPFDir(opts.BPFDir)
+	lock, err := runlock.Take(opts.BPFDir)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
+	defer lock.Release()
 	loader := newConfigLoader()
 	cfg, err := loader.load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
@@ -145,11 +146,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// Written last: a PID file means a daemon that started.
 	if opts.PIDFile != "" {
-		if err := writePIDFile(opts.PIDFile); err != nil {
+		if err := runlock.WritePIDFile(opts.PIDFile); err != nil {
 			d.shutdown()
 			return err
 		}
-		defer removePIDFile(opts.PIDFile)
+		defer runlock.RemovePIDFile(opts.PIDFile)
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())

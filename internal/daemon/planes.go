@@ -125,23 +125,19 @@ func (p *planes) receivePath(ic *config.VRRPInstance) receivePath {
 	return receivePath{name: "xdp", role: xp, peer: xp.Peer(uint8(ic.VRID), uint8(ic.Family()))}
 }
 
-// configureVRID makes the XDP program (if any) on ic's interface accept
-// ic's adverts.
-func (p *planes) configureVRID(ic *config.VRRPInstance) error {
+// attach makes the XDP program (if any) on ic's interface accept ic's
+// adverts and hand them to in.
+func (p *planes) attach(ic *config.VRRPInstance, in *instance.Instance) error {
 	if xp := p.xdp[ic.Interface]; xp != nil {
-		return xp.Configure(ic)
+		if err := xp.Configure(ic); err != nil {
+			return err
+		}
+		xp.Register(ic, in)
 	}
 	return nil
 }
 
-// register hands the adverts of ic's VRID to in.
-func (p *planes) register(ic *config.VRRPInstance, in *instance.Instance) {
-	if xp := p.xdp[ic.Interface]; xp != nil {
-		xp.Register(ic, in)
-	}
-}
-
-// release undoes configureVRID and register for a stopped instance.
+// release undoes attach for a stopped instance.
 func (p *planes) release(ic *config.VRRPInstance, in *instance.Instance) {
 	if xp := p.xdp[ic.Interface]; xp != nil {
 		xp.Release(ic, in)
@@ -155,11 +151,9 @@ func (p *planes) dropCounters() map[string]map[string]uint64 {
 	}
 	out := map[string]map[string]uint64{}
 	for name, xp := range p.xdp {
-		c, err := xp.DropCounters()
-		if err != nil {
-			continue
+		if c, err := xp.DropCounters(); err == nil {
+			out[name] = c
 		}
-		out[name] = c
 	}
 	return out
 }

@@ -193,12 +193,11 @@ func (ri *runningInstance) abandon() {
 // launchInstance tells the dataplane about a prepared instance and starts
 // it; from then on the instance owns its socket and announcer.
 func (d *Daemon) launchInstance(ctx context.Context, ri *runningInstance) error {
-	if err := d.planes.configureVRID(ri.cfg); err != nil {
+	if err := d.planes.attach(ri.cfg, ri.in); err != nil {
 		ri.abandon()
 		return err
 	}
 	ri.undo = nil
-	d.planes.register(ri.cfg, ri.in)
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ri.cancel = cancel
 	ri.wg.Add(1)

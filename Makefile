@@ -9,7 +9,7 @@ FUZZTIME  ?= 20s
 # FUZZLONG: the config parser and the VRRP decoder, where hostile input arrives.
 FUZZLONG  ?= 60s
 
-.PHONY: all build deps test unit lint fuzz generate check-generated bench demo package package-test clean
+.PHONY: all build deps test unit lint fuzz generate check-generated bench demo demo-ecmp package package-test clean
 
 all: build
 
@@ -54,6 +54,11 @@ bench: build
 demo: deps build
 	$(GO) build -o bin/demo ./tools/demo
 	./bin/demo --xdpvip $(BIN)
+
+# demo-ecmp: the second act, BGP and ECMP with BIRD 2 as the router.
+demo-ecmp: deps build
+	$(GO) build -o bin/demo ./tools/demo
+	./bin/demo --xdpvip $(BIN) --act ecmp
 
 # package builds bin/xdpvip_VERSION_amd64.deb (nfpm, a go.mod tool): binary,
 # systemd unit, /etc/default/xdpvip, man page and completion from --help.

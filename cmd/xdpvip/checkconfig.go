@@ -114,8 +114,10 @@ func writeSummary(w io.Writer, c *config.Config) {
 			fmt.Fprintf(w, "  track_script %s\n", t.Name)
 		}
 	}
+	writeBGPSummary(w, c.BGP) // drain.go
 	for _, vs := range c.VirtualServers {
 		fmt.Fprintf(w, "virtual_server %s %s: %s %s", vs.Key(), vs.Protocol, vs.Scheduler, vs.Method)
+		writeAnnounce(w, vs.Announce) // drain.go
 		if vs.PersistenceTimeout > 0 {
 			fmt.Fprintf(w, ", persistent %s", vs.PersistenceTimeout)
 		}

@@ -128,6 +128,7 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 			fmt.Fprintf(w, "XDP drops on %s: %s\n", iface, s)
 		}
 	}
+	writeBGPStatus(w, st.BGP) // drain.go
 }
 
 func formatDrops(m map[string]uint64) string {

@@ -62,6 +62,7 @@ type Daemon struct {
 	monitors  map[string]*runningMonitor
 	started   time.Time
 	reloads   int
+	bgp       *bgpRoutes // bgp.go; nil without a bgp block
 	// refusedReloads counts reloads that did not load or were refused.
 	refusedReloads int
 }
@@ -144,6 +145,10 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
+	if err := d.startBGP(ctx, srv); err != nil { // bgp.go
+		d.shutdown()
+		return err
+	}
 	// Written last: a PID file means a daemon that started.
 	if opts.PIDFile != "" {
 		if err := runlock.WritePIDFile(opts.PIDFile); err != nil {
@@ -162,6 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
 			svc.stopping()
+			d.drainBeforeStop() // bgp.go: withdraw first
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
@@ -197,6 +203,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	default:
 		d.log.Info("configuration reloaded", "applied", res.String(), "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 	}
+	d.reloadBGP(ctx) // bgp.go
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
@@ -292,6 +299,7 @@ func (d *Daemon) shutdown() {
 		d.scripts()
 	}
 	d.mu.Unlock()
+	d.stopBGP()
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
@@ -346,5 +354,6 @@ func (d *Daemon) Status() Status {
 		st.Instances = append(st.Instances, in.Status())
 	}
 	st.XDPDrops = d.planes.dropCounters()
+	st.BGP = d.bgpStatus()
 	return st
 }

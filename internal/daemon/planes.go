@@ -68,15 +68,20 @@ func openPlanes(opts Options, cfg *config.Config, log *slog.Logger) (*planes, er
 }
 
 func (p *planes) openXDP(opts Options, cfg *config.Config) error {
+	ifaces := make([]string, 0, len(cfg.Instances)+1)
 	for _, ic := range cfg.Instances {
-		if _, ok := p.xdp[ic.Interface]; ok {
+		ifaces = append(ifaces, ic.Interface)
+	}
+	ifaces = append(ifaces, ecmpInterfaces(cfg, p.log)...) // bgp.go
+	for _, iface := range ifaces {
+		if _, ok := p.xdp[iface]; ok {
 			continue
 		}
-		xp, err := xdpplane.Open(dataplane.Options{Iface: ic.Interface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
+		xp, err := xdpplane.Open(dataplane.Options{Iface: iface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
 		if err != nil {
-			return fmt.Errorf("interface %s: %w", ic.Interface, err)
+			return fmt.Errorf("interface %s: %w", iface, err)
 		}
-		p.xdp[ic.Interface] = xp
+		p.xdp[iface] = xp
 	}
 	return nil
 }

@@ -193,6 +193,19 @@ func (x peer) LastAdvert() (instance.PeerAdvert, bool) {
 // DropCounters are the program's VRRP drops by reason.
 func (p *Plane) DropCounters() (map[string]uint64, error) { return p.current().DropCounters() }
 
+// Flows and PinFlows make the current dataplane's flow table a
+// flowsync.Table that survives a re-open.
+func (p *Plane) Flows(max int) ([]dataplane.Flow, error) { return p.current().Flows(max) }
+
+// PinFlows pins flows learnt from a peer (see Flows).
+func (p *Plane) PinFlows(f []dataplane.Flow) (int, error) { return p.current().PinFlows(f) }
+
+// VIPActive reports whether the program forwards vip.
+func (p *Plane) VIPActive(vip netip.Addr) (bool, error) { return p.current().VIPActive(vip) }
+
+// SetVIPActive turns forwarding of vip on or off.
+func (p *Plane) SetVIPActive(vip netip.Addr, on bool) error { return p.current().SetVIPActive(vip, on) }
+
 // Counters are all the program's counters by name.
 func (p *Plane) Counters() (map[string]uint64, error) { return p.current().Counters() }
 

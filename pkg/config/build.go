@@ -63,6 +63,10 @@ func (b *builder) top(root *node) {
 			if b.needBlock(n) {
 				b.virtualServer(n)
 			}
+		case "bgp": // xdpvip extension, bgp.go
+			if b.needBlock(n) {
+				b.bgp(n)
+			}
 		case "linkbeat_interfaces", "track_group", "static_ipaddress", "static_routes", "static_rules",
 			"track_file", "vrrp_track_file", "vrrp_track_process", "bfd_instance", "garp_group",
 			"interface_up_down_delays":

@@ -44,6 +44,7 @@ func ParseWith(name string, src []byte, opts Options) (*Config, []Diagnostic, er
 		b.finishGlobal()
 		b.finishInstances()
 		b.scriptSecurity()
+		b.finishBGP()
 	}
 	cfg.Files = lx.files
 	return cfg, d.list, d.result()

@@ -307,6 +307,8 @@ func (b *builder) virtualServer(blk *node) {
 					b.d.errorf(n.pos, n.key, "%q is not TCP, UDP or SCTP", s)
 				}
 			}
+		case "announce": // xdpvip extension, bgp.go
+			b.announce(n, vs)
 		case "ha_suspend":
 			vs.HASuspend = true
 		case "smtp_alert":

@@ -33,6 +33,8 @@ type Config struct {
 	Instances           []*VRRPInstance       `json:"vrrp_instance"`
 	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_group"`
 	VirtualServers      []*VirtualServer      `json:"virtual_server"`
+	// BGP is xdpvip's bgp extension block (bgp.go), nil when absent.
+	BGP *BGP `json:"bgp,omitempty"`
 	// Files lists every file read, the main file first, then includes in
 	// the order they were opened.
 	Files []string
@@ -442,6 +444,8 @@ type VirtualServer struct {
 	HASuspend          bool
 	SMTPAlert          bool
 	Virtualhost        string
+	// Announce is xdpvip's `announce` extension (bgp.go).
+	Announce Announce
 
 	// Defaults for real servers and checkers, already applied to them.
 	ConnectTimeout   time.Duration

@@ -48,6 +48,7 @@ type host = netlab.Host
 
 type lab struct {
 	net    *netlab.Net
+	net2   *netlab.Net // the client's switch in the ECMP act (ecmp.go)
 	dir    string
 	xdpvip string
 	hosts  map[string]*host
@@ -61,6 +62,7 @@ func main() {
 		return
 	}
 	bin := flag.String("xdpvip", "bin/xdpvip", "the xdpvip binary")
+	act := flag.String("act", "vrrp", "vrrp: the chapter's VRRP pair; ecmp: BGP and ECMP with BIRD (ecmp.go)")
 	keep := flag.Bool("keep", false, "leave the lab running at the end (remove it with Ctrl-C)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -83,7 +85,11 @@ func main() {
 		l.teardown()
 		os.Exit(130)
 	}()
-	err = l.run(*keep, sigs)
+	if *act == "ecmp" {
+		err = l.runECMP(*keep, sigs)
+	} else {
+		err = l.run(*keep, sigs)
+	}
 	l.teardown()
 	if err != nil {
 		fail("%v", err)
@@ -532,11 +538,14 @@ func (l *lab) teardown() {
 	for key := range l.procs {
 		l.stopProc(key, syscall.SIGTERM)
 	}
+	if l.net2 != nil {
+		_ = l.net2.Close()
+	}
 	if l.net != nil {
-		_ = l.net.Close()
-		for _, n := range []string{"lvs1", "lvs2"} {
+		for _, n := range []string{"lvs1", "lvs2", "lb1", "lb2", "lb3"} {
 			_ = os.RemoveAll(l.bpfDir(n))
 		}
+		_ = l.net.Close()
 	}
 	if l.dir != "" {
 		_ = os.RemoveAll(l.dir)

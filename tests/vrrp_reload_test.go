@@ -3,7 +3,6 @@ package tests
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,18 +17,6 @@ func TestVRRPReload(t *testing.T) {
 	n := testnet.New(t)
 	a := n.AddHost("lvs1", "192.0.2.11/24")
 	b := n.AddHost("lvs2", "192.0.2.12/24")
-	vi2 := `
-vrrp_instance VI_2 {
-    state BACKUP
-    interface eth0
-    virtual_router_id 52
-    priority 100
-    advert_int 1
-    virtual_ipaddress {
-        192.0.2.101/24
-    }
-}
-`
 	confA := VRRPConf("lvs1", 51, 100, "1", "192.0.2.100/24", "")
 	na := StartXdpvip(t, a, confA)
 	na.WaitState("VI_1", "MASTER", 8*time.Second)
@@ -40,18 +27,10 @@ vrrp_instance VI_2 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hup := func(conf string) {
-		t.Helper()
-		if err := os.WriteFile(na.Conf, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := na.Proc.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hup := func(conf string) { t.Helper(); reloadWith(t, na, conf) }
 
 	// 1. A new instance; VI_1 unchanged.
-	hup(confA + vi2)
+	hup(confA + reloadVI2)
 	na.WaitState("VI_2", "MASTER", 8*time.Second)
 	after, err := na.Instance("VI_1")
 	if err != nil {
@@ -69,7 +48,7 @@ vrrp_instance VI_2 {
 	}
 
 	// 2. A configuration that does not load changes nothing.
-	hup(confA + vi2 + "\nvrrp_instance VI_3 {\n    virtual_router_id 300\n")
+	hup(confA + reloadVI2 + "\nvrrp_instance VI_3 {\n    virtual_router_id 300\n")
 	testnet.Eventually(t, 5*time.Second, func() error {
 		if !strings.Contains(na.Proc.Log(), "reload failed") {
 			return os.ErrNotExist
@@ -83,7 +62,7 @@ vrrp_instance VI_2 {
 	// 3. A lower priority takes effect in place: lvs2 (90) preempts
 	// lvs1 (now 50), and lvs1 moves to BACKUP without leaving (one
 	// transition, no priority-0 advert).
-	hup(strings.Replace(confA, "priority 100", "priority 50", 1) + vi2)
+	hup(strings.Replace(confA, "priority 100", "priority 50", 1) + reloadVI2)
 	nb.WaitState("VI_1", "MASTER", 6*time.Second)
 	na.WaitState("VI_1", "BACKUP", 2*time.Second)
 	got, err := na.Instance("VI_1")

@@ -136,7 +136,7 @@ func (b *bgpRoutes) startSpeaker(ctx context.Context, cfg *config.BGP) error {
 	}
 	var syncer *flowsync.Syncer
 	if xp := b.d.planes.xdp[iface]; xp != nil && len(cfg.FlowSyncPeers) > 0 {
-		if syncer, err = flowsync.Start(flowsync.Config{Table: xp.dp, Peers: cfg.FlowSyncPeers, Logger: b.log}); err != nil {
+		if syncer, err = flowsync.Start(flowsync.Config{Table: xp, Peers: cfg.FlowSyncPeers, Logger: b.log}); err != nil {
 			return fmt.Errorf("%s: flow_sync_peer: %w", cfg.Pos, err)
 		}
 	}
@@ -174,7 +174,7 @@ func (b *bgpRoutes) inherited(iface string) bool {
 		if vs.Announce.Mode != config.AnnounceECMP {
 			continue
 		}
-		if on, err := xp.dp.VIPActive(vs.Addr); err == nil && on {
+		if on, err := xp.VIPActive(vs.Addr); err == nil && on {
 			b.log.Info("restarting: a previous daemon left the ECMP forwarding on", "vip", vs.Addr)
 			return true
 		}
@@ -396,7 +396,7 @@ func (b *bgpRoutes) evaluate(ctx context.Context) {
 	if xp != nil {
 		for a := range b.forwarded {
 			if !forward[a] {
-				if err := xp.dp.SetVIPActive(a, false); err != nil {
+				if err := xp.SetVIPActive(a, false); err != nil {
 					b.log.Warn("stopping ECMP forwarding failed", "vip", a, "err", err)
 					continue
 				}
@@ -405,7 +405,7 @@ func (b *bgpRoutes) evaluate(ctx context.Context) {
 		}
 		for a := range forward {
 			if !b.forwarded[a] {
-				if err := xp.dp.SetVIPActive(a, true); err != nil {
+				if err := xp.SetVIPActive(a, true); err != nil {
 					b.log.Warn("starting ECMP forwarding failed", "vip", a, "err", err)
 					continue
 				}

@@ -9,22 +9,20 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
 	"sync"
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
+	"github.com/xdpvip/xdpvip/internal/runlock"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/script"
-	"github.com/xdpvip/xdpvip/pkg/vrrp"
 	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
 )
 
@@ -58,12 +56,15 @@ type Daemon struct {
 	cfg       *config.Config
 	instances map[string]*runningInstance
 	groups    map[string]*instance.SyncGroup
+	links     *instance.LinkFollower
 	scripts   context.CancelFunc
 	lvsMgr    *lvs.Manager
 	monitors  map[string]*runningMonitor
 	started   time.Time
 	reloads   int
 	bgp       *bgpRoutes // bgp.go; nil without a bgp block
+	// refusedReloads counts reloads that did not load or were refused.
+	refusedReloads int
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -72,8 +73,10 @@ type runningInstance struct {
 	cfg     *config.VRRPInstance
 	tracked []instance.Tracked
 	cancel  context.CancelFunc
-	closers []func() error
 	wg      sync.WaitGroup
+	// undo releases what was opened for the instance while it is only
+	// prepared (not running yet).
+	undo []func()
 }
 
 type runningMonitor struct {
@@ -93,11 +96,11 @@ func Run(ctx context.Context, opts Options) error {
 		opts.BPFDir = dataplane.DefaultBPFDir
 	}
 	// One daemon per bpf dir, decided before anything is read or written.
-	lock, err := lockBPFDir(opts.BPFDir)
+	lock, err := runlock.Take(opts.BPFDir)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
+	defer lock.Release()
 	loader := newConfigLoader()
 	cfg, err := loader.load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
@@ -125,6 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.planes.Close()
 
 	d.lvsMgr = lvs.NewManager(d.planes.backend(), lvs.ManagerOptions{OnQuorum: d.onQuorum})
+	d.links = instance.NewLinkFollower(d.log, func(iface string) error { return d.planes.reopen(iface, d.lvsMgr.Services()) })
 	// Serve only once the dataplane and the manager exist: Status and LVS
 	// read them.
 	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
@@ -137,7 +141,7 @@ func Run(ctx context.Context, opts Options) error {
 	} else if ms != nil {
 		defer ms.Close()
 	}
-	if err := d.apply(ctx, cfg); err != nil {
+	if _, err := d.apply(ctx, cfg); err != nil {
 		d.shutdown()
 		return err
 	}
@@ -147,11 +151,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// Written last: a PID file means a daemon that started.
 	if opts.PIDFile != "" {
-		if err := writePIDFile(opts.PIDFile); err != nil {
+		if err := runlock.WritePIDFile(opts.PIDFile); err != nil {
 			d.shutdown()
 			return err
 		}
-		defer removePIDFile(opts.PIDFile)
+		defer runlock.RemovePIDFile(opts.PIDFile)
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
@@ -182,132 +186,34 @@ func (d *Daemon) reload(ctx context.Context) {
 	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
 	if err != nil {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
+		d.countRefused()
 		return
 	}
-	if err := d.apply(ctx, cfg); err != nil {
-		d.log.Error("reload partly failed", "err", err)
+	// A configuration whose new or changed instances cannot all be opened
+	// is refused and changes nothing either (apply).
+	res, err := d.apply(ctx, cfg)
+	var refused refusal
+	switch {
+	case errors.As(err, &refused):
+		d.log.Error("reload refused: nothing applied, the running configuration is kept", "err", err)
+		d.countRefused()
+		return
+	case err != nil:
+		d.log.Error("reload partly applied", "applied", res.String(), "err", err)
+	default:
+		d.log.Info("configuration reloaded", "applied", res.String(), "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 	}
 	d.reloadBGP(ctx) // bgp.go
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
-	d.log.Info("configuration reloaded", "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 }
 
-// sameInstance reports whether two instance configurations are equal but
-// for where they were written.
-func sameInstance(a, b *config.VRRPInstance) bool {
-	return reflect.DeepEqual(comparable(a), comparable(b))
-}
-
-// comparable is a copy of in without positions (its slices copied too).
-func comparable(in *config.VRRPInstance) config.VRRPInstance {
-	x := *in
-	x.Pos = config.Pos{}
-	strip := func(vs []config.VIP) []config.VIP {
-		out := make([]config.VIP, len(vs))
-		for i, v := range vs {
-			v.Pos = config.Pos{}
-			out[i] = v
-		}
-		return out
-	}
-	x.VIPs, x.ExcludedVIPs = strip(x.VIPs), strip(x.ExcludedVIPs)
-	return x
-}
-
-// onlyPriorityChanged reports whether a and b differ in priority alone:
-// such an instance keeps running and just gets its new priority, as a
-// keepalived reload does, instead of leaving and rejoining.
-func onlyPriorityChanged(a, b *config.VRRPInstance) bool {
-	x, y := comparable(a), comparable(b)
-	if x.Priority == y.Priority || x.Priority == vrrp.PriorityOwner || y.Priority == vrrp.PriorityOwner {
-		return false
-	}
-	x.Priority = y.Priority
-	return reflect.DeepEqual(x, y)
-}
-
-// apply makes the running daemon match cfg: instances that did not change
-// keep running untouched (state and VIPs kept); removed or changed ones are
-// stopped; new or changed ones are started.
-func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+// countRefused counts a reload that changed nothing (metrics).
+func (d *Daemon) countRefused() {
 	d.mu.Lock()
-	old := d.instances
-	oldCfg := d.cfg
+	d.refusedReloads++
 	d.mu.Unlock()
-
-	keep := map[string]*runningInstance{}
-	var stop []*runningInstance
-	for name, ri := range old {
-		nc := cfg.Instance(name)
-		if nc != nil && oldCfg != nil && sameTracking(oldCfg, cfg, nc) {
-			if sameInstance(ri.cfg, nc) {
-				keep[name] = ri
-				continue
-			}
-			if onlyPriorityChanged(ri.cfg, nc) {
-				d.log.Info("priority changed by reload", "instance", name, "from", ri.cfg.Priority, "to", nc.Priority)
-				ri.cfg = nc
-				ri.in.Post(instance.BasePriority{Priority: uint8(nc.Priority)})
-				keep[name] = ri
-				continue
-			}
-		}
-		stop = append(stop, ri)
-	}
-	for _, ri := range stop {
-		d.stopInstance(ri)
-	}
-	if d.scripts != nil {
-		d.scripts()
-	}
-
-	var errs []error
-	for _, ic := range cfg.Instances {
-		if _, ok := keep[ic.Name]; ok {
-			continue
-		}
-		ri, err := d.startInstance(ctx, cfg, ic)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err))
-			continue
-		}
-		keep[ic.Name] = ri
-	}
-	d.mu.Lock()
-	d.instances = keep
-	d.cfg = cfg
-	d.mu.Unlock()
-
-	d.wireTracking(ctx, cfg)
-	if err := d.applyLVS(cfg); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// sameTracking reports whether what instance ic tracks is configured the
-// same in both configurations (its scripts may have changed).
-func sameTracking(a, b *config.Config, ic *config.VRRPInstance) bool {
-	for _, ts := range ic.TrackScripts {
-		x, y := a.Script(ts.Name), b.Script(ts.Name)
-		if (x == nil) != (y == nil) {
-			return false
-		}
-		if x != nil {
-			xc, yc := *x, *y
-			xc.Pos, yc.Pos = config.Pos{}, config.Pos{}
-			if !reflect.DeepEqual(xc, yc) {
-				return false
-			}
-		}
-	}
-	ga, gb := a.SyncGroup(ic.SyncGroup), b.SyncGroup(ic.SyncGroup)
-	if (ga == nil) != (gb == nil) {
-		return false
-	}
-	return ga == nil || reflect.DeepEqual(ga.Members, gb.Members)
 }
 
 // syncGroup returns the running vrrp_sync_group ic belongs to, nil if none.
@@ -325,68 +231,6 @@ func (d *Daemon) syncGroup(cfg *config.Config, ic *config.VRRPInstance) *instanc
 	return g
 }
 
-// startInstance opens the instance's sockets and starts its goroutines.
-func (d *Daemon) startInstance(ctx context.Context, cfg *config.Config, ic *config.VRRPInstance) (*runningInstance, error) {
-	ri := &runningInstance{cfg: ic, tracked: instance.Tracking(ic, cfg)}
-	ok := false
-	defer func() {
-		if !ok {
-			d.closeInstance(ri)
-		}
-	}()
-	if ic.UseVMAC {
-		if err := d.planes.createVMAC(ic); err != nil {
-			return nil, err
-		}
-	}
-	conn, ann, err := openInstanceIO(ic)
-	if err != nil {
-		return nil, err
-	}
-	ri.closers = append(ri.closers, conn.Close, ann.Close)
-	rx, err := d.planes.receiveFor(ic)
-	if err != nil {
-		return nil, err
-	}
-	in, err := instance.New(ic, instance.Deps{
-		Sender: conn, VIPs: d.vipMgr, Announcer: ann, Role: rx.role, Clock: instance.SystemClock{},
-		Notifier: d.notifier, PeerSeen: rx.peer, Group: d.syncGroup(cfg, ic), Tracked: ri.tracked,
-		Receive: rx.name, Log: d.log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ri.in = in
-	d.planes.register(ic, in)
-	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ri.cancel = cancel
-	if rx.name == "socket" {
-		ri.wg.Add(1)
-		go func() { defer ri.wg.Done(); in.ReceiveFrom(ictx, conn) }()
-	}
-	ri.wg.Add(1)
-	go func() { defer ri.wg.Done(); in.Run(ictx) }()
-	ok = true
-	return ri, nil
-}
-
-// stopInstance leaves gracefully and waits for the instance to finish.
-func (d *Daemon) stopInstance(ri *runningInstance) {
-	ri.cancel()
-	ri.wg.Wait()
-	d.planes.release(ri.cfg, ri.in)
-	d.closeInstance(ri)
-}
-
-func (d *Daemon) closeInstance(ri *runningInstance) {
-	for _, c := range ri.closers {
-		_ = c()
-	}
-	if ri.cfg.UseVMAC {
-		d.planes.deleteVMAC(ri.cfg)
-	}
-}
-
 // wireTracking (re)starts the vrrp_script runners and the link watcher for
 // the running instances, and forgets sync groups left without members.
 func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
@@ -400,8 +244,10 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 		}
 	}
 	runners := map[string]*instance.ScriptRunner{}
-	watch := map[string][]*instance.Instance{}
+	watch := map[string][]*instance.Instance{} // tracked interface → instances
+	homes := map[string][]*instance.Instance{} // interface → instances on it
 	for _, ri := range d.instances {
+		homes[ri.cfg.Interface] = append(homes[ri.cfg.Interface], ri.in)
 		for _, o := range ri.tracked {
 			switch o.Kind {
 			case instance.TrackScript:
@@ -421,28 +267,23 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	for _, r := range runners {
 		go r.Run(sctx)
 	}
-	if len(watch) == 0 {
+	if len(homes) == 0 && len(watch) == 0 {
 		return
 	}
-	names := make([]string, 0, len(watch))
-	for n := range watch {
-		names = append(names, n)
+	var names []string
+	for _, m := range []map[string][]*instance.Instance{homes, watch} {
+		for n := range m {
+			names = append(names, n)
+		}
 	}
 	events, err := netif.WatchLinks(sctx, names...)
 	if err != nil {
-		d.log.Error("watching links failed: track_interface disabled", "err", err)
+		d.log.Error("watching links failed: track_interface and interface re-creation not followed", "err", err)
 		return
 	}
 	go func() {
 		for ev := range events {
-			if !ev.Up {
-				d.log.Warn("tracked interface down", "iface", ev.Name, "gone", ev.Gone)
-			} else {
-				d.log.Info("tracked interface up", "iface", ev.Name)
-			}
-			for _, in := range watch[ev.Name] {
-				in.Post(instance.TrackChange{Kind: instance.TrackInterface, Name: ev.Name, OK: ev.Up})
-			}
+			d.links.Follow(ev, homes[ev.Name], watch[ev.Name])
 		}
 	}()
 }
@@ -462,7 +303,7 @@ func (d *Daemon) shutdown() {
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
-		go func() { defer wg.Done(); d.stopInstance(ri) }()
+		go func() { defer wg.Done(); d.stopInstance(ri, nil) }()
 	}
 	wg.Wait()
 	for _, m := range monitors {

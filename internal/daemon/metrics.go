@@ -32,7 +32,7 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 	}
 	s.XDP, s.Maps = d.planes.xdpMetrics()
 	d.mu.Lock()
-	s.Reloads = map[string]uint64{"applied": uint64(d.reloads)}
+	s.Reloads = map[string]uint64{"applied": uint64(d.reloads), "refused": uint64(d.refusedReloads)}
 	d.mu.Unlock()
 	d.mu.Lock()
 	mons := make([]*runningMonitor, 0, len(d.monitors))
@@ -133,10 +133,10 @@ func (p *planes) xdpMetrics() (map[string]map[string]uint64, map[string]map[stri
 	counters := map[string]map[string]uint64{}
 	usage := map[string]map[string]metrics.MapUsage{}
 	for name, xp := range p.xdp {
-		if c, err := xp.dp.Counters(); err == nil {
+		if c, err := xp.Counters(); err == nil {
 			counters[name] = c
 		}
-		if u, err := xp.dp.MapUsage(); err == nil {
+		if u, err := xp.MapUsage(); err == nil {
 			usage[name] = map[string]metrics.MapUsage{}
 			for m, mu := range u {
 				usage[name][m] = metrics.MapUsage{Entries: mu.Entries, MaxEntries: mu.MaxEntries}

@@ -1,24 +1,16 @@
 package daemon
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"sync"
-	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/xdpvip/xdpvip/internal/xdpplane"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/ipvs"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
-	"github.com/xdpvip/xdpvip/pkg/vrrp"
 	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
-	"github.com/xdpvip/xdpvip/pkg/vrrpnet"
 )
 
 // planes is the daemon's dataplane: the XDP program on each VRRP interface
@@ -27,24 +19,14 @@ import (
 type planes struct {
 	kind  string // "xdp", "ipvs" or "none"
 	log   *slog.Logger
-	xdp   map[string]*xdpPlane // by interface
+	xdp   map[string]*xdpplane.Plane // by interface
 	ipvs  *ipvs.Backend
 	vmacs *netif.VMACs
 }
 
-// xdpPlane is one interface's XDP program and the instances that receive
-// adverts from its ring buffer.
-type xdpPlane struct {
-	dp     *dataplane.Dataplane
-	log    *slog.Logger
-	mu     sync.Mutex
-	byVRID map[[2]uint8]*instance.Instance // (vrid, family)
-	cancel context.CancelFunc
-}
-
 // openPlanes picks and opens the dataplane opts.Dataplane asks for.
 func openPlanes(opts Options, cfg *config.Config, log *slog.Logger) (*planes, error) {
-	p := &planes{log: log, xdp: map[string]*xdpPlane{}, vmacs: netif.NewVMACs(nil)}
+	p := &planes{log: log, xdp: map[string]*xdpplane.Plane{}, vmacs: netif.NewVMACs(nil)}
 	mode := opts.Dataplane
 	if mode == "" {
 		mode = "auto"
@@ -95,43 +77,27 @@ func (p *planes) openXDP(opts Options, cfg *config.Config) error {
 		if _, ok := p.xdp[iface]; ok {
 			continue
 		}
-		dp, err := dataplane.Open(dataplane.Options{Iface: iface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
+		xp, err := xdpplane.Open(dataplane.Options{Iface: iface, BPFDir: opts.BPFDir, Mode: opts.XDPMode, Logger: p.log})
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", iface, err)
 		}
-		xp := &xdpPlane{dp: dp, log: p.log, byVRID: map[[2]uint8]*instance.Instance{}}
-		ctx, cancel := context.WithCancel(context.Background())
-		xp.cancel = cancel
-		go xp.readAdverts(ctx, p.log)
 		p.xdp[iface] = xp
 	}
 	return nil
 }
 
-// readAdverts hands each advert the XDP program accepted to its instance.
-func (xp *xdpPlane) readAdverts(ctx context.Context, log *slog.Logger) {
-	for {
-		ev, err := xp.dp.ReadAdvert(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, dataplane.ErrClosed) {
-				return
-			}
-			log.Warn("reading XDP advert events failed", "err", err)
-			continue
-		}
-		xp.mu.Lock()
-		in := xp.byVRID[[2]uint8{ev.VRID, ev.Family}]
-		xp.mu.Unlock()
-		if in != nil {
-			in.Deliver(instance.Advert{Payload: ev.Payload, Src: ev.Src, Dst: ev.Dst})
-		}
+// reopen loads the XDP program again on a re-created interface (nothing
+// to do without XDP there).
+func (p *planes) reopen(iface string, services []lvs.Service) error {
+	if xp := p.xdp[iface]; xp != nil {
+		return xp.Reopen(services)
 	}
+	return nil
 }
 
 func (p *planes) closeXDP() {
 	for name, xp := range p.xdp {
-		xp.cancel()
-		_ = xp.dp.Close()
+		_ = xp.Close()
 		delete(p.xdp, name)
 	}
 }
@@ -155,101 +121,32 @@ type receivePath struct {
 	peer instance.PeerSeen
 }
 
-// receiveFor configures the XDP program (if any) on ic's interface to
-// accept ic's adverts.
-func (p *planes) receiveFor(ic *config.VRRPInstance) (receivePath, error) {
+// receivePath says where ic's adverts will come from; it changes nothing.
+func (p *planes) receivePath(ic *config.VRRPInstance) receivePath {
 	xp := p.xdp[ic.Interface]
 	if xp == nil {
-		return receivePath{name: "socket"}, nil
+		return receivePath{name: "socket"}
 	}
-	rc := instance.RecvConfig(ic)
-	fam := uint8(ic.Family())
-	cfg := dataplane.VRIDConfig{
-		Version: rc.Version, Family: fam, AuthType: rc.AuthType,
-		AuthPass: ic.AuthPass, Peers: ic.UnicastPeers, AddrCount: uint8(len(rc.VIPs)),
-	}
-	if rc.Version == vrrp.Version2 {
-		cfg.Interval = ic.AdvertInt
-	}
-	if err := xp.dp.ConfigureVRID(uint8(ic.VRID), cfg); err != nil {
-		return receivePath{}, err
-	}
-	return receivePath{name: "xdp", role: xp, peer: xdpPeer{xp: xp, vrid: uint8(ic.VRID), family: fam}}, nil
+	return receivePath{name: "xdp", role: xp, peer: xp.Peer(uint8(ic.VRID), uint8(ic.Family()))}
 }
 
-// register hands the adverts of ic's VRID to in.
-func (p *planes) register(ic *config.VRRPInstance, in *instance.Instance) {
+// attach makes the XDP program (if any) on ic's interface accept ic's
+// adverts and hand them to in.
+func (p *planes) attach(ic *config.VRRPInstance, in *instance.Instance) error {
 	if xp := p.xdp[ic.Interface]; xp != nil {
-		xp.mu.Lock()
-		xp.byVRID[[2]uint8{uint8(ic.VRID), uint8(ic.Family())}] = in
-		xp.mu.Unlock()
+		if err := xp.Configure(ic); err != nil {
+			return err
+		}
+		xp.Register(ic, in)
 	}
+	return nil
 }
 
-// release undoes receiveFor and register for a stopped instance, and makes
-// sure its VIPs are no longer forwarded.
+// release undoes attach for a stopped instance.
 func (p *planes) release(ic *config.VRRPInstance, in *instance.Instance) {
-	xp := p.xdp[ic.Interface]
-	if xp == nil {
-		return
+	if xp := p.xdp[ic.Interface]; xp != nil {
+		xp.Release(ic, in)
 	}
-	key := [2]uint8{uint8(ic.VRID), uint8(ic.Family())}
-	xp.mu.Lock()
-	if xp.byVRID[key] == in {
-		delete(xp.byVRID, key)
-	}
-	xp.mu.Unlock()
-	if err := xp.dp.RemoveVRID(key[0], key[1]); err != nil {
-		p.log.Warn("removing VRID from XDP failed", "vrid", ic.VRID, "err", err)
-	}
-	var vips []netip.Addr
-	for _, v := range append(append([]config.VIP(nil), ic.VIPs...), ic.ExcludedVIPs...) {
-		vips = append(vips, v.Prefix.Addr())
-	}
-	xp.SetForwarding(vips, false)
-}
-
-// SetForwarding tells the XDP program whether to forward vips (Role).
-func (xp *xdpPlane) SetForwarding(vips []netip.Addr, on bool) {
-	for _, v := range vips {
-		if err := xp.dp.SetVIPActive(v, on); err != nil {
-			xp.log.Warn("setting VIP role in XDP failed", "vip", v, "err", err)
-		}
-	}
-}
-
-// Forwarding reports whether the XDP program already forwards all of vips
-// (left so by a daemon that died while MASTER).
-func (xp *xdpPlane) Forwarding(vips []netip.Addr) bool {
-	for _, v := range vips {
-		if ok, err := xp.dp.VIPActive(v); err != nil || !ok {
-			return false
-		}
-	}
-	return len(vips) > 0
-}
-
-// xdpPeer is the XDP program's record of the last valid advert of one
-// (VRID, family), stamped with CLOCK_MONOTONIC (PeerSeen).
-type xdpPeer struct {
-	xp     *xdpPlane
-	vrid   uint8
-	family uint8
-}
-
-func (x xdpPeer) LastAdvert() (instance.PeerAdvert, bool) {
-	ps, ok, err := x.xp.dp.Peer(x.vrid, x.family)
-	if err != nil || !ok {
-		return instance.PeerAdvert{}, false
-	}
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return instance.PeerAdvert{}, false
-	}
-	return instance.PeerAdvert{
-		Src: ps.Src, Priority: ps.Priority, Interval: ps.Interval,
-		Age: time.Duration(ts.Nano()) - ps.Monotonic,
-	}, true
 }
 
 // dropCounters are the XDP program's VRRP drops by interface and reason.
@@ -259,11 +156,9 @@ func (p *planes) dropCounters() map[string]map[string]uint64 {
 	}
 	out := map[string]map[string]uint64{}
 	for name, xp := range p.xdp {
-		c, err := xp.dp.DropCounters()
-		if err != nil {
-			continue
+		if c, err := xp.DropCounters(); err == nil {
+			out[name] = c
 		}
-		out[name] = c
 	}
 	return out
 }
@@ -274,13 +169,13 @@ func (p *planes) backend() lvs.Backend {
 	case p.ipvs != nil:
 		return p.ipvs
 	case len(p.xdp) > 0:
-		fb := &fanoutBackend{}
+		fb := &lvs.Fanout{Kind: "xdp"}
 		for _, xp := range p.xdp {
-			fb.planes = append(fb.planes, xp.dp)
+			fb.Backends = append(fb.Backends, xp)
 		}
 		return fb
 	}
-	return &nullBackend{}
+	return lvs.NullBackend{}
 }
 
 func (p *planes) createVMAC(ic *config.VRRPInstance) error {
@@ -289,122 +184,8 @@ func (p *planes) createVMAC(ic *config.VRRPInstance) error {
 }
 
 func (p *planes) deleteVMAC(ic *config.VRRPInstance) {
-	name := ic.VMACName
-	if name == "" {
-		name = netif.VMACName(uint8(ic.VRID))
-	}
+	name := instance.VMACName(ic)
 	if _, err := p.vmacs.Delete(name); err != nil {
 		p.log.Warn("deleting VMAC failed", "name", name, "err", err)
 	}
 }
-
-// openInstanceIO opens the raw socket adverts are sent on (and received on
-// without XDP) and the announcer for gratuitous ARP / NA.
-func openInstanceIO(ic *config.VRRPInstance) (*vrrpnet.Conn, *netif.Announcer, error) {
-	conn, err := vrrpnet.Open(vrrpnet.Config{
-		Iface: ic.Interface, IPv6: ic.Family() == 6, Source: ic.UnicastSrcIP, Peers: ic.UnicastPeers,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	annIface := ic.Interface
-	var mac []byte
-	if ic.UseVMAC {
-		annIface = ic.VMACName
-		if annIface == "" {
-			annIface = netif.VMACName(uint8(ic.VRID))
-		}
-		mac = netif.VMACAddr(uint8(ic.VRID), ic.Family() == 6)
-	}
-	ann, err := netif.OpenAnnouncer(netif.AnnouncerConfig{Iface: annIface, MAC: mac})
-	if err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("announcer on %s: %w", annIface, err)
-	}
-	return conn, ann, nil
-}
-
-// fanoutBackend gives every interface's XDP dataplane all services: each
-// program forwards only the VIPs its interface's instances mark active
-// (SetVIPActive), so the others' services cost a map entry and nothing per
-// packet. Stats are summed over the interfaces.
-type fanoutBackend struct {
-	planes []*dataplane.Dataplane
-}
-
-func (r *fanoutBackend) Name() string { return "xdp" }
-
-func (r *fanoutBackend) Apply(services []lvs.Service) error {
-	var errs []error
-	for _, dp := range r.planes {
-		if err := dp.Apply(services); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (r *fanoutBackend) Stats() ([]lvs.ServiceStats, error) {
-	merged := map[lvs.ServiceKey]*lvs.ServiceStats{}
-	var order []lvs.ServiceKey
-	for _, dp := range r.planes {
-		st, err := dp.Stats()
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range st {
-			m := merged[s.Key]
-			if m == nil {
-				c := s
-				c.Dests = append([]lvs.DestStats(nil), s.Dests...)
-				merged[s.Key] = &c
-				order = append(order, s.Key)
-				continue
-			}
-			addServiceStats(m, s)
-		}
-	}
-	out := make([]lvs.ServiceStats, 0, len(order))
-	for _, k := range order {
-		out = append(out, *merged[k])
-	}
-	return out, nil
-}
-
-func addServiceStats(m *lvs.ServiceStats, s lvs.ServiceStats) {
-	m.Conns += s.Conns
-	m.PktsIn += s.PktsIn
-	m.PktsOut += s.PktsOut
-	m.BytesIn += s.BytesIn
-	m.BytesOut += s.BytesOut
-	for _, d := range s.Dests {
-		found := false
-		for i := range m.Dests {
-			if m.Dests[i].Addr == d.Addr && m.Dests[i].Port == d.Port {
-				md := &m.Dests[i]
-				md.Conns += d.Conns
-				md.PktsIn += d.PktsIn
-				md.PktsOut += d.PktsOut
-				md.BytesIn += d.BytesIn
-				md.BytesOut += d.BytesOut
-				md.ActiveConn += d.ActiveConn
-				md.InactConn += d.InactConn
-				found = true
-			}
-		}
-		if !found {
-			m.Dests = append(m.Dests, d)
-		}
-	}
-}
-
-func (r *fanoutBackend) Close() error { return nil }
-
-// nullBackend forwards nothing: with --dataplane none the virtual servers
-// are still health-checked and listed.
-type nullBackend struct{}
-
-func (nullBackend) Name() string                       { return "none" }
-func (nullBackend) Apply([]lvs.Service) error          { return nil }
-func (nullBackend) Stats() ([]lvs.ServiceStats, error) { return nil, nil }
-func (nullBackend) Close() error                       { return nil }

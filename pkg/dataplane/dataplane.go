@@ -161,13 +161,24 @@ func Open(opts Options) (*Dataplane, error) {
 func (d *Dataplane) attach(mode string) error {
 	path := filepath.Join(d.pinDir, linkPin)
 	if l, err := link.LoadPinnedLink(path, nil); err == nil {
-		if err := l.Update(d.objs.XdpVip); err != nil {
+		err := l.Update(d.objs.XdpVip)
+		if err == nil {
+			d.log.Info("reusing pinned XDP link", "iface", d.ifname, "pin", path)
+			d.link = l
+			return nil
+		}
+		if !errors.Is(err, unix.ENOLINK) {
 			l.Close()
 			return fmt.Errorf("dataplane: update pinned link %s: %w", path, err)
 		}
-		d.log.Info("reusing pinned XDP link", "iface", d.ifname, "pin", path)
-		d.link = l
-		return nil
+		// The link's interface was deleted (this one has the same name and
+		// a new ifindex): the pin attaches nothing any more.
+		d.log.Warn("pinned XDP link belongs to a deleted interface: attaching anew", "iface", d.ifname, "pin", path)
+		if err := l.Unpin(); err != nil {
+			l.Close()
+			return fmt.Errorf("dataplane: unpin severed link %s: %w", path, err)
+		}
+		l.Close()
 	}
 	var flags []link.XDPAttachFlags
 	switch mode {

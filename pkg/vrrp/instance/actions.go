@@ -60,11 +60,11 @@ func (in *Instance) sendAdvert(prio uint8) {
 		Version: in.recv.Version, Type: vrrp.TypeAdvertisement, VRID: in.recv.VRID, Priority: prio,
 		AuthType: in.recv.AuthType, AuthData: in.recv.AuthData, Interval: in.cfg.AdvertInt, Addrs: in.advertised,
 	}
-	src := in.d.Sender.Source()
-	for _, dst := range in.d.Sender.Destinations() {
+	src := in.io.Sender.Source()
+	for _, dst := range in.io.Sender.Destinations() {
 		b, err := adv.Marshal(src, dst)
 		if err == nil {
-			err = in.d.Sender.Send(b, dst)
+			err = in.io.Sender.Send(b, dst)
 		}
 		if err != nil {
 			in.log.Warn("sending advert failed", "dst", dst, "err", err)
@@ -210,7 +210,7 @@ func (in *Instance) releaseInherited(why string) {
 
 // announceDue sends the gratuitous ARPs / NAs the schedule says are due.
 func (in *Instance) announceDue(now time.Time) {
-	if in.garp == nil || in.d.Announcer == nil {
+	if in.garp == nil || in.io.Announcer == nil {
 		return
 	}
 	for n := in.garp.Due(now); n > 0; n-- {
@@ -219,11 +219,11 @@ func (in *Instance) announceDue(now time.Time) {
 }
 
 func (in *Instance) announceAll() {
-	if in.d.Announcer == nil {
+	if in.io.Announcer == nil {
 		return
 	}
 	for _, v := range in.vipAddrs {
-		if err := in.d.Announcer.Announce(v); err != nil {
+		if err := in.io.Announcer.Announce(v); err != nil {
 			in.log.Warn("announcing VIP failed", "vip", v, "err", err)
 		}
 	}
@@ -233,6 +233,7 @@ func (in *Instance) announceAll() {
 // notify scripts (asynchronously: a hung script never holds up the
 // election).
 func (in *Instance) transition(from, to vrrp.State) {
+	in.recheckAt = time.Time{} // a late timer's recheck ends with the state it was for
 	in.mu.Lock()
 	in.status.LastTransition = in.d.Clock.Now()
 	in.state = to

@@ -190,6 +190,22 @@ func withPeerSeen() rigOption {
 	return func(r *rig, d *Deps) { r.peer = &fakePeer{}; d.PeerSeen = r.peer }
 }
 
+// withReopen makes the rig's IO rebuildable: open fails while *fail is
+// set, and each opening is recorded as "open".
+func withReopen(fail *bool) rigOption {
+	return func(r *rig, d *Deps) {
+		d.IO.Close = func() error { r.ops.add("close"); return nil }
+		d.Reopen = func() (IO, error) {
+			if *fail {
+				r.ops.add("open-failed")
+				return IO{}, errors.New("no source address on interface")
+			}
+			r.ops.add("open")
+			return IO{Sender: r.snd, Announcer: &fakeAnnouncer{ops: r.ops}, Close: d.IO.Close}, nil
+		}
+	}
+}
+
 func withGroup(g *SyncGroup) rigOption {
 	return func(r *rig, d *Deps) { r.group = g; d.Group = g }
 }
@@ -210,7 +226,7 @@ func newRig(t *testing.T, cfg *config.Config, name string, o *ops, opts ...rigOp
 		role: &fakeRole{ops: o},
 	}
 	d := Deps{
-		Sender: r.snd, VIPs: r.vips, Announcer: &fakeAnnouncer{ops: o}, Role: r.role,
+		IO: IO{Sender: r.snd, Announcer: &fakeAnnouncer{ops: o}}, VIPs: r.vips, Role: r.role,
 		Clock: r.clk, Notifier: &fakeNotifier{ops: o}, Tracked: Tracking(ic, cfg), Receive: "socket",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

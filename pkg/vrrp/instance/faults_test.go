@@ -134,3 +134,32 @@ func TestLinkFault(t *testing.T) {
 	r.in.handle(LinkFault{Fault: false})
 	r.wantState(vrrp.StateBackup)
 }
+
+// The interface was deleted and re-created: FAULT, and FAULT it stays
+// until the socket and announcer are rebuilt on the new interface (a
+// rebuild that fails is retried every second); only then BACKUP, which
+// must hear the MASTER for a whole Master_Down_Interval before it may take
+// over.
+func TestRelinkRebuildsBeforeLeavingFault(t *testing.T) {
+	fail := true
+	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withReopen(&fail)).becomeMaster()
+	r.in.handle(LinkFault{Fault: true}) // deleted
+	r.wantState(vrrp.StateFault)
+	r.wantOps("send 0", "forward false", "del 192.0.2.100", "notify /bin/f")
+	r.in.handle(TrackChange{Kind: TrackInterface, Name: "eth0", OK: true}) // re-created, up
+	r.in.handle(Relink{})
+	r.wantState(vrrp.StateFault)
+	r.wantOps("close", "open-failed")
+	r.advance(2500 * time.Millisecond)
+	r.wantState(vrrp.StateFault)
+	r.wantOps("open-failed", "open-failed")
+	fail = false
+	r.advance(time.Second)
+	r.wantState(vrrp.StateBackup)
+	r.wantOps("open", "notify /bin/b")
+	r.hear(200)
+	r.advance(r.in.m.MasterDownInterval() - 100*time.Millisecond)
+	r.wantState(vrrp.StateBackup)
+	r.in.stop()
+	r.wantOps("notify /bin/s", "close")
+}

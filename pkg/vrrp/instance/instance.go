@@ -96,17 +96,36 @@ type PeerAdvert struct {
 	Age time.Duration
 }
 
-// Deps are the instance's side effects. Sender, VIPs, Clock and Notifier
-// are required; a nil Announcer sends no GARP, a nil Role means no
-// dataplane forwards VIPs, a nil PeerSeen means only the inbox is known.
-type Deps struct {
-	Sender    Sender
-	VIPs      VIPs
+// IO is one opening of the instance's socket and announcer on its
+// interface.
+type IO struct {
+	Sender Sender
+	// Announcer may be nil: no GARP / NA.
 	Announcer Announcer
-	Role      Role
-	Clock     Clock
-	Notifier  Notifier
-	PeerSeen  PeerSeen
+	// Receiver is the socket adverts arrive on; nil when they come from
+	// the XDP program.
+	Receiver PacketReader
+	// Close releases them; nil when there is nothing to close.
+	Close func() error
+}
+
+// Opener opens the instance's IO on its interface as it is now.
+type Opener func() (IO, error)
+
+// Deps are the instance's side effects. IO.Sender, VIPs, Clock and
+// Notifier are required; a nil Role means no dataplane forwards VIPs, a
+// nil PeerSeen means only the inbox is known, a nil Reopen means the IO
+// cannot be rebuilt after the interface was re-created.
+type Deps struct {
+	// IO is the instance's from New on; the instance closes it when it
+	// stops or rebuilds it.
+	IO       IO
+	Reopen   Opener
+	VIPs     VIPs
+	Role     Role
+	Clock    Clock
+	Notifier Notifier
+	PeerSeen PeerSeen
 	// Group is the instance's vrrp_sync_group, nil when none.
 	Group *SyncGroup
 	// Tracked are the objects the instance tracks (see Tracking).
@@ -143,10 +162,13 @@ type (
 	}
 	// BasePriority: a reload changed the configured priority.
 	BasePriority struct{ Priority uint8 }
-	// LinkFault: the instance's interface is gone (or changed ifindex and
-	// its socket, announcer and XDP program are not rebuilt yet), or
-	// usable again.
+	// LinkFault: the instance's interface is gone (true), or back with
+	// its old ifindex (false).
 	LinkFault struct{ Fault bool }
+	// Relink: the interface was re-created (new ifindex) and the dataplane
+	// on it rebuilt: the instance stays in FAULT until it has rebuilt its
+	// socket and announcer (Deps.Reopen).
+	Relink struct{}
 	// groupFault: the sync group's fault changed.
 	groupFault struct{ fault bool }
 	// machineEvent is an event for the machine (sync-group follow).
@@ -159,6 +181,7 @@ func (Tick) isInput()         {}
 func (TrackChange) isInput()  {}
 func (BasePriority) isInput() {}
 func (LinkFault) isInput()    {}
+func (Relink) isInput()       {}
 func (groupFault) isInput()   {}
 func (machineEvent) isInput() {}
 
@@ -169,6 +192,12 @@ type Instance struct {
 	log *slog.Logger
 	m   *vrrp.Machine
 	d   Deps
+	io  IO
+	// ctx is Run's, for the receive loop of each IO.
+	ctx context.Context
+	// relinkAt is when to try again to rebuild the IO; zero when no
+	// rebuild is pending.
+	relinkAt time.Time
 
 	recv vrrp.RecvConfig
 	// vips are the addresses added while MASTER (excluded ones too);
@@ -212,7 +241,7 @@ type Instance struct {
 
 // New prepares the runtime of cfg; nothing happens until Run.
 func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
-	if d.Sender == nil || d.VIPs == nil || d.Clock == nil || d.Notifier == nil {
+	if d.IO.Sender == nil || d.VIPs == nil || d.Clock == nil || d.Notifier == nil {
 		return nil, fmt.Errorf("vrrp_instance %s: instance.New needs a Sender, VIPs, a Clock and a Notifier", cfg.Name)
 	}
 	if d.Role == nil {
@@ -222,7 +251,7 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 		d.Log = slog.Default()
 	}
 	in := &Instance{
-		cfg: cfg, d: d,
+		cfg: cfg, d: d, io: d.IO, ctx: context.Background(),
 		log:    d.Log.With("instance", cfg.Name, "vrid", cfg.VRID),
 		inputs: make(chan Input, 64),
 		inbox:  make(chan Input, 256),
@@ -257,7 +286,7 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 	in.m = vrrp.NewMachine(vrrp.Params{
 		Version: uint8(cfg.Version), VRID: uint8(cfg.VRID), Priority: prio,
 		AdvertInterval: cfg.AdvertInt, NoPreempt: !cfg.Preempt, PreemptDelay: cfg.PreemptDelay,
-		DownTimerAdverts: cfg.DownTimerAdverts, Primary: d.Sender.Source(),
+		DownTimerAdverts: cfg.DownTimerAdverts, Primary: d.IO.Sender.Source(),
 		InitialState: initial,
 	})
 	in.garpTiming = netif.GARPTiming{
@@ -268,7 +297,7 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 		Name: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
 		Family: cfg.Family(), ConfiguredPriority: cfg.Priority, EffectivePriority: int(prio),
 		State: vrrp.StateInit.String(), AdvertInterval: cfg.AdvertInt.String(),
-		Source: d.Sender.Source().String(), SyncGroup: cfg.SyncGroup, Receive: d.Receive,
+		Source: d.IO.Sender.Source().String(), SyncGroup: cfg.SyncGroup, Receive: d.Receive,
 	}
 	for _, v := range in.vips {
 		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
@@ -326,9 +355,6 @@ func scopeOf(s string) (int, error) {
 	return 0, fmt.Errorf("unknown scope %q", s)
 }
 
-// Config is the configuration the instance runs.
-func (in *Instance) Config() *config.VRRPInstance { return in.cfg }
-
 // Post queues an input for the instance's goroutine; it gives up once the
 // instance has stopped.
 func (in *Instance) Post(x Input) {
@@ -358,6 +384,8 @@ func (in *Instance) CountDrop(r vrrp.DropReason) { in.drops[r].Add(1) }
 // (priority-0 advert, VIPs removed, notify_stop) and returns.
 func (in *Instance) Run(ctx context.Context) {
 	defer close(in.done)
+	in.ctx = ctx
+	in.startReceiver()
 	in.start()
 	for in.runOnce(ctx) {
 	}
@@ -404,6 +432,7 @@ func (in *Instance) stop() {
 	if in.d.Group != nil {
 		in.d.Group.leave(in)
 	}
+	in.closeIO()
 }
 
 // next is the earliest time the instance must be stepped with a Tick.
@@ -427,6 +456,7 @@ func (in *Instance) next() time.Time {
 		}
 	}
 	consider(in.vipRetry.next())
+	consider(in.relinkAt)
 	return next
 }
 
@@ -449,11 +479,10 @@ func (in *Instance) handle(x Input) {
 		in.mu.Unlock()
 		in.updatePriority(now, "reload")
 	case LinkFault:
-		if in.linkFault != x.Fault {
-			in.linkFault = x.Fault
-			in.log.Info("interface fault", "fault", x.Fault)
-			in.faultChanged(now)
-		}
+		in.setLinkFault(now, x.Fault)
+	case Relink:
+		in.setLinkFault(now, true)
+		in.relink(now)
 	case groupFault:
 		in.groupFault = x.fault
 		in.applyFault(now)
@@ -495,7 +524,7 @@ func (in *Instance) receive(now time.Time, payload []byte, src, dst netip.Addr, 
 // and the higher address), or we do not preempt.
 func (in *Instance) yieldsTo(prio uint8, src netip.Addr) bool {
 	p := in.m.Priority()
-	return !in.cfg.Preempt || prio > p || (prio == p && src.Unmap().Compare(in.d.Sender.Source()) > 0)
+	return !in.cfg.Preempt || prio > p || (prio == p && src.Unmap().Compare(in.io.Sender.Source()) > 0)
 }
 
 // notify runs the notify scripts for a transition to state to.

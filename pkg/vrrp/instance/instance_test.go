@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -288,4 +289,33 @@ func TestBasePriority(t *testing.T) {
 	if st := r.in.Status(); st.ConfiguredPriority != 150 || st.EffectivePriority != 150 {
 		t.Fatalf("status after a reload to 150: configured %d effective %d", st.ConfiguredPriority, st.EffectivePriority)
 	}
+}
+
+// A reload restarts the vrrp_script runners: a kept instance that still
+// holds the old runner's "failed" must hear the new runner's first result
+// even though the new counter did not change, or it stays FAULT for good.
+func TestScriptRunnerReportsFirstResult(t *testing.T) {
+	cfg := parse(t, `vrrp_script chk {
+    script "/bin/true"
+    interval 1
+}
+`+instanceConf("VI", 7, `
+    track_script {
+        chk
+    }`))
+	r := newRig(t, cfg, "VI", nil).start()
+	r.in.handle(TrackChange{Kind: TrackScript, Name: "chk", OK: false}) // the old runner's last word
+	r.wantState(vrrp.StateFault)
+	runner := NewScriptRunner(cfg.Script("chk"), r.in.log)
+	runner.Subscribe(r.in)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go runner.Run(ctx)
+	select {
+	case x := <-r.in.inputs:
+		r.in.handle(x)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the new runner reported nothing after its first run")
+	}
+	r.wantState(vrrp.StateBackup)
 }

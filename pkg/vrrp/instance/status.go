@@ -55,7 +55,7 @@ func (in *Instance) snapshot() {
 	}
 	s.MasterIsSelf = in.state == vrrp.StateMaster
 	if s.MasterIsSelf {
-		s.Master, s.MasterPriority = in.d.Sender.Source().String(), int(in.m.Priority())
+		s.Master, s.MasterPriority = in.io.Sender.Source().String(), int(in.m.Priority())
 	}
 	s.MasterAdvertInterval = in.m.MasterAdverInterval().String()
 	s.Transitions = st.Transitions

@@ -6,9 +6,12 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
 )
 
-// tick handles whatever has come due: VIP retries, the machine's timer,
-// the GARP schedule.
+// tick handles whatever has come due: an IO rebuild, VIP retries, the
+// machine's timer, the GARP schedule.
 func (in *Instance) tick(now time.Time) {
+	if !in.relinkAt.IsZero() && !now.Before(in.relinkAt) {
+		in.relink(now)
+	}
 	in.retryVIPs(now)
 	in.timerDue(now)
 	in.announceDue(now)
@@ -69,7 +72,7 @@ func (in *Instance) heardPeer(now time.Time) bool {
 		return false
 	}
 	p, ok := in.d.PeerSeen.LastAdvert()
-	if !ok || p.Age < 0 || p.Age >= in.m.MasterDownInterval() || p.Src.Unmap() == in.d.Sender.Source() {
+	if !ok || p.Age < 0 || p.Age >= in.m.MasterDownInterval() || p.Src.Unmap() == in.io.Sender.Source() {
 		return false
 	}
 	a := &vrrp.Advert{

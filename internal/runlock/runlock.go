@@ -1,4 +1,7 @@
-package daemon
+// Package runlock makes one xdpvip the owner of a bpf dir (an flock'ed
+// lock file taken before anything else is touched) and writes its PID file
+// last, atomically, without following links.
+package runlock
 
 import (
 	"bytes"
@@ -14,35 +17,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockDir holds one lock file per bpf dir in use. The lock cannot live in
+// Dir holds one lock file per bpf dir in use. The lock cannot live in
 // the bpf dir itself: bpffs refuses regular files (EPERM), and a flock on
 // the directory would be taken on a different inode when the daemon then
 // mounts bpffs over a directory that had nothing mounted (see
 // dataplane.ensureBPFFS), so two daemons could both hold "the" lock. A
 // file under /run exists before anything is mounted, on a filesystem
 // that supports flock, and goes with a reboot, as the pins do.
-var lockDir = "/run/xdpvip"
+var Dir = "/run/xdpvip"
 
-// dirLock is the flock that makes one daemon the owner of a bpf dir. It
+// Lock is the flock that makes one daemon the owner of a bpf dir. It
 // is held as long as the file stays open; the kernel drops it when the
 // process dies, however it dies.
-type dirLock struct {
+type Lock struct {
 	f    *os.File
 	path string
 }
 
-// lockBPFDir takes the lock for bpfDir, or says which process holds it.
-// It creates nothing but lockDir and the lock file, so a refused daemon
+// Take takes the lock for bpfDir, or says which process holds it.
+// It creates nothing but Dir and the lock file, so a refused daemon
 // has touched none of the running one's files.
-func lockBPFDir(bpfDir string) (*dirLock, error) {
+func Take(bpfDir string) (*Lock, error) {
 	key := canonicalPath(bpfDir)
 	sum := sha256.Sum256([]byte(key))
 	name := "bpf-" + strings.Trim(strings.ReplaceAll(key, "/", "_"), "_")
 	if len(name) > 64 {
 		name = name[:64]
 	}
-	path := filepath.Join(lockDir, name+"-"+hex.EncodeToString(sum[:6])+".lock")
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+	path := filepath.Join(Dir, name+"-"+hex.EncodeToString(sum[:6])+".lock")
+	if err := os.MkdirAll(Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bpf dir lock: %w", err)
 	}
 	// A holder removes the file when it leaves; a lock taken on a file
@@ -60,7 +63,7 @@ func lockBPFDir(bpfDir string) (*dirLock, error) {
 	return nil, fmt.Errorf("bpf dir lock %s: keeps being replaced", path)
 }
 
-func tryLock(path, key string) (l *dirLock, again bool, err error) {
+func tryLock(path, key string) (l *Lock, again bool, err error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, false, fmt.Errorf("bpf dir lock %s: %w", path, err)
@@ -90,13 +93,13 @@ func tryLock(path, key string) (l *dirLock, again bool, err error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &dirLock{f: f, path: path}, false, nil
+	return &Lock{f: f, path: path}, false, nil
 }
 
 // release removes the lock file and drops the lock, in that order: a
 // daemon that opened the file before the removal finds, once it has the
 // flock, that the path no longer names it, and tries again.
-func (l *dirLock) release() {
+func (l *Lock) Release() {
 	os.Remove(l.path)
 	l.f.Close()
 }
@@ -107,7 +110,7 @@ func (l *dirLock) release() {
 // a daemon that opened it just before finds the path gone once it has the
 // flock and tries again, so removing never hands out a second lock.
 func sweepStaleLocks(own string) {
-	names, _ := filepath.Glob(filepath.Join(lockDir, "bpf-*.lock"))
+	names, _ := filepath.Glob(filepath.Join(Dir, "bpf-*.lock"))
 	for _, name := range names {
 		if name == own {
 			continue
@@ -146,11 +149,11 @@ func canonicalPath(dir string) string {
 	}
 }
 
-// writePIDFile writes the PID file atomically: a new temporary file in the
+// WritePIDFile writes the PID file atomically: a new temporary file in the
 // same directory (O_EXCL|O_NOFOLLOW: never an existing file or a link
 // someone planted) renamed over path (rename replaces a link at path
 // instead of following it).
-func writePIDFile(path string) error {
+func WritePIDFile(path string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("pid file: %w", err)
@@ -186,8 +189,8 @@ func writePIDFile(path string) error {
 	return nil
 }
 
-// removePIDFile removes path if it still names this process.
-func removePIDFile(path string) {
+// RemovePIDFile removes path if it still names this process.
+func RemovePIDFile(path string) {
 	b, err := os.ReadFile(path)
 	if err == nil && string(bytes.TrimSpace(b)) == strconv.Itoa(os.Getpid()) {
 		os.Remove(path)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
+	"github.com/xdpvip/xdpvip/internal/reloadplan"
 	"github.com/xdpvip/xdpvip/internal/runlock"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
@@ -65,6 +66,9 @@ type Daemon struct {
 	bgp       *bgpRoutes // bgp.go; nil without a bgp block
 	// refusedReloads counts reloads that did not load or were refused.
 	refusedReloads int
+	// reloadReqs carries `xdpvip reload [--dry-run]` from the control
+	// socket to the main loop, where every reload runs.
+	reloadReqs chan reloadRequest
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -133,6 +137,9 @@ func Run(ctx context.Context, opts Options) error {
 	// read them.
 	srv.Handle("status", func(context.Context) (any, error) { return d.Status(), nil })
 	srv.Handle("lvs", func(context.Context) (any, error) { return d.LVS() })
+	d.reloadReqs = make(chan reloadRequest)
+	srv.Handle("reload", func(ctx context.Context) (any, error) { return d.requestReload(ctx, false) })
+	srv.Handle("reload-dry-run", func(ctx context.Context) (any, error) { return d.requestReload(ctx, true) })
 	go srv.Serve()
 	// Metrics are not worth failing over: a taken port is logged, and the
 	// daemon runs without them.
@@ -174,6 +181,14 @@ func Run(ctx context.Context, opts Options) error {
 			svc.reloading()
 			d.reload(ctx)
 			svc.ready(d)
+		case req := <-d.reloadReqs:
+			if req.dryRun {
+				req.reply <- d.dryRun(ctx)
+				continue
+			}
+			svc.reloading()
+			req.reply <- d.reload(ctx)
+			svc.ready(d)
 		case <-svc.watchdog:
 			svc.ping()
 		}
@@ -182,13 +197,16 @@ func Run(ctx context.Context, opts Options) error {
 
 // reload reads the configuration again and applies the difference.
 // A config that does not load leaves everything as it is.
-func (d *Daemon) reload(ctx context.Context) {
+func (d *Daemon) reload(ctx context.Context) reloadplan.Result {
 	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
 	if err != nil {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		d.countRefused()
-		return
+		return reloadplan.Result{Plan: reloadplan.Plan{Refused: err.Error()}, Error: err.Error()}
 	}
+	d.mu.Lock()
+	plan := reloadplan.Compute(d.cfg, cfg)
+	d.mu.Unlock()
 	// A configuration whose new or changed instances cannot all be opened
 	// is refused and changes nothing either (apply).
 	res, err := d.apply(ctx, cfg)
@@ -197,16 +215,60 @@ func (d *Daemon) reload(ctx context.Context) {
 	case errors.As(err, &refused):
 		d.log.Error("reload refused: nothing applied, the running configuration is kept", "err", err)
 		d.countRefused()
-		return
+		plan.Refused = err.Error()
+		return reloadplan.Result{Plan: plan, Error: err.Error()}
 	case err != nil:
 		d.log.Error("reload partly applied", "applied", res.String(), "err", err)
 	default:
 		d.log.Info("configuration reloaded", "applied", res.String(), "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 	}
+	out := reloadplan.Result{Plan: plan, Applied: res.String()}
+	out.Plan.Refused = "" // apply opened everything it needed
+	if err != nil {
+		out.Error = err.Error()
+	}
 	d.reloadBGP(ctx) // bgp.go
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
+	return out
+}
+
+// reloadRequest is one `xdpvip reload [--dry-run]` waiting for the main loop.
+type reloadRequest struct {
+	dryRun bool
+	reply  chan reloadplan.Result
+}
+
+// requestReload hands a reload to the main loop (so it never runs beside a
+// SIGHUP's) and waits for its result.
+func (d *Daemon) requestReload(ctx context.Context, dryRun bool) (reloadplan.Result, error) {
+	req := reloadRequest{dryRun: dryRun, reply: make(chan reloadplan.Result, 1)}
+	select {
+	case d.reloadReqs <- req:
+	case <-ctx.Done():
+		return reloadplan.Result{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r, nil
+	case <-ctx.Done():
+		return reloadplan.Result{}, ctx.Err()
+	}
+}
+
+// dryRun loads the configuration and says what a reload would do,
+// changing nothing.
+func (d *Daemon) dryRun(ctx context.Context) reloadplan.Result {
+	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
+	if err != nil {
+		return reloadplan.Result{DryRun: true, Plan: reloadplan.Plan{Refused: err.Error()}, Error: err.Error()}
+	}
+	d.mu.Lock()
+	plan := reloadplan.Compute(d.cfg, cfg)
+	d.mu.Unlock()
+	d.log.Info("reload dry run: nothing applied", "changes", len(plan.Changes), "refused", plan.Refused)
+	return reloadplan.Result{DryRun: true, Plan: plan}
 }
 
 // countRefused counts a reload that changed nothing (metrics).

@@ -41,6 +41,9 @@ func runDaemon(args []string) int {
 	fs.StringVar(cfgPath, "use-file", defaultConfig, "keepalived's name for --config")
 	pidFile := fs.String("pid-file", "", "write the daemon's PID here")
 	fs.StringVarP(pidFile, "pid", "p", "", "keepalived's name for --pid-file")
+	vrrpPID := fs.StringP("vrrp_pid", "r", "", "keepalived's VRRP child pid file: written with xdpvip's PID (one process)")
+	checkersPID := fs.StringP("checkers_pid", "c", "", "keepalived's checker child pid file: written with xdpvip's PID (one process)")
+	dontReleaseIPVS := fs.BoolP("dont-release-ipvs", "I", false, "keep the IPVS services on stop (keepalived -I)")
 	// keepalived habits that mean nothing different here: xdpvip always
 	// runs in the foreground and logs to stderr (journald under systemd).
 	fs.BoolP("dont-fork", "n", false, "accepted for keepalived compatibility: xdpvip never forks")
@@ -71,6 +74,7 @@ func runDaemon(args []string) int {
 	}
 	log := slog.New(h)
 	slog.SetDefault(log)
+	log.Debug("detailed logging on", "level", level.String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -88,6 +92,7 @@ func runDaemon(args []string) int {
 	err := daemon.Run(ctx, daemon.Options{
 		ConfigPath: *cfgPath, PIDFile: *pidFile, ControlSocket: *sock, BPFDir: *bpfDir,
 		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload, MetricsAddress: *metricsAddr,
+		DontReleaseIPVS: *dontReleaseIPVS, ExtraPIDFiles: nonEmpty(*vrrpPID, *checkersPID),
 	})
 	if err != nil {
 		// Plain lines, so a configuration error reads as check-config's
@@ -96,4 +101,14 @@ func runDaemon(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, x := range s {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }

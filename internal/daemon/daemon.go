@@ -38,6 +38,11 @@ type Options struct {
 	// XDPMode is "native", "generic" or "auto".
 	XDPMode string
 	Logger  *slog.Logger
+	// ExtraPIDFiles get the same PID as PIDFile (keepalived's -r/-c pid
+	// files of its VRRP and checker children: xdpvip is one process).
+	ExtraPIDFiles []string
+	// DontReleaseIPVS keeps the IPVS services on stop (keepalived -I).
+	DontReleaseIPVS bool
 	// MetricsAddress is HOST:PORT for /metrics and /healthz; empty: none.
 	MetricsAddress string
 	// Reload receives a value for every SIGHUP.
@@ -163,6 +168,13 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer runlock.RemovePIDFile(opts.PIDFile)
+	}
+	for _, f := range opts.ExtraPIDFiles {
+		if err := runlock.WritePIDFile(f); err != nil {
+			d.shutdown()
+			return err
+		}
+		defer runlock.RemovePIDFile(f)
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
@@ -377,7 +389,7 @@ func (d *Daemon) shutdown() {
 	// Like keepalived (without --dont-release-ipvs), remove the IPVS
 	// services this daemon owns; services made by others stay. (The XDP
 	// program's maps stay, so forwarding survives a restart.)
-	if d.planes != nil && d.planes.ipvs != nil {
+	if d.planes != nil && d.planes.ipvs != nil && !d.opts.DontReleaseIPVS {
 		if err := d.planes.ipvs.Apply(nil); err != nil {
 			d.log.Error("removing the IPVS services failed", "err", err)
 		}

@@ -61,21 +61,23 @@ func (d *Daemon) applyLVS(cfg *config.Config) error {
 		m.mon.Stop()
 	}
 	for _, m := range start {
-		vsKey, rsKey := m.spec.VS, m.spec.RS
+		services, rsKey := m.spec.Services(), m.spec.RS
 		m.spec.Config.Logger = d.log
 		m.spec.Config.OnChange = func(ev healthcheck.Event) {
-			var err error
-			switch ev.Kind {
-			case healthcheck.WeightChanged:
-				err = d.lvsMgr.SetWeight(vsKey, rsKey, ev.Weight)
-			default:
-				err = d.lvsMgr.SetHealth(vsKey, rsKey, ev.Up)
-				if err == nil && ev.Up {
+			for _, vsKey := range services {
+				var err error
+				switch ev.Kind {
+				case healthcheck.WeightChanged:
 					err = d.lvsMgr.SetWeight(vsKey, rsKey, ev.Weight)
+				default:
+					err = d.lvsMgr.SetHealth(vsKey, rsKey, ev.Up)
+					if err == nil && ev.Up {
+						err = d.lvsMgr.SetWeight(vsKey, rsKey, ev.Weight)
+					}
 				}
-			}
-			if err != nil {
-				d.log.Error("updating real server failed", "virtual_server", vsKey.String(), "real_server", rsKey.String(), "err", err)
+				if err != nil {
+					d.log.Error("updating real server failed", "virtual_server", vsKey.String(), "real_server", rsKey.String(), "err", err)
+				}
 			}
 		}
 		mon, err := healthcheck.NewMonitor(m.spec.Config)

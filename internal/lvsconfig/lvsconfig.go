@@ -118,9 +118,18 @@ type Monitor struct {
 	VS     lvs.ServiceKey
 	RS     lvs.RealServerKey
 	Config healthcheck.MonitorConfig
+	// Also are the other services of a virtual_server_group the same
+	// check stands for: keepalived checks a group's real server once, and
+	// its result applies to every address of the group.
+	Also []lvs.ServiceKey
 }
 
-// Monitors builds one monitor per real server that has checkers.
+// Services are every service the monitor's result applies to.
+func (m Monitor) Services() []lvs.ServiceKey { return append([]lvs.ServiceKey{m.VS}, m.Also...) }
+
+// Monitors builds one monitor per real server that has checkers (one per
+// real server and port of a virtual_server_group, not one per address).
+// Real servers without checkers stay up, as in keepalived.
 // Real servers without checkers stay up, as in keepalived.
 func Monitors(cfg *config.Config, notifier *script.Notifier) ([]Monitor, error) {
 	var out []Monitor
@@ -141,11 +150,18 @@ func Monitors(cfg *config.Config, notifier *script.Notifier) ([]Monitor, error) 
 				}
 				checkers = append(checkers, cc)
 			}
+			byPort := map[uint16]int{} // real-server port -> index in out
 			for _, key := range keys {
 				rsPort := rs.Port
 				if rsPort == 0 {
 					rsPort = key.Port
 				}
+				if i, ok := byPort[rsPort]; ok {
+					out[i].Also = append(out[i].Also, key)
+					out[i].Key += "|" + key.String()
+					continue
+				}
+				byPort[rsPort] = len(out)
 				out = append(out, Monitor{
 					Key: monitorKey(vs, rs, key),
 					VS:  key,

@@ -103,3 +103,41 @@ virtual_server 192.0.2.2 80 {
 		t.Error("the second virtual server's monitor key did not change with its connect_timeout")
 	}
 }
+
+// TestGroupCheckedOnce: a real server of a virtual_server_group is checked
+// once, as keepalived does, and the result applies to every address of the
+// group.
+func TestGroupCheckedOnce(t *testing.T) {
+	cfg, _, err := config.Parse("group.conf", []byte(`
+virtual_server_group WEB {
+    192.0.2.100 80
+    192.0.2.101 80
+    192.0.2.102 80
+    192.0.2.103 8080
+}
+virtual_server group WEB {
+    delay_loop 3
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 192.0.2.21 80 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mons, err := Monitors(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mons) != 1 {
+		t.Fatalf("%d monitors for one real server of a 4-address group, want 1", len(mons))
+	}
+	if got := len(mons[0].Services()); got != 4 || mons[0].RS.Port != 80 {
+		t.Errorf("the monitor covers %d services, real-server port %d; want 4 and 80", got, mons[0].RS.Port)
+	}
+}

@@ -189,15 +189,15 @@ func runInterop(t *testing.T, tc interopCase) {
 	}
 }
 
-// checkVIPOn checks the VIP is on the MASTER's interface and not on the
-// other's.
+// checkVIPOn checks the VIP is on the MASTER (its interface, or its VMAC
+// with use_vmac) and not on the other.
 func checkVIPOn(t *testing.T, vip string, on, off *testnet.Host) {
 	t.Helper()
 	testnet.Eventually(t, 5*time.Second, func() error {
-		if !HasAddr(t, on, vip) {
+		if !holdsAddr(t, on, vip) {
 			return fmt.Errorf("VIP %s not on %s", vip, on.Name())
 		}
-		if HasAddr(t, off, vip) {
+		if holdsAddr(t, off, vip) {
 			return fmt.Errorf("VIP %s still on %s", vip, off.Name())
 		}
 		return nil

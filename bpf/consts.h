@@ -65,6 +65,12 @@
 #define MAX_FLOWS 262144
 #define MAX_PERSIST 65536
 #define MAX_VIPS 1024
+/* vip_filter: a VIP_FILTER_BITS-bit set of service addresses, indexed by
+ * the top VIP_FILTER_SHIFT bits of (folded address * VIP_FILTER_MULT). */
+#define VIP_FILTER_SHIFT 12
+#define VIP_FILTER_BITS (1 << VIP_FILTER_SHIFT)
+#define VIP_FILTER_WORDS (VIP_FILTER_BITS / 64)
+#define VIP_FILTER_MULT 0x9e3779b1u /* 2^32 / golden ratio */
 #define MAGLEV_MAX_SIZE 65537   /* the largest Maglev table size M (a prime) */
 #define VRRP_EVENTS_BYTES (1 << 20) /* ring buffer: ~650 struct vrrp_event records */
 

@@ -76,8 +76,8 @@ struct {
 	__type(value, struct scratch_buf);
 } scratch SEC(".maps");
 
-/* vip_state: VIPs this node is MASTER for (value 1). Frames for a VIP
- * not in here go to the kernel untouched. */
+/* vip_state: VIPs this node is MASTER for (value 1), for Go and bpftool.
+ * The program reads SVC_F_ACTIVE, which Go keeps equal to it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_VIPS);
@@ -85,6 +85,16 @@ struct {
 	__type(value, __u8);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vip_state SEC(".maps");
+
+/* vip_filter: one struct vip_bitmap, the set of addresses with a service
+ * (written whole by Go whenever the services change). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vip_bitmap);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_filter SEC(".maps");
 
 /* services: virtual servers (VIP, port, proto) → id, table size, flags. */
 struct {

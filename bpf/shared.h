@@ -37,6 +37,9 @@ enum counter {
 enum svc_flag {
 	SVC_F_HASH_SRC = 0x1,   /* sh: hash the client address only */
 	SVC_F_PERSIST = 0x2,    /* persistence_timeout: persistence table */
+	SVC_F_ACTIVE = 0x4,     /* the VIP is active here: Go mirrors vip_state
+				 * into every service of the VIP, so the hot path
+				 * needs no vip_state lookup */
 };
 
 /* struct real.flags */
@@ -108,6 +111,13 @@ struct vip_key {
 	__u8 addr[16];
 	__u8 family;
 	__u8 pad[3];
+};
+
+/* The one entry of vip_filter: the bit may_be_vip() computes is set for every
+ * address that has a service, so frames to other addresses leave after
+ * one (inlined) array lookup. A set bit only means "look in services". */
+struct vip_bitmap {
+	__u64 bits[VIP_FILTER_WORDS];
 };
 
 /* Key of services: a virtual server. port is in network byte order. */

@@ -425,37 +425,45 @@ static __always_inline int is_our_mac(const __u8 *dst, const struct iface_config
 	       dst[VMAC_PREFIX_LEN] == (family == FAMILY_V4 ? VMAC_FAMILY_V4 : VMAC_FAMILY_V6);
 }
 
+/* may_be_vip says whether addr (ADDR_LEN bytes) can have a service: its
+ * bit in vip_filter (pkg/dataplane computes the same bit). */
+static __always_inline int may_be_vip(const __u8 *addr, __u8 family)
+{
+	__u32 zero = 0, bit;
+	struct vip_bitmap *vf = bpf_map_lookup_elem(&vip_filter, &zero);
+
+	if (!vf)
+		return 0;
+	bit = (fold_addr(addr, family) * VIP_FILTER_MULT) >> (32 - VIP_FILTER_SHIFT);
+	return (vf->bits[(bit / 64) & (VIP_FILTER_WORDS - 1)] >> (bit % 64)) & 1;
+}
+
 static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, struct flow_ctx *f)
 {
 	__u32 zero = 0;
 	struct iface_config *ic = bpf_map_lookup_elem(&iface, &zero);
-	struct vip_key vk = {};
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct real *r = NULL;
 	__u32 real_id = 0, new_flow = 0;
-	__u8 *active;
 
 	if (!ic || !is_our_mac(eth->h_dest, ic, f->fk.family))
-		return XDP_PASS;
-	__builtin_memcpy(vk.addr, f->fk.dst, ADDR_LEN);
-	vk.family = f->fk.family;
-	active = bpf_map_lookup_elem(&vip_state, &vk);
-	if (!active || !*active)
 		return XDP_PASS;
 	__builtin_memcpy(sk.addr, f->fk.dst, ADDR_LEN);
 	sk.port = f->fk.dport;
 	sk.proto = f->fk.proto;
 	sk.family = f->fk.family;
 	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc || svc->ring_size == 0)
+	/* SVC_F_ACTIVE: Go's mirror of vip_state (SetVIPActive). */
+	if (!svc || !(svc->flags & SVC_F_ACTIVE) || svc->ring_size == 0)
 		return XDP_PASS;
 
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0;
 	struct persist_key pk = {};
 	struct persist_value *pv = NULL;
 
 	if (svc->flags & SVC_F_PERSIST) {
+		now = bpf_ktime_get_ns(); /* only persistence needs the time */
 		pk.svc_id = svc->id;
 		__builtin_memcpy(pk.client, f->fk.src, ADDR_LEN);
 		pv = bpf_map_lookup_elem(&persist, &pk);
@@ -578,6 +586,8 @@ int xdp_vip(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
+	if (!may_be_vip(f.fk.dst, f.fk.family)) /* most frames leave here */
+		return XDP_PASS;
 	if (parse_ports(&c, l4, &f.fk.sport, &f.fk.dport) < 0)
 		return XDP_PASS;
 	f.fk.proto = l4;

@@ -29,6 +29,9 @@ var bpfGuestTests = []string{
 	"TestAdvertOverTheWire",
 	"TestKernelHasWhatTheProgramNeeds",
 	"TestMaxAddrsIsWhatTheProgramAccepts",
+	"TestVIPFilterIsWhatTheProgramReads",
+	"TestActiveFlagFollowsVIPState",
+	"TestPinnedServicesGetTheActiveFlag",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:

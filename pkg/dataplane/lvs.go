@@ -24,6 +24,7 @@ const noReal = ^uint32(0)
 const (
 	svcHashSrc = uint8(xdpvipSvcFlagSVC_F_HASH_SRC)
 	svcPersist = uint8(xdpvipSvcFlagSVC_F_PERSIST)
+	svcActive  = uint8(xdpvipSvcFlagSVC_F_ACTIVE)
 	realValid  = uint8(xdpvipRealFlagREAL_F_VALID)
 )
 
@@ -38,6 +39,7 @@ type svcIdent struct {
 type svcEntry struct {
 	id    uint32
 	svc   lvs.Service
+	value xdpvipSvcValue            // what services holds for it
 	reals map[netip.AddrPort]uint32 // dest → real id
 	sig   string                    // the usable (key, weight) set of the current table
 	table *ebpf.Map                 // inner map currently in maglev_tables (nil when reused from pins)
@@ -75,7 +77,7 @@ func (s *lvsState) init(d *Dataplane) error {
 			continue
 		}
 		id := svcIdent{proto: k.Proto, addr: addrFrom16(k.Addr, k.Family), port: ntohs(k.Port)}
-		e := &svcEntry{id: v.Id, reals: map[netip.AddrPort]uint32{}}
+		e := &svcEntry{id: v.Id, value: v, reals: map[netip.AddrPort]uint32{}}
 		e.svc.Key = lvs.ServiceKey{Proto: id.proto, Addr: id.addr, Port: id.port}
 		s.services[id] = e
 		s.svcUsed[v.Id] = true
@@ -83,6 +85,22 @@ func (s *lvsState) init(d *Dataplane) error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("dataplane: read pinned services: %w", err)
+	}
+	// Services pinned by a daemon that predates SVC_F_ACTIVE: the flag
+	// from vip_state, so the VIPs they forward keep forwarding.
+	for id, e := range s.services {
+		active, err := d.VIPActive(id.addr)
+		if err != nil {
+			return err
+		}
+		if active != (e.value.Flags&svcActive != 0) {
+			if err := s.writeServiceValue(id, e, active); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.writeVIPFilter(); err != nil {
+		return err
 	}
 	var r xdpvipReal
 	for rid := uint32(0); int(rid) < len(s.realUsed); rid++ {
@@ -115,22 +133,45 @@ func (s *lvsState) closeTables() {
 func (d *Dataplane) Name() string { return "xdp" }
 
 // SetVIPActive marks vip as owned by this node (MASTER) or not. Only frames
-// to an active VIP are forwarded; everything else goes to the kernel.
+// to an active VIP are forwarded; everything else goes to the kernel. The
+// state is kept in vip_state and mirrored into the SVC_F_ACTIVE flag of
+// each of the VIP's services, which is what the program reads.
 func (d *Dataplane) SetVIPActive(vip netip.Addr, active bool) error {
 	vip = vip.Unmap()
 	if !vip.IsValid() {
 		return fmt.Errorf("%w: invalid VIP", ErrBadService)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	k := xdpvipVipKey{Addr: addr16(vip), Family: family(vip)}
 	if active {
 		if err := d.objs.VipState.Put(&k, uint8(1)); err != nil {
 			return fmt.Errorf("dataplane: activate %v: %w", vip, err)
 		}
-		return nil
-	}
-	if err := d.objs.VipState.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	} else if err := d.objs.VipState.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("dataplane: deactivate %v: %w", vip, err)
 	}
+	var errs []error
+	for id, e := range d.lvs.services {
+		if id.addr == vip {
+			errs = append(errs, d.lvs.writeServiceValue(id, e, active))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeServiceValue writes e's services entry with SVC_F_ACTIVE as active.
+func (s *lvsState) writeServiceValue(id svcIdent, e *svcEntry, active bool) error {
+	v := e.value
+	v.Flags &^= svcActive
+	if active {
+		v.Flags |= svcActive
+	}
+	k := svcKey(id)
+	if err := s.d.objs.Services.Put(&k, &v); err != nil {
+		return fmt.Errorf("dataplane: write service %v:%d: %w", id.addr, id.port, err)
+	}
+	e.value = v
 	return nil
 }
 
@@ -192,6 +233,7 @@ func (d *Dataplane) applyLocked(services []lvs.Service) error {
 	for id, svc := range want {
 		errs = append(errs, s.applyService(id, svc))
 	}
+	errs = append(errs, s.writeVIPFilter())
 	d.keepNeighbours()
 	return errors.Join(errs...)
 }
@@ -279,10 +321,12 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 	case svc.Scheduler == "sh":
 		v.Flags |= svcHashSrc
 	}
-	k := svcKey(id)
-	if err := d.objs.Services.Put(&k, &v); err != nil {
-		errs = append(errs, fmt.Errorf("dataplane: write service %v:%d: %w", id.addr, id.port, err))
+	e.value = v
+	active, err := d.VIPActive(id.addr)
+	if err != nil {
+		errs = append(errs, err)
 	}
+	errs = append(errs, s.writeServiceValue(id, e, active))
 	return errors.Join(errs...)
 }
 

@@ -117,6 +117,7 @@ type xdpvipSvcFlag uint32
 const (
 	xdpvipSvcFlagSVC_F_HASH_SRC xdpvipSvcFlag = 1
 	xdpvipSvcFlagSVC_F_PERSIST  xdpvipSvcFlag = 2
+	xdpvipSvcFlagSVC_F_ACTIVE   xdpvipSvcFlag = 4
 )
 
 type xdpvipSvcKey struct {
@@ -134,6 +135,11 @@ type xdpvipSvcValue struct {
 	PersistTimeoutS uint32
 	Flags           uint8
 	Pad             [3]uint8
+}
+
+type xdpvipVipBitmap struct {
+	_    structs.HostLayout
+	Bits [64]uint64
 }
 
 type xdpvipVipKey struct {
@@ -213,6 +219,7 @@ const (
 	xdpvipMapReals           = "reals"
 	xdpvipMapScratch         = "scratch"
 	xdpvipMapServices        = "services"
+	xdpvipMapVipFilter       = "vip_filter"
 	xdpvipMapVipState        = "vip_state"
 	xdpvipMapVridConfig      = "vrid_config"
 	xdpvipMapVrrpEvents      = "vrrp_events"
@@ -284,6 +291,7 @@ type xdpvipMapSpecs struct {
 	Reals         *ebpf.MapSpec `ebpf:"reals"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	Services      *ebpf.MapSpec `ebpf:"services"`
+	VipFilter     *ebpf.MapSpec `ebpf:"vip_filter"`
 	VipState      *ebpf.MapSpec `ebpf:"vip_state"`
 	VridConfig    *ebpf.MapSpec `ebpf:"vrid_config"`
 	VrrpEvents    *ebpf.MapSpec `ebpf:"vrrp_events"`
@@ -331,6 +339,7 @@ type xdpvipMaps struct {
 	Reals         *ebpf.Map `ebpf:"reals"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
 	Services      *ebpf.Map `ebpf:"services"`
+	VipFilter     *ebpf.Map `ebpf:"vip_filter"`
 	VipState      *ebpf.Map `ebpf:"vip_state"`
 	VridConfig    *ebpf.Map `ebpf:"vrid_config"`
 	VrrpEvents    *ebpf.Map `ebpf:"vrrp_events"`
@@ -349,6 +358,7 @@ func (m *xdpvipMaps) Close() error {
 		m.Reals,
 		m.Scratch,
 		m.Services,
+		m.VipFilter,
 		m.VipState,
 		m.VridConfig,
 		m.VrrpEvents,

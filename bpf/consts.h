@@ -52,8 +52,21 @@
 #define VMAC_FAMILY_V4 0x01
 #define VMAC_FAMILY_V6 0x02
 
-/* Non-first IPv4 fragments carry no ports (fragment offset bits). */
+/* IPv4 fragments: the more-fragments flag and the offset bits of
+ * frag_off (host order). */
+#define IPV4_MF 0x2000
 #define IPV4_FRAG_OFFSET_MASK 0x1fff
+
+/* IPv6 extension headers the program walks (RFC 8200 §4), at most
+ * IPV6_MAX_EXT of them; the fragment header's offset and M flag (host
+ * order: offset in the top 13 bits, M the lowest). */
+#define IPV6_EXT_HOPOPTS 0
+#define IPV6_EXT_ROUTING 43
+#define IPV6_EXT_FRAGMENT 44
+#define IPV6_EXT_DSTOPTS 60
+#define IPV6_EXT_UNIT 8         /* Hdr Ext Len counts 8 octets, not the first 8 */
+#define IPV6_MAX_EXT 4
+#define IPV6_FRAG_OFFSET_M 0xfff9 /* offset bits and M: non-zero = a real fragment */
 
 #define NSEC_PER_SEC 1000000000ULL
 

@@ -105,6 +105,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services SEC(".maps");
 
+/* frag_services: for each (VIP, proto) with exactly one service, a copy
+ * of its services value: fragments carry no ports (or, the first, ports
+ * that later fragments lack), so all fragments of a VIP go by this entry
+ * and a 3-tuple hash, to one real server. (VIP, proto) pairs with several
+ * services have no entry: their fragments go to the kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct frag_key);
+	__type(value, struct svc_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frag_services SEC(".maps");
+
 /* maglev_tables: per service id, an inner array of ring_size real ids (the
  * Maglev lookup table). Go swaps a service's table by writing a new inner
  * map into its slot, which is atomic for the program. */

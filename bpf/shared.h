@@ -128,6 +128,15 @@ struct svc_key {
 	__u8 family;
 };
 
+/* Key of frag_services: the one service of (VIP, proto), which every
+ * fragment to the VIP (no ports to look up) is sent by. */
+struct frag_key {
+	__u8 addr[16];
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
 struct svc_value {
 	__u32 id;               /* index into maglev_tables and stats */
 	__u32 ring_size;        /* M: the Maglev table's prime size */

@@ -380,22 +380,29 @@ static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor 
 	return handle_vrrp(ctx, &v);
 }
 
+/* The cursor has passed the extension headers, if any: the VRRP payload
+ * is the IPv6 payload less their length (0 if they claim more: truncated).
+ * A fragment of an advert is counted as truncated. */
 static __always_inline int handle_vrrp6(struct xdp_md *ctx, const struct cursor *c, void *data,
-					const struct ipv6hdr *ip6)
+					const struct ipv6hdr *ip6, __u8 frag)
 {
 	struct vrrp_ctx v = {.family = FAMILY_V6, .ttl = ip6->hop_limit};
+	__u32 ext = (__u32)(c->pos - (void *)(ip6 + 1));
+	__u32 plen = bpf_ntohs(ip6->payload_len);
 
 	__builtin_memcpy(v.src, &ip6->saddr, IPV6_ADDR_LEN);
 	__builtin_memcpy(v.dst, &ip6->daddr, IPV6_ADDR_LEN);
 	v.vrrp_off = (__u32)(c->pos - data);
-	v.payload_len = bpf_ntohs(ip6->payload_len);
+	if (!frag && plen >= ext)
+		v.payload_len = plen - ext;
 	return handle_vrrp(ctx, &v);
 }
 
 /* A TCP/UDP frame that may be virtual-server traffic. */
 struct flow_ctx {
-	struct flow_key fk;     /* 5-tuple */
+	struct flow_key fk;     /* 5-tuple; ports 0 for a fragment */
 	__u32 pkt_len;
+	__u8 frag;              /* an IPv4 or IPv6 fragment, first or not */
 };
 
 static __always_inline __u32 fold_addr(const __u8 *a, __u8 family)
@@ -449,11 +456,18 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 
 	if (!ic || !is_our_mac(eth->h_dest, ic, f->fk.family))
 		return XDP_PASS;
-	__builtin_memcpy(sk.addr, f->fk.dst, ADDR_LEN);
-	sk.port = f->fk.dport;
-	sk.proto = f->fk.proto;
-	sk.family = f->fk.family;
-	svc = bpf_map_lookup_elem(&services, &sk);
+	if (f->frag) {
+		struct frag_key fk = {.proto = f->fk.proto, .family = f->fk.family};
+
+		__builtin_memcpy(fk.addr, f->fk.dst, ADDR_LEN);
+		svc = bpf_map_lookup_elem(&frag_services, &fk);
+	} else {
+		__builtin_memcpy(sk.addr, f->fk.dst, ADDR_LEN);
+		sk.port = f->fk.dport;
+		sk.proto = f->fk.proto;
+		sk.family = f->fk.family;
+		svc = bpf_map_lookup_elem(&services, &sk);
+	}
 	/* SVC_F_ACTIVE: Go's mirror of vip_state (SetVIPActive). */
 	if (!svc || !(svc->flags & SVC_F_ACTIVE) || svc->ring_size == 0)
 		return XDP_PASS;
@@ -475,7 +489,7 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 			else
 				r = NULL;
 		}
-	} else {
+	} else if (!f->frag) {
 		struct flow_value *fv = bpf_map_lookup_elem(&flows, &f->fk);
 
 		if (fv) {
@@ -490,7 +504,10 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 		__u32 h, idx, *rid;
 		void *ring;
 
-		if (svc->flags & (SVC_F_HASH_SRC | SVC_F_PERSIST))
+		/* Fragments: the client's address, as sh does, so that every
+		 * fragment of a datagram (only the first has ports) goes to the
+		 * same real server. */
+		if (f->frag || (svc->flags & (SVC_F_HASH_SRC | SVC_F_PERSIST)))
 			h = jhash_3words(fold_addr(f->fk.src, f->fk.family), 0, f->fk.family, HASH_SEED);
 		else
 			h = jhash_3words(fold_addr(f->fk.src, f->fk.family),
@@ -507,12 +524,12 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 		r = bpf_map_lookup_elem(&reals, &real_id);
 		if (!real_usable(r, svc->id))
 			goto no_real;
-		new_flow = 1;
+		new_flow = !f->frag;
 		if (svc->flags & SVC_F_PERSIST) {
 			struct persist_value npv = {.real_id = real_id, .last_seen_ns = now};
 
 			bpf_map_update_elem(&persist, &pk, &npv, BPF_ANY);
-		} else {
+		} else if (!f->frag) {
 			struct flow_value nfv = {.real_id = real_id, .svc_id = svc->id};
 
 			bpf_map_update_elem(&flows, &f->fk, &nfv, BPF_ANY);
@@ -564,8 +581,8 @@ int xdp_vip(struct xdp_md *ctx)
 			return handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
-		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) /* non-first fragment: no ports */
-			return XDP_PASS;
+		/* Any fragment, first (MF) or not (offset): by 3-tuple. */
+		f.frag = !!(ip->frag_off & bpf_htons(IPV4_MF | IPV4_FRAG_OFFSET_MASK));
 		f.fk.family = FAMILY_V4;
 		__builtin_memcpy(f.fk.src, &ip->saddr, IPV4_ADDR_LEN);
 		__builtin_memcpy(f.fk.dst, &ip->daddr, IPV4_ADDR_LEN);
@@ -575,8 +592,11 @@ int xdp_vip(struct xdp_md *ctx)
 		l4 = parse_ipv6(&c, &ip6);
 		if (l4 < 0)
 			return XDP_PASS;
+		l4 = skip_ipv6_ext(&c, l4, &f.frag);
+		if (l4 < 0) /* truncated, too many, or a routing header to follow */
+			return XDP_PASS;
 		if (l4 == IPPROTO_VRRP)
-			return handle_vrrp6(ctx, &c, data, ip6);
+			return handle_vrrp6(ctx, &c, data, ip6, f.frag);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		f.fk.family = FAMILY_V6;
@@ -588,7 +608,7 @@ int xdp_vip(struct xdp_md *ctx)
 
 	if (!may_be_vip(f.fk.dst, f.fk.family)) /* most frames leave here */
 		return XDP_PASS;
-	if (parse_ports(&c, l4, &f.fk.sport, &f.fk.dport) < 0)
+	if (!f.frag && parse_ports(&c, l4, &f.fk.sport, &f.fk.dport) < 0)
 		return XDP_PASS;
 	f.fk.proto = l4;
 	f.pkt_len = ctx->data_end - ctx->data;

@@ -32,6 +32,10 @@ var bpfGuestTests = []string{
 	"TestVIPFilterIsWhatTheProgramReads",
 	"TestActiveFlagFollowsVIPState",
 	"TestPinnedServicesGetTheActiveFlag",
+	"TestFragmentsGoToOneRealServer",
+	"TestFragmentsWithoutOneServiceGoToTheKernel",
+	"TestIPv6ExtensionHeadersDR",
+	"TestIPv6ExtensionHeadersVRRP",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:

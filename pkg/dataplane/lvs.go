@@ -56,6 +56,8 @@ type lvsState struct {
 	realUsed []bool // by real id, len = reals' MaxEntries
 	nextReal uint32
 	resolve  neighbours
+	// fragWritten are the (VIP, protocol) pairs frag_services holds.
+	fragWritten map[fragGroup]bool
 }
 
 // init rebuilds the id allocation from pinned maps, so that a restarted
@@ -100,6 +102,12 @@ func (s *lvsState) init(d *Dataplane) error {
 		}
 	}
 	if err := s.writeVIPFilter(); err != nil {
+		return err
+	}
+	if err := s.readFragServices(); err != nil {
+		return err
+	}
+	if err := s.writeFragServices(); err != nil {
 		return err
 	}
 	var r xdpvipReal
@@ -157,6 +165,7 @@ func (d *Dataplane) SetVIPActive(vip netip.Addr, active bool) error {
 			errs = append(errs, d.lvs.writeServiceValue(id, e, active))
 		}
 	}
+	errs = append(errs, d.lvs.writeFragServices())
 	return errors.Join(errs...)
 }
 
@@ -233,7 +242,7 @@ func (d *Dataplane) applyLocked(services []lvs.Service) error {
 	for id, svc := range want {
 		errs = append(errs, s.applyService(id, svc))
 	}
-	errs = append(errs, s.writeVIPFilter())
+	errs = append(errs, s.writeVIPFilter(), s.writeFragServices())
 	d.keepNeighbours()
 	return errors.Join(errs...)
 }

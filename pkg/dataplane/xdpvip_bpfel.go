@@ -54,6 +54,14 @@ type xdpvipFlowValue struct {
 	SvcId  uint32
 }
 
+type xdpvipFragKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
+}
+
 type xdpvipIfaceConfig struct {
 	_       structs.HostLayout
 	Mac     [6]uint8
@@ -212,6 +220,7 @@ type xdpvipVrrpPeer struct {
 const (
 	xdpvipMapCounters        = "counters"
 	xdpvipMapFlows           = "flows"
+	xdpvipMapFragServices    = "frag_services"
 	xdpvipMapIface           = "iface"
 	xdpvipMapMaglevTables    = "maglev_tables"
 	xdpvipMapPersist         = "persist"
@@ -284,6 +293,7 @@ type xdpvipProgramSpecs struct {
 type xdpvipMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
+	FragServices  *ebpf.MapSpec `ebpf:"frag_services"`
 	Iface         *ebpf.MapSpec `ebpf:"iface"`
 	MaglevTables  *ebpf.MapSpec `ebpf:"maglev_tables"`
 	Persist       *ebpf.MapSpec `ebpf:"persist"`
@@ -332,6 +342,7 @@ func (o *xdpvipObjects) Close() error {
 type xdpvipMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Flows         *ebpf.Map `ebpf:"flows"`
+	FragServices  *ebpf.Map `ebpf:"frag_services"`
 	Iface         *ebpf.Map `ebpf:"iface"`
 	MaglevTables  *ebpf.Map `ebpf:"maglev_tables"`
 	Persist       *ebpf.Map `ebpf:"persist"`
@@ -351,6 +362,7 @@ func (m *xdpvipMaps) Close() error {
 	return _XdpvipClose(
 		m.Counters,
 		m.Flows,
+		m.FragServices,
 		m.Iface,
 		m.MaglevTables,
 		m.Persist,

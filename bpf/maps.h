@@ -105,6 +105,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services SEC(".maps");
 
+/* services_by_id: by service id, the service's key and value (Go writes
+ * it with every services entry): the flow-hit path reads it instead of
+ * looking services up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services_by_id SEC(".maps");
+
 /* frag_services: for each (VIP, proto) with exactly one service, a copy
  * of its services value: fragments carry no ports (or, the first, ports
  * that later fragments lack), so all fragments of a VIP go by this entry

@@ -145,6 +145,14 @@ struct svc_value {
 	__u8 pad[3];
 };
 
+/* A value of services_by_id: a service's key and its services value, so
+ * an established flow (whose value names the service id) finds its
+ * service without a hash lookup. An unused id has key and value zero. */
+struct svc_slot {
+	struct svc_key key;
+	struct svc_value value;
+};
+
 /* A real server: where to send frames and how. */
 struct real {
 	__u8 mac[6];

@@ -445,6 +445,43 @@ static __always_inline int may_be_vip(const __u8 *addr, __u8 family)
 	return (vf->bits[(bit / 64) & (VIP_FILTER_WORDS - 1)] >> (bit % 64)) & 1;
 }
 
+static __always_inline int svc_key_eq(const struct svc_key *a, const struct svc_key *b)
+{
+	__u32 x[sizeof(*a) / sizeof(__u32)], y[sizeof(*b) / sizeof(__u32)];
+
+	__builtin_memcpy(x, a, sizeof(x));
+	__builtin_memcpy(y, b, sizeof(y));
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* flow_hit returns the real server of an established flow whose service
+ * (sk) is active and not persistent, with the service in *svc and the
+ * real's id in *real_id; NULL when there is none or it is not usable. The
+ * service comes from services_by_id (an inlined array lookup) by the id
+ * the flow recorded, checked against the frame's key. */
+static __always_inline struct real *flow_hit(const struct flow_ctx *f, const struct svc_key *sk,
+					     struct svc_value **svc, __u32 *real_id)
+{
+	struct flow_value *fv = bpf_map_lookup_elem(&flows, &f->fk);
+	struct svc_slot *slot;
+	struct real *r;
+	__u32 sid;
+
+	if (!fv)
+		return NULL;
+	sid = fv->svc_id;
+	slot = bpf_map_lookup_elem(&services_by_id, &sid);
+	if (!slot || slot->value.id != sid || !svc_key_eq(&slot->key, sk) ||
+	    (slot->value.flags & (SVC_F_ACTIVE | SVC_F_PERSIST)) != SVC_F_ACTIVE)
+		return NULL;
+	*real_id = fv->real_id;
+	r = bpf_map_lookup_elem(&reals, real_id);
+	if (!real_usable(r, sid))
+		return NULL;
+	*svc = &slot->value;
+	return r;
+}
+
 static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, struct flow_ctx *f)
 {
 	__u32 zero = 0;
@@ -466,6 +503,9 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 		sk.port = f->fk.dport;
 		sk.proto = f->fk.proto;
 		sk.family = f->fk.family;
+		r = flow_hit(f, &sk, &svc, &real_id);
+		if (r)
+			goto forward;
 		svc = bpf_map_lookup_elem(&services, &sk);
 	}
 	/* SVC_F_ACTIVE: Go's mirror of vip_state (SetVIPActive). */
@@ -489,16 +529,9 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 			else
 				r = NULL;
 		}
-	} else if (!f->frag) {
-		struct flow_value *fv = bpf_map_lookup_elem(&flows, &f->fk);
-
-		if (fv) {
-			real_id = fv->real_id;
-			r = bpf_map_lookup_elem(&reals, &real_id);
-			if (!real_usable(r, svc->id))
-				r = NULL;
-		}
 	}
+	/* A flow's entry, if any, was tried by flow_hit: from here on a new
+	 * choice, which replaces it. */
 
 	if (!r) {
 		__u32 h, idx, *rid;
@@ -536,6 +569,7 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 		}
 	}
 
+forward:;
 	struct real_counters *st = bpf_map_lookup_elem(&real_stats, &real_id);
 
 	if (st) {

@@ -36,6 +36,7 @@ var bpfGuestTests = []string{
 	"TestFragmentsWithoutOneServiceGoToTheKernel",
 	"TestIPv6ExtensionHeadersDR",
 	"TestIPv6ExtensionHeadersVRRP",
+	"TestFlowHitChecksTheServiceByID",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:

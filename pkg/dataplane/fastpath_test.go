@@ -147,3 +147,37 @@ func TestPinnedServicesGetTheActiveFlag(t *testing.T) {
 	f4, _ := drFrames()
 	wantVerdict(t, d2, "pinned active VIP", f4, xdpTX)
 }
+
+// TestFlowHitChecksTheServiceByID: a flow's entry names its service by id;
+// once the service is gone and its id reused by another, the old flow's
+// frames are not forwarded to the new service's real servers.
+func TestFlowHitChecksTheServiceByID(t *testing.T) {
+	d := newTestDataplane(t, DefaultTableSize, testResolver())
+	if err := d.SetVIPActive(svcVIP4, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply([]lvs.Service{tcpService(svcVIP4, 80, dest(rs1, 80, 1))}); err != nil {
+		t.Fatal(err)
+	}
+	old := packet.TCPFrame(lbMAC, clientMAC, netip.MustParseAddrPort("198.51.100.7:40000"), netip.AddrPortFrom(svcVIP4, 80), packet.SYN, nil)
+	wantVerdict(t, d, "the flow's first packet", old, xdpTX)
+	wantVerdict(t, d, "a flow hit", old, xdpTX)
+	oldEntry := d.lvs.services[svcIdent{proto: lvs.ProtoTCP, addr: svcVIP4, port: 80}]
+	id, rid := oldEntry.id, oldEntry.reals[netip.AddrPortFrom(rs1, 80)]
+
+	// The worst case: the new service reuses the service id and the real
+	// id too, so only the key tells the old flow from the new service's.
+	d.lvs.nextReal = rid
+	if err := d.Apply([]lvs.Service{tcpService(svcVIP4, 81, dest(rs1, 80, 1))}); err != nil {
+		t.Fatal(err)
+	}
+	e := d.lvs.services[svcIdent{proto: lvs.ProtoTCP, addr: svcVIP4, port: 81}]
+	if e.id != id || e.reals[netip.AddrPortFrom(rs1, 80)] != rid {
+		t.Fatalf("the new service got ids %d/%v, not the freed %d/%d: the test needs them reused", e.id, e.reals, id, rid)
+	}
+	var slot xdpvipSvcSlot
+	if err := d.objs.ServicesById.Lookup(id, &slot); err != nil || slot.Value != e.value || slot.Key != svcKey(svcIdent{proto: lvs.ProtoTCP, addr: svcVIP4, port: 81}) {
+		t.Errorf("services_by_id[%d] = %+v, %v; want the new service's key and value", id, slot, err)
+	}
+	wantVerdict(t, d, "the old flow after its service went", old, xdpPass)
+}

@@ -88,17 +88,17 @@ func (s *lvsState) init(d *Dataplane) error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("dataplane: read pinned services: %w", err)
 	}
-	// Services pinned by a daemon that predates SVC_F_ACTIVE: the flag
-	// from vip_state, so the VIPs they forward keep forwarding.
+	// Rewrite every pinned service with the flag from vip_state (a daemon
+	// before SVC_F_ACTIVE did not set it) and its services_by_id entry
+	// (which such a daemon did not have), so the VIPs they forward keep
+	// forwarding.
 	for id, e := range s.services {
 		active, err := d.VIPActive(id.addr)
 		if err != nil {
 			return err
 		}
-		if active != (e.value.Flags&svcActive != 0) {
-			if err := s.writeServiceValue(id, e, active); err != nil {
-				return err
-			}
+		if err := s.writeServiceValue(id, e, active); err != nil {
+			return err
 		}
 	}
 	if err := s.writeVIPFilter(); err != nil {
@@ -177,6 +177,11 @@ func (s *lvsState) writeServiceValue(id svcIdent, e *svcEntry, active bool) erro
 		v.Flags |= svcActive
 	}
 	k := svcKey(id)
+	// services_by_id first: a flow whose entry it does not match yet
+	// takes the services path, which is always right.
+	if err := s.d.objs.ServicesById.Put(e.id, &xdpvipSvcSlot{Key: k, Value: v}); err != nil {
+		return fmt.Errorf("dataplane: write service %v:%d by id: %w", id.addr, id.port, err)
+	}
 	if err := s.d.objs.Services.Put(&k, &v); err != nil {
 		return fmt.Errorf("dataplane: write service %v:%d: %w", id.addr, id.port, err)
 	}
@@ -256,6 +261,9 @@ func (s *lvsState) removeService(id svcIdent, e *svcEntry) error {
 	}
 	if err := d.objs.MaglevTables.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, fmt.Errorf("dataplane: delete table: %w", err))
+	}
+	if err := d.objs.ServicesById.Put(e.id, &xdpvipSvcSlot{}); err != nil {
+		errs = append(errs, fmt.Errorf("dataplane: clear service id %d: %w", e.id, err))
 	}
 	for ap, rid := range e.reals {
 		errs = append(errs, s.freeReal(rid))

@@ -136,6 +136,12 @@ type xdpvipSvcKey struct {
 	Family uint8
 }
 
+type xdpvipSvcSlot struct {
+	_     structs.HostLayout
+	Key   xdpvipSvcKey
+	Value xdpvipSvcValue
+}
+
 type xdpvipSvcValue struct {
 	_               structs.HostLayout
 	Id              uint32
@@ -228,6 +234,7 @@ const (
 	xdpvipMapReals           = "reals"
 	xdpvipMapScratch         = "scratch"
 	xdpvipMapServices        = "services"
+	xdpvipMapServicesById    = "services_by_id"
 	xdpvipMapVipFilter       = "vip_filter"
 	xdpvipMapVipState        = "vip_state"
 	xdpvipMapVridConfig      = "vrid_config"
@@ -301,6 +308,7 @@ type xdpvipMapSpecs struct {
 	Reals         *ebpf.MapSpec `ebpf:"reals"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	Services      *ebpf.MapSpec `ebpf:"services"`
+	ServicesById  *ebpf.MapSpec `ebpf:"services_by_id"`
 	VipFilter     *ebpf.MapSpec `ebpf:"vip_filter"`
 	VipState      *ebpf.MapSpec `ebpf:"vip_state"`
 	VridConfig    *ebpf.MapSpec `ebpf:"vrid_config"`
@@ -350,6 +358,7 @@ type xdpvipMaps struct {
 	Reals         *ebpf.Map `ebpf:"reals"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
 	Services      *ebpf.Map `ebpf:"services"`
+	ServicesById  *ebpf.Map `ebpf:"services_by_id"`
 	VipFilter     *ebpf.Map `ebpf:"vip_filter"`
 	VipState      *ebpf.Map `ebpf:"vip_state"`
 	VridConfig    *ebpf.Map `ebpf:"vrid_config"`
@@ -370,6 +379,7 @@ func (m *xdpvipMaps) Close() error {
 		m.Reals,
 		m.Scratch,
 		m.Services,
+		m.ServicesById,
 		m.VipFilter,
 		m.VipState,
 		m.VridConfig,

@@ -52,6 +52,14 @@
 #define VMAC_FAMILY_V4 0x01
 #define VMAC_FAMILY_V6 0x02
 
+/* 802.1Q: C-tags (ETH_P_8021Q) and S-tags (ETH_P_8021AD, QinQ), at most
+ * VLAN_MAX_DEPTH of them; a tag's TCI holds PCP and DEI above the 12-bit
+ * VID. */
+#define VLAN_MAX_DEPTH 2
+#define VLAN_VID_MASK 0x0fff
+#define VLAN_HLEN 4
+#define REAL_VLAN_UNTAGGED 0x1000 /* struct real.vlan: send untagged */
+
 /* IPv4 fragments: the more-fragments flag and the offset bits of
  * frag_off (host order). */
 #define IPV4_MF 0x2000

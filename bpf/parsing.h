@@ -32,6 +32,33 @@ static __always_inline int parse_eth(struct cursor *c, struct ethhdr **eth)
 	return h->h_proto;
 }
 
+/* An 802.1Q / 802.1ad tag, after the MAC addresses or another tag. */
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto;           /* the EtherType it carries */
+};
+
+/* parse_vlans skips up to VLAN_MAX_DEPTH tags (C-tag or S-tag) after the
+ * Ethernet header, counting them in *depth, and returns the EtherType they
+ * carry (network order), or PARSE_SHORT. The first tag, if any, is right
+ * after the MACs, where the EtherType was. */
+static __always_inline int parse_vlans(struct cursor *c, int proto, __u8 *depth)
+{
+#pragma unroll
+	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
+		struct vlan_tag *t = c->pos;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			return proto;
+		if ((void *)(t + 1) > c->end)
+			return -1;
+		proto = t->proto;
+		c->pos = t + 1;
+		(*depth)++;
+	}
+	return proto;
+}
+
 /* parse_ipv4 returns the IP protocol; the cursor moves past the options.
  * It returns PARSE_SHORT when the fixed header is not in the frame, and
  * PARSE_BAD_IHL (with *ip set, so the caller can still read the fixed

@@ -162,7 +162,9 @@ struct real {
 	__u32 svc_id;           /* the service this real server belongs to */
 	__u8 addr[16];          /* its address (for Go and bpftool) */
 	__u16 port;             /* its port, host order (for Go and bpftool) */
-	__u8 pad[2];
+	__u16 vlan;             /* 802.1Q VID it is reached on through this
+				 * interface (host order); 0: as the frame
+				 * came; REAL_VLAN_UNTAGGED: untagged */
 };
 
 /* Per-real-server counters (per CPU). */

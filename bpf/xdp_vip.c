@@ -403,6 +403,7 @@ struct flow_ctx {
 	struct flow_key fk;     /* 5-tuple; ports 0 for a fragment */
 	__u32 pkt_len;
 	__u8 frag;              /* an IPv4 or IPv6 fragment, first or not */
+	__u8 vlans;             /* 802.1Q tags the frame came with (0-2) */
 };
 
 static __always_inline __u32 fold_addr(const __u8 *a, __u8 family)
@@ -480,6 +481,65 @@ static __always_inline struct real *flow_hit(const struct flow_ctx *f, const str
 		return NULL;
 	*svc = &slot->value;
 	return r;
+}
+
+/* set_vlan gives a single-tagged or untagged frame the tagging real r is
+ * reached with (struct real.vlan): the VID rewritten in place (PCP and DEI
+ * kept), a tag pushed or popped. Double-tagged frames, and reals with
+ * vlan 0, keep the tags they came with. On success the MACs still have to
+ * be written at the (possibly moved) frame start, returned in *eth; < 0
+ * when the frame cannot be changed. */
+static __always_inline int set_vlan(struct xdp_md *ctx, const struct real *r, __u8 vlans,
+				    struct ethhdr **eth)
+{
+	__u16 want = r->vlan;
+	void *data, *end;
+
+	if (want == 0 || vlans > 1)
+		return 0;
+	if (vlans == 1 && want != REAL_VLAN_UNTAGGED) {
+		struct vlan_tag *t = (void *)(*eth + 1);
+
+		if ((void *)(t + 1) > (void *)(long)ctx->data_end)
+			return -1;
+		t->tci = (t->tci & bpf_htons(~VLAN_VID_MASK)) | bpf_htons(want & VLAN_VID_MASK);
+		return 0;
+	}
+	if (vlans == 0 && want == REAL_VLAN_UNTAGGED)
+		return 0;
+	if (vlans == 1) { /* pop: the EtherType moves to where the tag was */
+		struct vlan_tag *t = (void *)(*eth + 1);
+		__be16 proto;
+
+		if ((void *)(t + 1) > (void *)(long)ctx->data_end)
+			return -1;
+		proto = t->proto;
+		if (bpf_xdp_adjust_head(ctx, VLAN_HLEN))
+			return -1;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (data + sizeof(struct ethhdr) > end)
+			return -1;
+		*eth = data;
+		(*eth)->h_proto = proto;
+		return 0;
+	}
+	/* push: a C-tag with the frame's EtherType, after the MACs */
+	__be16 proto = (*eth)->h_proto;
+
+	if (bpf_xdp_adjust_head(ctx, -VLAN_HLEN))
+		return -1;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) + sizeof(struct vlan_tag) > end)
+		return -1;
+	*eth = data;
+	struct vlan_tag *t = (void *)(*eth + 1);
+
+	(*eth)->h_proto = bpf_htons(ETH_P_8021Q);
+	t->tci = bpf_htons(want & VLAN_VID_MASK);
+	t->proto = proto;
+	return 0;
 }
 
 static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, struct flow_ctx *f)
@@ -577,11 +637,18 @@ forward:;
 		st->bytes += f->pkt_len;
 		st->new_flows += new_flow;
 	}
-	__builtin_memcpy(eth->h_dest, r->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, ic->mac, ETH_ALEN);
-	if (r->ifindex && r->ifindex != ic->ifindex) {
+	__u8 mac[ETH_ALEN], own[ETH_ALEN];
+	__u32 ifindex = r->ifindex;
+
+	__builtin_memcpy(mac, r->mac, ETH_ALEN);
+	__builtin_memcpy(own, ic->mac, ETH_ALEN);
+	if (set_vlan(ctx, r, f->vlans, &eth) < 0)
+		goto no_real;
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, own, ETH_ALEN);
+	if (ifindex && ifindex != ic->ifindex) {
 		count(CNT_FWD_REDIRECT);
-		return bpf_redirect(r->ifindex, 0);
+		return bpf_redirect(ifindex, 0);
 	}
 	count(CNT_FWD_TX);
 	return XDP_TX;
@@ -603,6 +670,9 @@ int xdp_vip(struct xdp_md *ctx)
 	eth_proto = parse_eth(&c, &eth);
 	if (eth_proto < 0)
 		return XDP_PASS;
+	eth_proto = parse_vlans(&c, eth_proto, &f.vlans);
+	if (eth_proto < 0)
+		return XDP_PASS;
 
 	if (eth_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip;
@@ -611,8 +681,10 @@ int xdp_vip(struct xdp_md *ctx)
 		if (l4 == PARSE_SHORT)
 			return XDP_PASS;
 		/* With PARSE_BAD_IHL the fixed header is there to read. */
+		/* Tagged adverts belong to the VLAN device's instances, not this
+		 * interface's: the kernel hands them to that device. */
 		if (l4 == IPPROTO_VRRP || (l4 == PARSE_BAD_IHL && ip->protocol == IPPROTO_VRRP))
-			return handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
+			return f.vlans ? XDP_PASS : handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		/* Any fragment, first (MF) or not (offset): by 3-tuple. */
@@ -630,7 +702,7 @@ int xdp_vip(struct xdp_md *ctx)
 		if (l4 < 0) /* truncated, too many, or a routing header to follow */
 			return XDP_PASS;
 		if (l4 == IPPROTO_VRRP)
-			return handle_vrrp6(ctx, &c, data, ip6, f.frag);
+			return f.vlans ? XDP_PASS : handle_vrrp6(ctx, &c, data, ip6, f.frag);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		f.fk.family = FAMILY_V6;

@@ -37,6 +37,9 @@ var bpfGuestTests = []string{
 	"TestIPv6ExtensionHeadersDR",
 	"TestIPv6ExtensionHeadersVRRP",
 	"TestFlowHitChecksTheServiceByID",
+	"TestVLANFixtures",
+	"TestVLANTagKeptWithoutVLANInfo",
+	"TestVLANTaggedAdvertsPass",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:

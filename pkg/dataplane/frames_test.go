@@ -104,6 +104,22 @@ func withExt6(frame []byte, exts ...ext6) []byte {
 	return out
 }
 
+// vlanTagged inserts one 802.1Q tag per VID after the MAC addresses, the
+// outermost first, with outerTPID (0x8100 or 0x88a8) on the first and
+// 0x8100 on the others.
+func vlanTagged(frame []byte, outerTPID uint16, vids ...uint16) []byte {
+	out := append([]byte(nil), frame[:12]...)
+	for i, vid := range vids {
+		tpid := uint16(0x8100)
+		if i == 0 {
+			tpid = outerTPID
+		}
+		out = binary.BigEndian.AppendUint16(out, tpid)
+		out = binary.BigEndian.AppendUint16(out, vid&0x0fff)
+	}
+	return append(out, frame[12:]...)
+}
+
 // checkFrame decodes frame (Ethernet, VLAN tags, IPv4 or IPv6 with
 // extension headers, TCP or UDP) and reports every checksum that does not
 // verify: the IPv4 header's, and the L4 checksum of every unfragmented

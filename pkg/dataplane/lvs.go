@@ -56,6 +56,9 @@ type lvsState struct {
 	realUsed []bool // by real id, len = reals' MaxEntries
 	nextReal uint32
 	resolve  neighbours
+	// links tells VLAN devices (nil without an interface: no VLAN
+	// handling, frames keep their tags).
+	links vlanLinks
 	// fragWritten are the (VIP, protocol) pairs frag_services holds.
 	fragWritten map[fragGroup]bool
 }
@@ -380,7 +383,7 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 				d.log.Info("xdp dataplane: real server resolved", "rs", ap.Addr(), "mac", net.HardwareAddr(mac).String())
 			}
 			copy(r.Mac[:], mac)
-			r.Ifindex = uint32(ifindex)
+			r.Ifindex, r.Vlan = s.egress(ifindex)
 			r.Flags = realValid
 		}
 		if err := d.objs.Reals.Put(rid, &r); err != nil {

@@ -99,7 +99,7 @@ type xdpvipReal struct {
 	SvcId   uint32
 	Addr    [16]uint8
 	Port    uint16
-	Pad     [2]uint8
+	Vlan    uint16
 }
 
 type xdpvipRealCounters struct {

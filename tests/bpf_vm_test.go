@@ -40,6 +40,7 @@ var bpfGuestTests = []string{
 	"TestVLANFixtures",
 	"TestVLANTagKeptWithoutVLANInfo",
 	"TestVLANTaggedAdvertsPass",
+	"TestNetlinkVLANsAndEgress",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:
@@ -63,8 +64,9 @@ func TestBPFOnDebianKernel(t *testing.T) {
 			res := bootGuest(t, 4*time.Minute, ipvsvm.Options{
 				MetaPackage: k.meta,
 				// xfrm_user, nfnetlink: the lab's netlink handles open
-				// every family vishvananda/netlink supports.
-				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink"),
+				// every family vishvananda/netlink supports; 8021q for
+				// TestNetlinkVLANsAndEgress.
+				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q"),
 				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool"),
 				Files:        []ipvsvm.File{{Src: bin, Dst: "/dataplane.test", Mode: 0o755}},
 				Command: "mount -t bpf bpf /sys/fs/bpf && uname -r && /dataplane.test -test.v -test.count=1 -test.timeout=200s -test.run '^(" +

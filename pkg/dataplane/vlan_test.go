@@ -2,15 +2,18 @@ package dataplane
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpvip/xdpvip/internal/packet"
+	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/vrrp"
 )
@@ -197,4 +200,55 @@ func TestVLANTaggedAdvertsPass(t *testing.T) {
 // after Run, DataOut is exactly the frame the program left.
 func runOpts(frame []byte) ebpf.RunOptions {
 	return ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
+}
+
+// TestNetlinkVLANsAndEgress: a real VLAN device on the attached interface
+// is recognised through netlink, and a real server behind it is reached
+// through the parent with its VID; one on the interface itself untagged.
+// Needs the 8021q module: the BPF guest suite loads it (this host's
+// kernel has none).
+func TestNetlinkVLANsAndEgress(t *testing.T) {
+	requireBPF(t)
+	n := testnet.New(t)
+	lb := n.AddHost("lb", "192.0.2.1/24")
+	vlanDev := "vl100"
+	if out, err := lb.Exec(context.Background(), "ip", "link", "add", "link", lb.Iface(), "name", vlanDev, "type", "vlan", "id", "100"); err != nil {
+		t.Skipf("no 802.1Q devices in this kernel (8021q module; the qemu guest suite has it): %v: %s", err, out)
+	}
+	var parent, child int
+	var vl *netlinkVLANs
+	lb.MustDo(func() error {
+		p, err := net.InterfaceByName(lb.Iface())
+		if err != nil {
+			return err
+		}
+		c, err := net.InterfaceByName(vlanDev)
+		if err != nil {
+			return err
+		}
+		parent, child = p.Index, c.Index
+		vl, err = newNetlinkVLANs()
+		return err
+	})
+	defer vl.close()
+	if p, vid, ok := vl.VLANOf(child); !ok || p != parent || vid != 100 {
+		t.Errorf("VLANOf(%s) = %d, %d, %v; want %d, 100, true", vlanDev, p, vid, ok, parent)
+	}
+	if _, _, ok := vl.VLANOf(parent); ok {
+		t.Errorf("VLANOf(%s) says it is a VLAN device", lb.Iface())
+	}
+	s := lvsState{d: &Dataplane{ifindex: parent}, links: vl}
+	for _, tc := range []struct {
+		ifindex  int
+		wantIf   uint32
+		wantVLAN uint16
+	}{
+		{child, uint32(parent), 100},
+		{parent, uint32(parent), realVLANUntagged},
+		{9999, 9999, 0},
+	} {
+		if ifi, v := s.egress(tc.ifindex); ifi != tc.wantIf || v != tc.wantVLAN {
+			t.Errorf("egress(%d) = %d, %#x; want %d, %#x", tc.ifindex, ifi, v, tc.wantIf, tc.wantVLAN)
+		}
+	}
 }

@@ -80,7 +80,7 @@ struct vrrp_peer {
 	__u8 version;
 	__u16 interval_cs;
 	__u32 pad;
-	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC_COARSE */
 	__u64 count;
 };
 

@@ -307,7 +307,7 @@ static __always_inline enum counter check_vrrp(struct xdp_md *ctx, struct vrrp_c
  * to Go on vrrp_events (counting ringbuf_full when the ring is full). */
 static __always_inline void record_advert(struct xdp_md *ctx, const struct vrrp_ctx *v)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct vrrp_peer *p = bpf_map_lookup_elem(&vrrp_peer_state, &v->key);
 
 	if (p) {

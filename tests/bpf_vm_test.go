@@ -41,6 +41,7 @@ var bpfGuestTests = []string{
 	"TestVLANTagKeptWithoutVLANInfo",
 	"TestVLANTaggedAdvertsPass",
 	"TestNetlinkVLANsAndEgress",
+	"TestAdvertTimeIsTheMonotonicClock",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:

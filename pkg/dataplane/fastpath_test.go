@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvip/xdpvip/internal/packet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
+	"github.com/xdpvip/xdpvip/pkg/vrrp"
 )
 
 // The fast path's two shortcuts: vip_filter (frames to an address without
@@ -180,4 +184,30 @@ func TestFlowHitChecksTheServiceByID(t *testing.T) {
 		t.Errorf("services_by_id[%d] = %+v, %v; want the new service's key and value", id, slot, err)
 	}
 	wantVerdict(t, d, "the old flow after its service went", old, xdpPass)
+}
+
+// TestAdvertTimeIsTheMonotonicClock: the coarse clock the program stamps
+// adverts with is CLOCK_MONOTONIC to the tick: not ahead of it, and at
+// most a few ticks behind.
+func TestAdvertTimeIsTheMonotonicClock(t *testing.T) {
+	d := newTestDataplane(t, 251, nil)
+	configureTestVRIDs(t, d)
+	mono := func() time.Duration {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ts.Nano())
+	}
+	before := mono()
+	run(t, d, advertFrame(t, v3adv(51, vip4), peer4, vrrp.Group4, 255, nil))
+	after := mono()
+	p, ok, err := d.Peer(51, 4)
+	if err != nil || !ok {
+		t.Fatalf("no peer state: %v", err)
+	}
+	const tick = 20 * time.Millisecond // HZ >= 100, with margin
+	if p.Monotonic > after || p.Monotonic < before-tick {
+		t.Errorf("advert stamped %v, CLOCK_MONOTONIC was %v before and %v after", p.Monotonic, before, after)
+	}
 }

@@ -577,7 +577,7 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 	struct persist_value *pv = NULL;
 
 	if (svc->flags & SVC_F_PERSIST) {
-		now = bpf_ktime_get_ns(); /* only persistence needs the time */
+		now = bpf_ktime_get_coarse_ns(); /* only persistence needs the time (seconds) */
 		pk.svc_id = svc->id;
 		__builtin_memcpy(pk.client, f->fk.src, ADDR_LEN);
 		pv = bpf_map_lookup_elem(&persist, &pk);

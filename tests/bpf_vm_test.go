@@ -42,6 +42,7 @@ var bpfGuestTests = []string{
 	"TestVLANTaggedAdvertsPass",
 	"TestNetlinkVLANsAndEgress",
 	"TestAdvertTimeIsTheMonotonicClock",
+	"TestVLANDirectRoutingOverTheWire",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:
@@ -68,7 +69,7 @@ func TestBPFOnDebianKernel(t *testing.T) {
 				// every family vishvananda/netlink supports; 8021q for
 				// TestNetlinkVLANsAndEgress.
 				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q"),
-				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool"),
+				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool", "/usr/sbin/ethtool"),
 				Files:        []ipvsvm.File{{Src: bin, Dst: "/dataplane.test", Mode: 0o755}},
 				Command: "mount -t bpf bpf /sys/fs/bpf && uname -r && /dataplane.test -test.v -test.count=1 -test.timeout=200s -test.run '^(" +
 					strings.Join(bpfGuestTests, "|") + ")$'",

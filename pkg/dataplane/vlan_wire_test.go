@@ -22,19 +22,39 @@ import (
 // tagged, with XDP_TX; the real server answers the client directly.
 // Needs the 8021q module and ethtool: run in the qemu guests
 // (tests/bpf_vm_test.go); this host's kernel has no 8021q.
+//
+// On a bond: the same with the load balancer's veth enslaved to an
+// active-backup bond, VLAN 100 on the bond and the program on the bond
+// (native XDP on bonds: Linux 5.15); needs the bonding module too.
 func TestVLANDirectRoutingOverTheWire(t *testing.T) {
 	requireBPF(t)
+	t.Run("parent veth", func(t *testing.T) { vlanDirectRouting(t, false) })
+	t.Run("bond of a veth", func(t *testing.T) { vlanDirectRouting(t, true) })
+}
+
+func vlanDirectRouting(t *testing.T, bond bool) {
 	n := testnet.New(t)
 	client := n.AddHost("client", "")
 	lb := n.AddHost("lb", "")
 	rs := n.AddHost("rs", "")
-	const vlanDev = "v100"
+	const vlanDev, bondDev = "v100", "bond0"
 	vip := netip.MustParseAddr("10.100.0.100")
+	lbParent := lb.Iface()
+	if bond {
+		if out, err := lb.Exec(context.Background(), "ip", "link", "add", bondDev, "type", "bond", "mode", "active-backup"); err != nil {
+			t.Skipf("no bonding in this kernel (bonding module; the qemu guest suite has it): %v: %s", err, out)
+		}
+		lb.MustExec("ip", "link", "set", lb.Iface(), "down")
+		lb.MustExec("ip", "link", "set", lb.Iface(), "master", bondDev)
+		lb.MustExec("ip", "link", "set", bondDev, "up")
+		lbParent = bondDev
+	}
 	for _, h := range []struct {
-		host *testnet.Host
-		addr string
-	}{{client, "10.100.0.50/24"}, {lb, "10.100.0.11/24"}, {rs, "10.100.0.21/24"}} {
-		if out, err := h.host.Exec(context.Background(), "ip", "link", "add", "link", h.host.Iface(), "name", vlanDev, "type", "vlan", "id", "100"); err != nil {
+		host   *testnet.Host
+		parent string
+		addr   string
+	}{{client, client.Iface(), "10.100.0.50/24"}, {lb, lbParent, "10.100.0.11/24"}, {rs, rs.Iface(), "10.100.0.21/24"}} {
+		if out, err := h.host.Exec(context.Background(), "ip", "link", "add", "link", h.parent, "name", vlanDev, "type", "vlan", "id", "100"); err != nil {
 			t.Skipf("no 802.1Q devices in this kernel (8021q module; the qemu guest suite has it): %v: %s", err, out)
 		}
 		h.host.MustExec("ip", "addr", "add", h.addr, "dev", vlanDev)
@@ -68,8 +88,8 @@ func TestVLANDirectRoutingOverTheWire(t *testing.T) {
 		}
 	}()
 
-	d := openIn(t, lb, Options{Iface: lb.Iface(), BPFDir: testBPFDir(t)})
-	t.Cleanup(func() { d.Close(); Detach(filepath.Dir(d.pinDir), lb.Iface()) })
+	d := openIn(t, lb, Options{Iface: lbParent, BPFDir: testBPFDir(t)})
+	t.Cleanup(func() { d.Close(); Detach(filepath.Dir(d.pinDir), lbParent) })
 	rsAddr := netip.MustParseAddr("10.100.0.21")
 	lb.MustExec("ping", "-c", "1", "-W", "2", rsAddr.String()) // a neighbour entry on v100
 	if err := d.Apply([]lvs.Service{tcpService(vip, 80, dest(rsAddr, 80, 1))}); err != nil {

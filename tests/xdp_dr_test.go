@@ -29,7 +29,7 @@ func TestXDPDirectRouting(t *testing.T) {
 	}
 	// lvs1 is MASTER: it holds the VIP, so the client's ARP for the VIP
 	// gets lvs1's MAC.
-	d := openLabDataplane(t, l, []lvs.Service{svc})
+	d := openLabDataplane(t, l, l.VIP, []lvs.Service{svc})
 
 	const requests = 1000
 	got, errs := labSplit(l.Client, l.VIP, requests)

@@ -1,17 +1,23 @@
 package tests
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
@@ -21,10 +27,10 @@ import (
 // openLabDataplane loads pkg/dataplane on lvs1 of the LVS lab (which takes
 // the VIP, as MASTER), programs services, waits for the real servers to
 // resolve and activates the VIP. Closed and detached at cleanup.
-func openLabDataplane(t *testing.T, l *lvsLab, services []lvs.Service) *dataplane.Dataplane {
+func openLabDataplane(t *testing.T, l *lvsLab, vip netip.Addr, services []lvs.Service) *dataplane.Dataplane {
 	t.Helper()
 	lb := l.LVS1
-	lb.MustExec("ip", "addr", "add", labVIP+"/32", "dev", lb.Iface())
+	lb.MustExec("ip", "addr", "add", netip.PrefixFrom(vip, vip.BitLen()).String(), "dev", lb.Iface(), "nodad")
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func openLabDataplane(t *testing.T, l *lvsLab, services []lvs.Service) *dataplan
 		}
 		return nil
 	})
-	if err := d.SetVIPActive(l.VIP, true); err != nil {
+	if err := d.SetVIPActive(vip, true); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -102,7 +108,7 @@ func TestXDPFragmentedUDP(t *testing.T) {
 			}
 		}()
 	}
-	d := openLabDataplane(t, l, []lvs.Service{svc})
+	d := openLabDataplane(t, l, l.VIP, []lvs.Service{svc})
 
 	const datagrams, size = 20, 4000
 	want := map[string]bool{}
@@ -152,4 +158,102 @@ func TestXDPFragmentedUDP(t *testing.T) {
 		t.Errorf("counters %v: want at least %d fragments forwarded", c, 3*datagrams)
 	}
 	t.Logf("datagrams by real server: rs1 %d, rs2 %d; counters %v", len(got["rs1"]), len(got["rs2"]), c)
+}
+
+// TestXDPIPv6DirectRouting: the LVS lab with IPv6 addresses; a virtual
+// server on an IPv6 VIP over rs1 and rs2 (the VIP on lo) answers 100
+// TCP connections from the client, all through the XDP program, half of
+// them with a destination-options extension header on every packet
+// (were it not walked, those would reach lvs1's own stack and be
+// refused).
+func TestXDPIPv6DirectRouting(t *testing.T) {
+	l := newLVSLab(t)
+	vip := netip.MustParseAddr("2001:db8:100::100")
+	addr := map[*testnet.Host]string{l.Client: "2001:db8:100::50", l.LVS1: "2001:db8:100::11", l.RS1: "2001:db8:100::21", l.RS2: "2001:db8:100::22"}
+	for h, a := range addr {
+		h.MustExec("ip", "addr", "add", a+"/64", "dev", h.Iface(), "nodad")
+	}
+	names := map[string]string{}
+	for _, rs := range []*testnet.Host{l.RS1, l.RS2} {
+		rs.MustExec("ip", "addr", "add", vip.String()+"/128", "dev", "lo")
+		var ln net.Listener
+		rs.MustDo(func() error {
+			var err error
+			ln, err = net.Listen("tcp6", "["+vip.String()+"]:80")
+			return err
+		})
+		t.Cleanup(func() { ln.Close() })
+		name := rs.Name()
+		names[name] = addr[rs]
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "%s\n", name)
+				c.Close()
+			}
+		}()
+	}
+	for _, rs := range []*testnet.Host{l.RS1, l.RS2} { // neighbour entries on lvs1
+		l.LVS1.MustExec("ping", "-6", "-c", "1", "-W", "2", addr[rs])
+	}
+	svc := lvs.Service{
+		Key:       lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: vip, Port: 80},
+		Scheduler: "wrr",
+		Dests: []lvs.Dest{
+			{Addr: netip.MustParseAddr(addr[l.RS1]), Port: 80, Weight: 1, Method: "DR"},
+			{Addr: netip.MustParseAddr(addr[l.RS2]), Port: 80, Weight: 1, Method: "DR"},
+		},
+	}
+	d := openLabDataplane(t, l, vip, []lvs.Service{svc})
+	const conns = 100
+	got := map[string]int{}
+	// The second half carries a destination-options header (an 8-octet
+	// PadN), set on the client's socket: the program walks it.
+	dstOpts := string([]byte{0, 0, 1, 4, 0, 0, 0, 0})
+	for i := range conns {
+		dialer := net.Dialer{Timeout: 3 * time.Second}
+		if i >= conns/2 {
+			dialer.Control = func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				if err := rc.Control(func(fd uintptr) {
+					serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, dstOpts)
+				}); err != nil {
+					return err
+				}
+				return serr
+			}
+		}
+		l.Client.MustDo(func() error {
+			c, err := dialer.Dial("tcp6", "["+vip.String()+"]:80")
+			if err != nil {
+				return fmt.Errorf("connection %d: %w", i, err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("connection %d: %q, %w", i, line, err)
+			}
+			got[strings.TrimSpace(line)]++
+			return nil
+		})
+	}
+	t.Logf("connections by real server: %v", got)
+	if got["rs1"]+got["rs2"] != conns || got["rs1"] == 0 || got["rs2"] == 0 {
+		t.Errorf("answers %v: want %d, from both real servers", got, conns)
+	}
+	stats, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flows uint64
+	for _, ds := range stats[0].Dests {
+		flows += ds.Conns
+	}
+	if flows != conns {
+		t.Errorf("the program counted %d new flows for %d connections", flows, conns)
+	}
 }

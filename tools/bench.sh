@@ -83,7 +83,7 @@ if [ -f "$out/failover.txt" ]; then
 fi
 if [ -f "$out/xdp.txt" ]; then
   echo "-- XDP vs the MAC-swap ceiling, kernel forwarding, nft fwd and the kernel stack:"
-  grep -E '^(path|kernel|nft-|xdp-|ratio)' "$out/xdp.txt" || true
+  grep -E '^(path|kernel|nft-|xdp-|ratio|note)' "$out/xdp.txt" || true
 fi
 if [ -f "$out/hc.txt" ]; then
   echo "-- health checks:"

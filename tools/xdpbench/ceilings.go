@@ -258,3 +258,10 @@ func (g generator) measureBaselines(ns, dir string, frames [][]byte) (out baseli
 	}
 	return out, err
 }
+
+// generatorBound says whether a path handled (nearly) all the generator
+// offered: then its rate is the generator's, not the path's, and a ratio
+// against it is a lower bound.
+func generatorBound(r result) bool {
+	return r.OfferedPPS > 0 && r.HandledPPS >= 0.97*r.OfferedPPS
+}

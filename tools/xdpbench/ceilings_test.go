@@ -83,3 +83,14 @@ func TestMacSwapProgram(t *testing.T) {
 		t.Errorf("counted %d, %v; want 1", n, err)
 	}
 }
+
+func TestGeneratorBound(t *testing.T) {
+	for _, tc := range []struct {
+		offered, handled float64
+		want             bool
+	}{{2.2e6, 2.2e6, true}, {2.2e6, 2.19e6, true}, {2.2e6, 1.5e6, false}, {0, 0, false}} {
+		if got := generatorBound(result{OfferedPPS: tc.offered, HandledPPS: tc.handled}); got != tc.want {
+			t.Errorf("generatorBound(offered %v, handled %v) = %v", tc.offered, tc.handled, got)
+		}
+	}
+}

@@ -331,6 +331,11 @@ func printReport(w io.Writer, o options, rep report) {
 	fmt.Fprintf(w, "ratio xdp-tx / ceiling: %.2f\n", rep.TXOverCeiling)
 	fmt.Fprintf(w, "ratio xdp-tx / kernel-forward: %.2f\n", rep.TXOverForward)
 	fmt.Fprintf(w, "ratio xdp-tx / nft-fwd: %.2f\n", rep.TXOverNft)
+	for _, r := range rep.Results {
+		if generatorBound(r) && (r.Path == pathCeiling || r.Counter == "fwd_tx") {
+			fmt.Fprintf(w, "note: %s handled all the generator offered: its rate is the generator's (a lower bound)\n", r.Path)
+		}
+	}
 }
 
 // attachSink puts an XDP program that drops every frame on iface in ns

@@ -148,15 +148,17 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	d.lvs.resolve = nc
 	d.nl = nc
-	vl, err := newNetlinkVLANs()
-	if err != nil {
-		nc.Close()
-		d.objs.Close()
-		return nil, err
+	// Without VLAN information the program still forwards; frames keep
+	// their tags.
+	if vl, err := newNetlinkVLANs(); err != nil {
+		d.log.Warn("xdp dataplane: no VLAN lookups, tagged frames keep their tags", "err", err)
+	} else {
+		d.lvs.links, d.vlans = vl, vl
 	}
-	d.lvs.links, d.vlans = vl, vl
 	if err := d.attach(opts.Mode); err != nil {
-		vl.close()
+		if d.vlans != nil {
+			d.vlans.close()
+		}
 		nc.Close()
 		d.objs.Close()
 		return nil, err

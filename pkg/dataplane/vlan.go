@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // VLANs: the program is attached to a parent interface and sees its
@@ -28,7 +29,9 @@ type vlanLinks interface {
 type netlinkVLANs struct{ h *netlink.Handle }
 
 func newNetlinkVLANs() (*netlinkVLANs, error) {
-	h, err := netlink.NewHandle()
+	// NETLINK_ROUTE only: a handle of every family fails on kernels
+	// without, say, xfrm_user loaded.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: netlink handle for VLAN lookups: %w", err)
 	}

@@ -362,8 +362,9 @@ static __always_inline int handle_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
 
 /* handle_vrrp4 and handle_vrrp6 fill the context from the IP header the
  * cursor has just passed. An IPv4 header whose length is bad (parsed is
- * 0) or exceeds the total length leaves payload_len 0: check_vrrp counts
- * that as truncated. */
+ * 0) or exceeds the total length, or a fragment (MF or an offset: an
+ * advert is never fragmented at the sizes the program accepts), leaves
+ * payload_len 0: check_vrrp counts that as truncated. */
 static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor *c, void *data,
 					const struct iphdr *ip, int parsed)
 {
@@ -373,7 +374,7 @@ static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor 
 
 	__builtin_memcpy(v.src, &ip->saddr, IPV4_ADDR_LEN);
 	__builtin_memcpy(v.dst, &ip->daddr, IPV4_ADDR_LEN);
-	if (parsed && tot >= hlen) {
+	if (parsed && tot >= hlen && !(ip->frag_off & bpf_htons(IPV4_MF | IPV4_FRAG_OFFSET_MASK))) {
 		v.vrrp_off = (__u32)(c->pos - data);
 		v.payload_len = tot - hlen;
 	}

@@ -58,12 +58,13 @@ func TestIPv6ExtensionHeadersDR(t *testing.T) {
 
 // TestIPv6ExtensionHeadersVRRP: an IPv6 advert behind extension headers is
 // validated like any other (the VRRP length is the payload less the
-// headers); a fragment of an advert, or headers longer than the payload,
-// is truncated.
+// headers); a fragment of an advert (IPv6 or IPv4), or headers longer
+// than the payload, is truncated.
 func TestIPv6ExtensionHeadersVRRP(t *testing.T) {
 	d := newTestDataplane(t, 251, nil)
 	configureTestVRIDs(t, d)
 	adv := advertFrame(t, v3adv(53, vip6), peer6, vrrp.Group6, 255, nil)
+	adv4 := advertFrame(t, v3adv(51, vip4), peer4, vrrp.Group4, 255, nil)
 	short := withExt6(adv, hopByHop(1))
 	binary.BigEndian.PutUint16(short[packet.EthernetLen+4:], 4) // payload length 4 < the 8-octet header
 	for _, tc := range []struct {
@@ -75,6 +76,8 @@ func TestIPv6ExtensionHeadersVRRP(t *testing.T) {
 		{"hop-by-hop and destination options", withExt6(adv, hopByHop(1), destOpts(2)), "vrrp_valid"},
 		{"bad checksum behind hop-by-hop", withExt6(editFrame(adv, func(f []byte) { f[len(f)-1] ^= 1 }), hopByHop(1)), "checksum"},
 		{"first fragment of an advert", withExt6(adv, fragExt(0, true, 1)), "truncated"},
+		{"IPv4 advert, first fragment (MF)", fragment4(adv4, true, 0, 1), "truncated"},
+		{"IPv4 advert, later fragment", fragment4(adv4, false, 3, 1), "truncated"},
 		{"headers longer than the payload", short, "truncated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

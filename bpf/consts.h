@@ -52,8 +52,29 @@
 #define VMAC_FAMILY_V4 0x01
 #define VMAC_FAMILY_V6 0x02
 
-/* Non-first IPv4 fragments carry no ports (fragment offset bits). */
+/* 802.1Q: C-tags (ETH_P_8021Q) and S-tags (ETH_P_8021AD, QinQ), at most
+ * VLAN_MAX_DEPTH of them; a tag's TCI holds PCP and DEI above the 12-bit
+ * VID. */
+#define VLAN_MAX_DEPTH 2
+#define VLAN_VID_MASK 0x0fff
+#define VLAN_HLEN 4
+#define REAL_VLAN_UNTAGGED 0x1000 /* struct real.vlan: send untagged */
+
+/* IPv4 fragments: the more-fragments flag and the offset bits of
+ * frag_off (host order). */
+#define IPV4_MF 0x2000
 #define IPV4_FRAG_OFFSET_MASK 0x1fff
+
+/* IPv6 extension headers the program walks (RFC 8200 §4), at most
+ * IPV6_MAX_EXT of them; the fragment header's offset and M flag (host
+ * order: offset in the top 13 bits, M the lowest). */
+#define IPV6_EXT_HOPOPTS 0
+#define IPV6_EXT_ROUTING 43
+#define IPV6_EXT_FRAGMENT 44
+#define IPV6_EXT_DSTOPTS 60
+#define IPV6_EXT_UNIT 8         /* Hdr Ext Len counts 8 octets, not the first 8 */
+#define IPV6_MAX_EXT 4
+#define IPV6_FRAG_OFFSET_M 0xfff9 /* offset bits and M: non-zero = a real fragment */
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -65,6 +86,12 @@
 #define MAX_FLOWS 262144
 #define MAX_PERSIST 65536
 #define MAX_VIPS 1024
+/* vip_filter: a VIP_FILTER_BITS-bit set of service addresses, indexed by
+ * the top VIP_FILTER_SHIFT bits of (folded address * VIP_FILTER_MULT). */
+#define VIP_FILTER_SHIFT 12
+#define VIP_FILTER_BITS (1 << VIP_FILTER_SHIFT)
+#define VIP_FILTER_WORDS (VIP_FILTER_BITS / 64)
+#define VIP_FILTER_MULT 0x9e3779b1u /* 2^32 / golden ratio */
 #define MAGLEV_MAX_SIZE 65537   /* the largest Maglev table size M (a prime) */
 #define VRRP_EVENTS_BYTES (1 << 20) /* ring buffer: ~650 struct vrrp_event records */
 

@@ -76,8 +76,8 @@ struct {
 	__type(value, struct scratch_buf);
 } scratch SEC(".maps");
 
-/* vip_state: VIPs this node is MASTER for (value 1). Frames for a VIP
- * not in here go to the kernel untouched. */
+/* vip_state: VIPs this node is MASTER for (value 1), for Go and bpftool.
+ * The program reads SVC_F_ACTIVE, which Go keeps equal to it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_VIPS);
@@ -85,6 +85,16 @@ struct {
 	__type(value, __u8);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vip_state SEC(".maps");
+
+/* vip_filter: one struct vip_bitmap, the set of addresses with a service
+ * (written whole by Go whenever the services change). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vip_bitmap);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_filter SEC(".maps");
 
 /* services: virtual servers (VIP, port, proto) → id, table size, flags. */
 struct {
@@ -94,6 +104,30 @@ struct {
 	__type(value, struct svc_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services SEC(".maps");
+
+/* services_by_id: by service id, the service's key and value (Go writes
+ * it with every services entry): the flow-hit path reads it instead of
+ * looking services up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services_by_id SEC(".maps");
+
+/* frag_services: for each (VIP, proto) with exactly one service, a copy
+ * of its services value: fragments carry no ports (or, the first, ports
+ * that later fragments lack), so all fragments of a VIP go by this entry
+ * and a 3-tuple hash, to one real server. (VIP, proto) pairs with several
+ * services have no entry: their fragments go to the kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct frag_key);
+	__type(value, struct svc_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frag_services SEC(".maps");
 
 /* maglev_tables: per service id, an inner array of ring_size real ids (the
  * Maglev lookup table). Go swaps a service's table by writing a new inner

@@ -37,6 +37,9 @@ enum counter {
 enum svc_flag {
 	SVC_F_HASH_SRC = 0x1,   /* sh: hash the client address only */
 	SVC_F_PERSIST = 0x2,    /* persistence_timeout: persistence table */
+	SVC_F_ACTIVE = 0x4,     /* the VIP is active here: Go mirrors vip_state
+				 * into every service of the VIP, so the hot path
+				 * needs no vip_state lookup */
 };
 
 /* struct real.flags */
@@ -77,7 +80,7 @@ struct vrrp_peer {
 	__u8 version;
 	__u16 interval_cs;
 	__u32 pad;
-	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC_COARSE */
 	__u64 count;
 };
 
@@ -110,6 +113,13 @@ struct vip_key {
 	__u8 pad[3];
 };
 
+/* The one entry of vip_filter: the bit may_be_vip() computes is set for every
+ * address that has a service, so frames to other addresses leave after
+ * one (inlined) array lookup. A set bit only means "look in services". */
+struct vip_bitmap {
+	__u64 bits[VIP_FILTER_WORDS];
+};
+
 /* Key of services: a virtual server. port is in network byte order. */
 struct svc_key {
 	__u8 addr[16];
@@ -118,12 +128,29 @@ struct svc_key {
 	__u8 family;
 };
 
+/* Key of frag_services: the one service of (VIP, proto), which every
+ * fragment to the VIP (no ports to look up) is sent by. */
+struct frag_key {
+	__u8 addr[16];
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
 struct svc_value {
 	__u32 id;               /* index into maglev_tables and stats */
 	__u32 ring_size;        /* M: the Maglev table's prime size */
 	__u32 persist_timeout_s;
 	__u8 flags;             /* SVC_F_* */
 	__u8 pad[3];
+};
+
+/* A value of services_by_id: a service's key and its services value, so
+ * an established flow (whose value names the service id) finds its
+ * service without a hash lookup. An unused id has key and value zero. */
+struct svc_slot {
+	struct svc_key key;
+	struct svc_value value;
 };
 
 /* A real server: where to send frames and how. */
@@ -135,7 +162,9 @@ struct real {
 	__u32 svc_id;           /* the service this real server belongs to */
 	__u8 addr[16];          /* its address (for Go and bpftool) */
 	__u16 port;             /* its port, host order (for Go and bpftool) */
-	__u8 pad[2];
+	__u16 vlan;             /* 802.1Q VID it is reached on through this
+				 * interface (host order); 0: as the frame
+				 * came; REAL_VLAN_UNTAGGED: untagged */
 };
 
 /* Per-real-server counters (per CPU). */

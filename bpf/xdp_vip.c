@@ -307,7 +307,7 @@ static __always_inline enum counter check_vrrp(struct xdp_md *ctx, struct vrrp_c
  * to Go on vrrp_events (counting ringbuf_full when the ring is full). */
 static __always_inline void record_advert(struct xdp_md *ctx, const struct vrrp_ctx *v)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct vrrp_peer *p = bpf_map_lookup_elem(&vrrp_peer_state, &v->key);
 
 	if (p) {
@@ -362,8 +362,9 @@ static __always_inline int handle_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
 
 /* handle_vrrp4 and handle_vrrp6 fill the context from the IP header the
  * cursor has just passed. An IPv4 header whose length is bad (parsed is
- * 0) or exceeds the total length leaves payload_len 0: check_vrrp counts
- * that as truncated. */
+ * 0) or exceeds the total length, or a fragment (MF or an offset: an
+ * advert is never fragmented at the sizes the program accepts), leaves
+ * payload_len 0: check_vrrp counts that as truncated. */
 static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor *c, void *data,
 					const struct iphdr *ip, int parsed)
 {
@@ -373,29 +374,37 @@ static __always_inline int handle_vrrp4(struct xdp_md *ctx, const struct cursor 
 
 	__builtin_memcpy(v.src, &ip->saddr, IPV4_ADDR_LEN);
 	__builtin_memcpy(v.dst, &ip->daddr, IPV4_ADDR_LEN);
-	if (parsed && tot >= hlen) {
+	if (parsed && tot >= hlen && !(ip->frag_off & bpf_htons(IPV4_MF | IPV4_FRAG_OFFSET_MASK))) {
 		v.vrrp_off = (__u32)(c->pos - data);
 		v.payload_len = tot - hlen;
 	}
 	return handle_vrrp(ctx, &v);
 }
 
+/* The cursor has passed the extension headers, if any: the VRRP payload
+ * is the IPv6 payload less their length (0 if they claim more: truncated).
+ * A fragment of an advert is counted as truncated. */
 static __always_inline int handle_vrrp6(struct xdp_md *ctx, const struct cursor *c, void *data,
-					const struct ipv6hdr *ip6)
+					const struct ipv6hdr *ip6, __u8 frag)
 {
 	struct vrrp_ctx v = {.family = FAMILY_V6, .ttl = ip6->hop_limit};
+	__u32 ext = (__u32)(c->pos - (void *)(ip6 + 1));
+	__u32 plen = bpf_ntohs(ip6->payload_len);
 
 	__builtin_memcpy(v.src, &ip6->saddr, IPV6_ADDR_LEN);
 	__builtin_memcpy(v.dst, &ip6->daddr, IPV6_ADDR_LEN);
 	v.vrrp_off = (__u32)(c->pos - data);
-	v.payload_len = bpf_ntohs(ip6->payload_len);
+	if (!frag && plen >= ext)
+		v.payload_len = plen - ext;
 	return handle_vrrp(ctx, &v);
 }
 
 /* A TCP/UDP frame that may be virtual-server traffic. */
 struct flow_ctx {
-	struct flow_key fk;     /* 5-tuple */
+	struct flow_key fk;     /* 5-tuple; ports 0 for a fragment */
 	__u32 pkt_len;
+	__u8 frag;              /* an IPv4 or IPv6 fragment, first or not */
+	__u8 vlans;             /* 802.1Q tags the frame came with (0-2) */
 };
 
 static __always_inline __u32 fold_addr(const __u8 *a, __u8 family)
@@ -425,37 +434,151 @@ static __always_inline int is_our_mac(const __u8 *dst, const struct iface_config
 	       dst[VMAC_PREFIX_LEN] == (family == FAMILY_V4 ? VMAC_FAMILY_V4 : VMAC_FAMILY_V6);
 }
 
+/* may_be_vip says whether addr (ADDR_LEN bytes) can have a service: its
+ * bit in vip_filter (pkg/dataplane computes the same bit). */
+static __always_inline int may_be_vip(const __u8 *addr, __u8 family)
+{
+	__u32 zero = 0, bit;
+	struct vip_bitmap *vf = bpf_map_lookup_elem(&vip_filter, &zero);
+
+	if (!vf)
+		return 0;
+	bit = (fold_addr(addr, family) * VIP_FILTER_MULT) >> (32 - VIP_FILTER_SHIFT);
+	return (vf->bits[(bit / 64) & (VIP_FILTER_WORDS - 1)] >> (bit % 64)) & 1;
+}
+
+static __always_inline int svc_key_eq(const struct svc_key *a, const struct svc_key *b)
+{
+	__u32 x[sizeof(*a) / sizeof(__u32)], y[sizeof(*b) / sizeof(__u32)];
+
+	__builtin_memcpy(x, a, sizeof(x));
+	__builtin_memcpy(y, b, sizeof(y));
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* flow_hit returns the real server of an established flow whose service
+ * (sk) is active and not persistent, with the service in *svc and the
+ * real's id in *real_id; NULL when there is none or it is not usable. The
+ * service comes from services_by_id (an inlined array lookup) by the id
+ * the flow recorded, checked against the frame's key. */
+static __always_inline struct real *flow_hit(const struct flow_ctx *f, const struct svc_key *sk,
+					     struct svc_value **svc, __u32 *real_id)
+{
+	struct flow_value *fv = bpf_map_lookup_elem(&flows, &f->fk);
+	struct svc_slot *slot;
+	struct real *r;
+	__u32 sid;
+
+	if (!fv)
+		return NULL;
+	sid = fv->svc_id;
+	slot = bpf_map_lookup_elem(&services_by_id, &sid);
+	if (!slot || slot->value.id != sid || !svc_key_eq(&slot->key, sk) ||
+	    (slot->value.flags & (SVC_F_ACTIVE | SVC_F_PERSIST)) != SVC_F_ACTIVE)
+		return NULL;
+	*real_id = fv->real_id;
+	r = bpf_map_lookup_elem(&reals, real_id);
+	if (!real_usable(r, sid))
+		return NULL;
+	*svc = &slot->value;
+	return r;
+}
+
+/* set_vlan gives a single-tagged or untagged frame the tagging real r is
+ * reached with (struct real.vlan): the VID rewritten in place (PCP and DEI
+ * kept), a tag pushed or popped. Double-tagged frames, and reals with
+ * vlan 0, keep the tags they came with. On success the MACs still have to
+ * be written at the (possibly moved) frame start, returned in *eth; < 0
+ * when the frame cannot be changed. */
+static __always_inline int set_vlan(struct xdp_md *ctx, const struct real *r, __u8 vlans,
+				    struct ethhdr **eth)
+{
+	__u16 want = r->vlan;
+	void *data, *end;
+
+	if (want == 0 || vlans > 1)
+		return 0;
+	if (vlans == 1 && want != REAL_VLAN_UNTAGGED) {
+		struct vlan_tag *t = (void *)(*eth + 1);
+
+		if ((void *)(t + 1) > (void *)(long)ctx->data_end)
+			return -1;
+		t->tci = (t->tci & bpf_htons(~VLAN_VID_MASK)) | bpf_htons(want & VLAN_VID_MASK);
+		return 0;
+	}
+	if (vlans == 0 && want == REAL_VLAN_UNTAGGED)
+		return 0;
+	if (vlans == 1) { /* pop: the EtherType moves to where the tag was */
+		struct vlan_tag *t = (void *)(*eth + 1);
+		__be16 proto;
+
+		if ((void *)(t + 1) > (void *)(long)ctx->data_end)
+			return -1;
+		proto = t->proto;
+		if (bpf_xdp_adjust_head(ctx, VLAN_HLEN))
+			return -1;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (data + sizeof(struct ethhdr) > end)
+			return -1;
+		*eth = data;
+		(*eth)->h_proto = proto;
+		return 0;
+	}
+	/* push: a C-tag with the frame's EtherType, after the MACs */
+	__be16 proto = (*eth)->h_proto;
+
+	if (bpf_xdp_adjust_head(ctx, -VLAN_HLEN))
+		return -1;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) + sizeof(struct vlan_tag) > end)
+		return -1;
+	*eth = data;
+	struct vlan_tag *t = (void *)(*eth + 1);
+
+	(*eth)->h_proto = bpf_htons(ETH_P_8021Q);
+	t->tci = bpf_htons(want & VLAN_VID_MASK);
+	t->proto = proto;
+	return 0;
+}
+
 static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, struct flow_ctx *f)
 {
 	__u32 zero = 0;
 	struct iface_config *ic = bpf_map_lookup_elem(&iface, &zero);
-	struct vip_key vk = {};
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct real *r = NULL;
 	__u32 real_id = 0, new_flow = 0;
-	__u8 *active;
 
 	if (!ic || !is_our_mac(eth->h_dest, ic, f->fk.family))
 		return XDP_PASS;
-	__builtin_memcpy(vk.addr, f->fk.dst, ADDR_LEN);
-	vk.family = f->fk.family;
-	active = bpf_map_lookup_elem(&vip_state, &vk);
-	if (!active || !*active)
-		return XDP_PASS;
-	__builtin_memcpy(sk.addr, f->fk.dst, ADDR_LEN);
-	sk.port = f->fk.dport;
-	sk.proto = f->fk.proto;
-	sk.family = f->fk.family;
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc || svc->ring_size == 0)
+	if (f->frag) {
+		struct frag_key fk = {.proto = f->fk.proto, .family = f->fk.family};
+
+		__builtin_memcpy(fk.addr, f->fk.dst, ADDR_LEN);
+		svc = bpf_map_lookup_elem(&frag_services, &fk);
+	} else {
+		__builtin_memcpy(sk.addr, f->fk.dst, ADDR_LEN);
+		sk.port = f->fk.dport;
+		sk.proto = f->fk.proto;
+		sk.family = f->fk.family;
+		r = flow_hit(f, &sk, &svc, &real_id);
+		if (r)
+			goto forward;
+		svc = bpf_map_lookup_elem(&services, &sk);
+	}
+	/* SVC_F_ACTIVE: Go's mirror of vip_state (SetVIPActive). */
+	if (!svc || !(svc->flags & SVC_F_ACTIVE) || svc->ring_size == 0)
 		return XDP_PASS;
 
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0;
 	struct persist_key pk = {};
 	struct persist_value *pv = NULL;
 
 	if (svc->flags & SVC_F_PERSIST) {
+		now = bpf_ktime_get_coarse_ns(); /* only persistence needs the time (seconds) */
 		pk.svc_id = svc->id;
 		__builtin_memcpy(pk.client, f->fk.src, ADDR_LEN);
 		pv = bpf_map_lookup_elem(&persist, &pk);
@@ -467,22 +590,18 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 			else
 				r = NULL;
 		}
-	} else {
-		struct flow_value *fv = bpf_map_lookup_elem(&flows, &f->fk);
-
-		if (fv) {
-			real_id = fv->real_id;
-			r = bpf_map_lookup_elem(&reals, &real_id);
-			if (!real_usable(r, svc->id))
-				r = NULL;
-		}
 	}
+	/* A flow's entry, if any, was tried by flow_hit: from here on a new
+	 * choice, which replaces it. */
 
 	if (!r) {
 		__u32 h, idx, *rid;
 		void *ring;
 
-		if (svc->flags & (SVC_F_HASH_SRC | SVC_F_PERSIST))
+		/* Fragments: the client's address, as sh does, so that every
+		 * fragment of a datagram (only the first has ports) goes to the
+		 * same real server. */
+		if (f->frag || (svc->flags & (SVC_F_HASH_SRC | SVC_F_PERSIST)))
 			h = jhash_3words(fold_addr(f->fk.src, f->fk.family), 0, f->fk.family, HASH_SEED);
 		else
 			h = jhash_3words(fold_addr(f->fk.src, f->fk.family),
@@ -499,18 +618,19 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 		r = bpf_map_lookup_elem(&reals, &real_id);
 		if (!real_usable(r, svc->id))
 			goto no_real;
-		new_flow = 1;
+		new_flow = !f->frag;
 		if (svc->flags & SVC_F_PERSIST) {
 			struct persist_value npv = {.real_id = real_id, .last_seen_ns = now};
 
 			bpf_map_update_elem(&persist, &pk, &npv, BPF_ANY);
-		} else {
+		} else if (!f->frag) {
 			struct flow_value nfv = {.real_id = real_id, .svc_id = svc->id};
 
 			bpf_map_update_elem(&flows, &f->fk, &nfv, BPF_ANY);
 		}
 	}
 
+forward:;
 	struct real_counters *st = bpf_map_lookup_elem(&real_stats, &real_id);
 
 	if (st) {
@@ -518,11 +638,18 @@ static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, st
 		st->bytes += f->pkt_len;
 		st->new_flows += new_flow;
 	}
-	__builtin_memcpy(eth->h_dest, r->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, ic->mac, ETH_ALEN);
-	if (r->ifindex && r->ifindex != ic->ifindex) {
+	__u8 mac[ETH_ALEN], own[ETH_ALEN];
+	__u32 ifindex = r->ifindex;
+
+	__builtin_memcpy(mac, r->mac, ETH_ALEN);
+	__builtin_memcpy(own, ic->mac, ETH_ALEN);
+	if (set_vlan(ctx, r, f->vlans, &eth) < 0)
+		goto no_real;
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, own, ETH_ALEN);
+	if (ifindex && ifindex != ic->ifindex) {
 		count(CNT_FWD_REDIRECT);
-		return bpf_redirect(r->ifindex, 0);
+		return bpf_redirect(ifindex, 0);
 	}
 	count(CNT_FWD_TX);
 	return XDP_TX;
@@ -544,6 +671,9 @@ int xdp_vip(struct xdp_md *ctx)
 	eth_proto = parse_eth(&c, &eth);
 	if (eth_proto < 0)
 		return XDP_PASS;
+	eth_proto = parse_vlans(&c, eth_proto, &f.vlans);
+	if (eth_proto < 0)
+		return XDP_PASS;
 
 	if (eth_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip;
@@ -552,12 +682,14 @@ int xdp_vip(struct xdp_md *ctx)
 		if (l4 == PARSE_SHORT)
 			return XDP_PASS;
 		/* With PARSE_BAD_IHL the fixed header is there to read. */
+		/* Tagged adverts belong to the VLAN device's instances, not this
+		 * interface's: the kernel hands them to that device. */
 		if (l4 == IPPROTO_VRRP || (l4 == PARSE_BAD_IHL && ip->protocol == IPPROTO_VRRP))
-			return handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
+			return f.vlans ? XDP_PASS : handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
-		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) /* non-first fragment: no ports */
-			return XDP_PASS;
+		/* Any fragment, first (MF) or not (offset): by 3-tuple. */
+		f.frag = !!(ip->frag_off & bpf_htons(IPV4_MF | IPV4_FRAG_OFFSET_MASK));
 		f.fk.family = FAMILY_V4;
 		__builtin_memcpy(f.fk.src, &ip->saddr, IPV4_ADDR_LEN);
 		__builtin_memcpy(f.fk.dst, &ip->daddr, IPV4_ADDR_LEN);
@@ -567,8 +699,11 @@ int xdp_vip(struct xdp_md *ctx)
 		l4 = parse_ipv6(&c, &ip6);
 		if (l4 < 0)
 			return XDP_PASS;
+		l4 = skip_ipv6_ext(&c, l4, &f.frag);
+		if (l4 < 0) /* truncated, too many, or a routing header to follow */
+			return XDP_PASS;
 		if (l4 == IPPROTO_VRRP)
-			return handle_vrrp6(ctx, &c, data, ip6);
+			return f.vlans ? XDP_PASS : handle_vrrp6(ctx, &c, data, ip6, f.frag);
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		f.fk.family = FAMILY_V6;
@@ -578,7 +713,9 @@ int xdp_vip(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	if (parse_ports(&c, l4, &f.fk.sport, &f.fk.dport) < 0)
+	if (!may_be_vip(f.fk.dst, f.fk.family)) /* most frames leave here */
+		return XDP_PASS;
+	if (!f.frag && parse_ports(&c, l4, &f.fk.sport, &f.fk.dport) < 0)
 		return XDP_PASS;
 	f.fk.proto = l4;
 	f.pkt_len = ctx->data_end - ctx->data;

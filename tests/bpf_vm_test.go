@@ -29,6 +29,20 @@ var bpfGuestTests = []string{
 	"TestAdvertOverTheWire",
 	"TestKernelHasWhatTheProgramNeeds",
 	"TestMaxAddrsIsWhatTheProgramAccepts",
+	"TestVIPFilterIsWhatTheProgramReads",
+	"TestActiveFlagFollowsVIPState",
+	"TestPinnedServicesGetTheActiveFlag",
+	"TestFragmentsGoToOneRealServer",
+	"TestFragmentsWithoutOneServiceGoToTheKernel",
+	"TestIPv6ExtensionHeadersDR",
+	"TestIPv6ExtensionHeadersVRRP",
+	"TestFlowHitChecksTheServiceByID",
+	"TestVLANFixtures",
+	"TestVLANTagKeptWithoutVLANInfo",
+	"TestVLANTaggedAdvertsPass",
+	"TestNetlinkVLANsAndEgress",
+	"TestAdvertTimeIsTheMonotonicClock",
+	"TestVLANDirectRoutingOverTheWire",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:
@@ -52,9 +66,10 @@ func TestBPFOnDebianKernel(t *testing.T) {
 			res := bootGuest(t, 4*time.Minute, ipvsvm.Options{
 				MetaPackage: k.meta,
 				// xfrm_user, nfnetlink: the lab's netlink handles open
-				// every family vishvananda/netlink supports.
-				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink"),
-				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool"),
+				// every family vishvananda/netlink supports; 8021q and
+				// bonding for the VLAN tests.
+				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q", "bonding"),
+				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool", "/usr/sbin/ethtool"),
 				Files:        []ipvsvm.File{{Src: bin, Dst: "/dataplane.test", Mode: 0o755}},
 				Command: "mount -t bpf bpf /sys/fs/bpf && uname -r && /dataplane.test -test.v -test.count=1 -test.timeout=200s -test.run '^(" +
 					strings.Join(bpfGuestTests, "|") + ")$'",

@@ -1,18 +1,10 @@
 package tests
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"math"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/xdpvip/xdpvip/internal/testnet"
-	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
 
@@ -26,29 +18,6 @@ func TestXDPDirectRouting(t *testing.T) {
 	l := newLVSLab(t)
 	l.StartNginx(l.RS1)
 	l.StartNginx(l.RS2)
-	lb := l.LVS1
-	// lvs1 is MASTER: it holds the VIP, so the client's ARP for the VIP
-	// gets lvs1's MAC.
-	lb.MustExec("ip", "addr", "add", labVIP+"/32", "dev", lb.Iface())
-
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatal(err)
-	}
-	bpfDir := filepath.Join("/sys/fs/bpf", "xdpvip-e2e-"+hex.EncodeToString(rnd[:]))
-	t.Cleanup(func() { os.RemoveAll(bpfDir) })
-	var d *dataplane.Dataplane
-	lb.MustDo(func() error {
-		var err error
-		d, err = dataplane.Open(dataplane.Options{Iface: lb.Iface(), BPFDir: bpfDir})
-		return err
-	})
-	t.Cleanup(func() {
-		d.Close()
-		if err := dataplane.Detach(bpfDir, lb.Iface()); err != nil {
-			t.Errorf("Detach: %v", err)
-		}
-	})
 	rs1, rs2 := l.RS1.Addr(4), l.RS2.Addr(4)
 	svc := lvs.Service{
 		Key:       lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: l.VIP, Port: 80},
@@ -58,19 +27,9 @@ func TestXDPDirectRouting(t *testing.T) {
 			{Addr: rs2, Port: 80, Weight: 3, Method: "DR"},
 		},
 	}
-	if err := d.Apply([]lvs.Service{svc}); err != nil {
-		t.Fatalf("Apply: %v", err)
-	}
-	// Apply does not wait for ARP: the real servers join once resolved.
-	testnet.Eventually(t, 10*time.Second, func() error {
-		if u := d.Unresolved(); len(u) > 0 {
-			return fmt.Errorf("real servers not resolved: %v", u)
-		}
-		return nil
-	})
-	if err := d.SetVIPActive(l.VIP, true); err != nil {
-		t.Fatal(err)
-	}
+	// lvs1 is MASTER: it holds the VIP, so the client's ARP for the VIP
+	// gets lvs1's MAC.
+	d := openLabDataplane(t, l, l.VIP, []lvs.Service{svc})
 
 	const requests = 1000
 	got, errs := labSplit(l.Client, l.VIP, requests)

@@ -59,7 +59,7 @@ if [ "${SKIP_GO:-}" != 1 ]; then
 fi
 
 if [ "${SKIP_XDP:-}" != 1 ]; then
-  echo "== XDP packets/s against the kernel stack (tools/xdpbench.sh)"
+  echo "== XDP packets/s against its ceilings and the kernel (tools/xdpbench.sh)"
   if ! SKIP_GO=1 BENCH_OUT="$out/xdp" ./tools/xdpbench.sh | tee "$out/xdp.txt"; then
     echo "bench: XDP benchmark failed" >&2
     status=1
@@ -82,8 +82,8 @@ if [ -f "$out/failover.txt" ]; then
   awk 'f; /^$/ && !f {f=1}' "$out/failover.txt"
 fi
 if [ -f "$out/xdp.txt" ]; then
-  echo "-- XDP vs kernel stack:"
-  grep -E '^(path|kernel|xdp-|ratio)' "$out/xdp.txt" | tail -n 6 || true
+  echo "-- XDP vs the MAC-swap ceiling, kernel forwarding, nft fwd and the kernel stack:"
+  grep -E '^(path|kernel|nft-|xdp-|ratio|note)' "$out/xdp.txt" || true
 fi
 if [ -f "$out/hc.txt" ]; then
   echo "-- health checks:"

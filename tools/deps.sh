@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests and the demo use, if missing.
 set -euo pipefail
-pkgs=(iproute2 util-linux xz-utils iputils-ping ethtool keepalived nginx-light tshark netsniff-ng hping3 curl arping bpftool ipvsadm qemu-system-x86 busybox-static cpio clang llvm libbpf-dev linux-libc-dev lintian systemd man-db prometheus bird2)
+pkgs=(iproute2 util-linux xz-utils iputils-ping ethtool keepalived nginx-light tshark netsniff-ng hping3 curl arping bpftool ipvsadm nftables qemu-system-x86 busybox-static cpio clang llvm libbpf-dev linux-libc-dev lintian systemd man-db prometheus bird2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The XDP dataplane benchmark (issue 4): packets/s forwarded by the XDP DR
-# path (XDP_TX), dropped in XDP, and handled by the kernel stack, on the
-# same veth in the same run (tools/xdpbench, needs root), then ns/packet
-# of the program's paths from the prog.Run benchmarks of ./pkg/dataplane.
+# The XDP dataplane benchmark (issues 4 and 13.1): packets/s forwarded by
+# the XDP DR path (XDP_TX), dropped in XDP, and, with the same VIP frames
+# on the same veth in the same run, by a trivial MAC-swap XDP_TX program
+# (the ceiling), the kernel's IPv4 forwarding and nftables' netdev fwd,
+# plus the kernel stack to a closed port (tools/xdpbench, needs root and
+# nft), then ns/packet of the program's paths from the prog.Run
+# benchmarks of ./pkg/dataplane (x-baseline: over a return-XDP_PASS
+# program in the same run).
 #
 # Knobs (environment):
 #   XDPBENCH_DURATION=5s        measured time per path
@@ -37,7 +41,7 @@ if [ "${SKIP_XDPBENCH:-}" != 1 ]; then
     echo "skipped: needs root" >"$out/xdpbench.txt"
   else
     go build -o "$out/xdpbench" ./tools/xdpbench
-    echo "== XDP vs kernel stack, packets/s ($generator generator, $duration per path)"
+    echo "== XDP vs its ceiling, kernel forwarding and nft fwd, packets/s ($generator generator, $duration per path)"
     if ! "$out/xdpbench" --duration "$duration" --flows "$flows" --generator "$generator" --mode "$mode" \
         --json "$out/xdpbench.json" | tee "$out/xdpbench.txt"; then
       echo "xdpbench: failed" >&2

@@ -62,7 +62,7 @@ func TestAttachPinReuseDetach(t *testing.T) {
 		t.Fatalf("no XDP program on %s after Open:\n%s", lb.Iface(), out)
 	}
 	pins := filepath.Join(dir, lb.Iface())
-	for _, name := range []string{"link", "counters", "vrid_config", "vrrp_peer_state", "vrrp_events", "services", "maglev_tables", "reals", "real_stats", "flows", "persist", "vip_state", "iface", "vrrp_peers"} {
+	for _, name := range []string{"link", "counters", "vrid_config", "vrrp_peer_state", "vrrp_events", "services", "maglev_tables", "reals", "real_stats", "flows", "persist", "vip_state", "vip_filter", "iface", "vrrp_peers"} {
 		if _, err := os.Stat(filepath.Join(pins, name)); err != nil {
 			t.Errorf("pin %s missing: %v", name, err)
 		}

@@ -94,6 +94,7 @@ type Dataplane struct {
 	lvs     lvsState
 	closed  bool
 	nl      *netif.NeighCache // nil when loaded without an interface
+	vlans   *netlinkVLANs     // nil when loaded without an interface
 	stopNbr chan struct{}
 	nbrDone chan struct{}
 }
@@ -147,7 +148,17 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	d.lvs.resolve = nc
 	d.nl = nc
+	// Without VLAN information the program still forwards; frames keep
+	// their tags.
+	if vl, err := newNetlinkVLANs(); err != nil {
+		d.log.Warn("xdp dataplane: no VLAN lookups, tagged frames keep their tags", "err", err)
+	} else {
+		d.lvs.links, d.vlans = vl, vl
+	}
 	if err := d.attach(opts.Mode); err != nil {
+		if d.vlans != nil {
+			d.vlans.close()
+		}
 		nc.Close()
 		d.objs.Close()
 		return nil, err
@@ -242,6 +253,9 @@ func (d *Dataplane) Close() error {
 	d.lvs.closeTables()
 	if d.nl != nil {
 		d.nl.Close()
+	}
+	if d.vlans != nil {
+		d.vlans.close()
 	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)

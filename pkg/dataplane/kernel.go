@@ -32,6 +32,7 @@ var kernelRequirements = []struct {
 	{"LRU hash maps", "4.10", func() error { return features.HaveMapType(ebpf.LRUHash) }},
 	{"array-of-maps", "4.12", func() error { return features.HaveMapType(ebpf.ArrayOfMaps) }},
 	{"BPF ring buffers", "5.8", func() error { return features.HaveMapType(ebpf.RingBuf) }},
+	{"bpf_ktime_get_coarse_ns", "5.11", func() error { return features.HaveProgramHelper(ebpf.XDP, asm.FnKtimeGetCoarseNs) }},
 	{"bpf_xdp_load_bytes", "5.18", func() error { return features.HaveProgramHelper(ebpf.XDP, asm.FnXdpLoadBytes) }},
 }
 

@@ -24,6 +24,7 @@ const noReal = ^uint32(0)
 const (
 	svcHashSrc = uint8(xdpvipSvcFlagSVC_F_HASH_SRC)
 	svcPersist = uint8(xdpvipSvcFlagSVC_F_PERSIST)
+	svcActive  = uint8(xdpvipSvcFlagSVC_F_ACTIVE)
 	realValid  = uint8(xdpvipRealFlagREAL_F_VALID)
 )
 
@@ -38,6 +39,7 @@ type svcIdent struct {
 type svcEntry struct {
 	id    uint32
 	svc   lvs.Service
+	value xdpvipSvcValue            // what services holds for it
 	reals map[netip.AddrPort]uint32 // dest → real id
 	sig   string                    // the usable (key, weight) set of the current table
 	table *ebpf.Map                 // inner map currently in maglev_tables (nil when reused from pins)
@@ -54,6 +56,11 @@ type lvsState struct {
 	realUsed []bool // by real id, len = reals' MaxEntries
 	nextReal uint32
 	resolve  neighbours
+	// links tells VLAN devices (nil without an interface: no VLAN
+	// handling, frames keep their tags).
+	links vlanLinks
+	// fragWritten are the (VIP, protocol) pairs frag_services holds.
+	fragWritten map[fragGroup]bool
 }
 
 // init rebuilds the id allocation from pinned maps, so that a restarted
@@ -75,7 +82,7 @@ func (s *lvsState) init(d *Dataplane) error {
 			continue
 		}
 		id := svcIdent{proto: k.Proto, addr: addrFrom16(k.Addr, k.Family), port: ntohs(k.Port)}
-		e := &svcEntry{id: v.Id, reals: map[netip.AddrPort]uint32{}}
+		e := &svcEntry{id: v.Id, value: v, reals: map[netip.AddrPort]uint32{}}
 		e.svc.Key = lvs.ServiceKey{Proto: id.proto, Addr: id.addr, Port: id.port}
 		s.services[id] = e
 		s.svcUsed[v.Id] = true
@@ -83,6 +90,28 @@ func (s *lvsState) init(d *Dataplane) error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("dataplane: read pinned services: %w", err)
+	}
+	// Rewrite every pinned service with the flag from vip_state (a daemon
+	// before SVC_F_ACTIVE did not set it) and its services_by_id entry
+	// (which such a daemon did not have), so the VIPs they forward keep
+	// forwarding.
+	for id, e := range s.services {
+		active, err := d.VIPActive(id.addr)
+		if err != nil {
+			return err
+		}
+		if err := s.writeServiceValue(id, e, active); err != nil {
+			return err
+		}
+	}
+	if err := s.writeVIPFilter(); err != nil {
+		return err
+	}
+	if err := s.readFragServices(); err != nil {
+		return err
+	}
+	if err := s.writeFragServices(); err != nil {
+		return err
 	}
 	var r xdpvipReal
 	for rid := uint32(0); int(rid) < len(s.realUsed); rid++ {
@@ -115,22 +144,51 @@ func (s *lvsState) closeTables() {
 func (d *Dataplane) Name() string { return "xdp" }
 
 // SetVIPActive marks vip as owned by this node (MASTER) or not. Only frames
-// to an active VIP are forwarded; everything else goes to the kernel.
+// to an active VIP are forwarded; everything else goes to the kernel. The
+// state is kept in vip_state and mirrored into the SVC_F_ACTIVE flag of
+// each of the VIP's services, which is what the program reads.
 func (d *Dataplane) SetVIPActive(vip netip.Addr, active bool) error {
 	vip = vip.Unmap()
 	if !vip.IsValid() {
 		return fmt.Errorf("%w: invalid VIP", ErrBadService)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	k := xdpvipVipKey{Addr: addr16(vip), Family: family(vip)}
 	if active {
 		if err := d.objs.VipState.Put(&k, uint8(1)); err != nil {
 			return fmt.Errorf("dataplane: activate %v: %w", vip, err)
 		}
-		return nil
-	}
-	if err := d.objs.VipState.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	} else if err := d.objs.VipState.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("dataplane: deactivate %v: %w", vip, err)
 	}
+	var errs []error
+	for id, e := range d.lvs.services {
+		if id.addr == vip {
+			errs = append(errs, d.lvs.writeServiceValue(id, e, active))
+		}
+	}
+	errs = append(errs, d.lvs.writeFragServices())
+	return errors.Join(errs...)
+}
+
+// writeServiceValue writes e's services entry with SVC_F_ACTIVE as active.
+func (s *lvsState) writeServiceValue(id svcIdent, e *svcEntry, active bool) error {
+	v := e.value
+	v.Flags &^= svcActive
+	if active {
+		v.Flags |= svcActive
+	}
+	k := svcKey(id)
+	// services_by_id first: a flow whose entry it does not match yet
+	// takes the services path, which is always right.
+	if err := s.d.objs.ServicesById.Put(e.id, &xdpvipSvcSlot{Key: k, Value: v}); err != nil {
+		return fmt.Errorf("dataplane: write service %v:%d by id: %w", id.addr, id.port, err)
+	}
+	if err := s.d.objs.Services.Put(&k, &v); err != nil {
+		return fmt.Errorf("dataplane: write service %v:%d: %w", id.addr, id.port, err)
+	}
+	e.value = v
 	return nil
 }
 
@@ -192,6 +250,7 @@ func (d *Dataplane) applyLocked(services []lvs.Service) error {
 	for id, svc := range want {
 		errs = append(errs, s.applyService(id, svc))
 	}
+	errs = append(errs, s.writeVIPFilter(), s.writeFragServices())
 	d.keepNeighbours()
 	return errors.Join(errs...)
 }
@@ -205,6 +264,9 @@ func (s *lvsState) removeService(id svcIdent, e *svcEntry) error {
 	}
 	if err := d.objs.MaglevTables.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, fmt.Errorf("dataplane: delete table: %w", err))
+	}
+	if err := d.objs.ServicesById.Put(e.id, &xdpvipSvcSlot{}); err != nil {
+		errs = append(errs, fmt.Errorf("dataplane: clear service id %d: %w", e.id, err))
 	}
 	for ap, rid := range e.reals {
 		errs = append(errs, s.freeReal(rid))
@@ -279,10 +341,12 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 	case svc.Scheduler == "sh":
 		v.Flags |= svcHashSrc
 	}
-	k := svcKey(id)
-	if err := d.objs.Services.Put(&k, &v); err != nil {
-		errs = append(errs, fmt.Errorf("dataplane: write service %v:%d: %w", id.addr, id.port, err))
+	e.value = v
+	active, err := d.VIPActive(id.addr)
+	if err != nil {
+		errs = append(errs, err)
 	}
+	errs = append(errs, s.writeServiceValue(id, e, active))
 	return errors.Join(errs...)
 }
 
@@ -319,7 +383,7 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 				d.log.Info("xdp dataplane: real server resolved", "rs", ap.Addr(), "mac", net.HardwareAddr(mac).String())
 			}
 			copy(r.Mac[:], mac)
-			r.Ifindex = uint32(ifindex)
+			r.Ifindex, r.Vlan = s.egress(ifindex)
 			r.Flags = realValid
 		}
 		if err := d.objs.Reals.Put(rid, &r); err != nil {

@@ -81,7 +81,9 @@ type AdvertEvent struct {
 	Payload []byte
 	// Addrs are the message's addresses, read from Payload.
 	Addrs []netip.Addr
-	// Monotonic is CLOCK_MONOTONIC at reception (bpf_ktime_get_ns).
+	// Monotonic is CLOCK_MONOTONIC at reception, to the kernel's tick
+	// (bpf_ktime_get_coarse_ns: CLOCK_MONOTONIC_COARSE, never ahead of
+	// CLOCK_MONOTONIC; the fine clock cost a fifth of a valid advert).
 	Monotonic time.Duration
 }
 
@@ -91,7 +93,7 @@ type PeerState struct {
 	Priority  uint8
 	Version   uint8
 	Interval  time.Duration
-	Monotonic time.Duration // when it was last seen
+	Monotonic time.Duration // when it was last seen (as AdvertEvent.Monotonic)
 	Count     uint64
 }
 

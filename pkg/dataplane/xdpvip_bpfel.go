@@ -54,6 +54,14 @@ type xdpvipFlowValue struct {
 	SvcId  uint32
 }
 
+type xdpvipFragKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
+}
+
 type xdpvipIfaceConfig struct {
 	_       structs.HostLayout
 	Mac     [6]uint8
@@ -91,7 +99,7 @@ type xdpvipReal struct {
 	SvcId   uint32
 	Addr    [16]uint8
 	Port    uint16
-	Pad     [2]uint8
+	Vlan    uint16
 }
 
 type xdpvipRealCounters struct {
@@ -117,6 +125,7 @@ type xdpvipSvcFlag uint32
 const (
 	xdpvipSvcFlagSVC_F_HASH_SRC xdpvipSvcFlag = 1
 	xdpvipSvcFlagSVC_F_PERSIST  xdpvipSvcFlag = 2
+	xdpvipSvcFlagSVC_F_ACTIVE   xdpvipSvcFlag = 4
 )
 
 type xdpvipSvcKey struct {
@@ -127,6 +136,12 @@ type xdpvipSvcKey struct {
 	Family uint8
 }
 
+type xdpvipSvcSlot struct {
+	_     structs.HostLayout
+	Key   xdpvipSvcKey
+	Value xdpvipSvcValue
+}
+
 type xdpvipSvcValue struct {
 	_               structs.HostLayout
 	Id              uint32
@@ -134,6 +149,11 @@ type xdpvipSvcValue struct {
 	PersistTimeoutS uint32
 	Flags           uint8
 	Pad             [3]uint8
+}
+
+type xdpvipVipBitmap struct {
+	_    structs.HostLayout
+	Bits [64]uint64
 }
 
 type xdpvipVipKey struct {
@@ -206,6 +226,7 @@ type xdpvipVrrpPeer struct {
 const (
 	xdpvipMapCounters        = "counters"
 	xdpvipMapFlows           = "flows"
+	xdpvipMapFragServices    = "frag_services"
 	xdpvipMapIface           = "iface"
 	xdpvipMapMaglevTables    = "maglev_tables"
 	xdpvipMapPersist         = "persist"
@@ -213,6 +234,8 @@ const (
 	xdpvipMapReals           = "reals"
 	xdpvipMapScratch         = "scratch"
 	xdpvipMapServices        = "services"
+	xdpvipMapServicesById    = "services_by_id"
+	xdpvipMapVipFilter       = "vip_filter"
 	xdpvipMapVipState        = "vip_state"
 	xdpvipMapVridConfig      = "vrid_config"
 	xdpvipMapVrrpEvents      = "vrrp_events"
@@ -277,6 +300,7 @@ type xdpvipProgramSpecs struct {
 type xdpvipMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
+	FragServices  *ebpf.MapSpec `ebpf:"frag_services"`
 	Iface         *ebpf.MapSpec `ebpf:"iface"`
 	MaglevTables  *ebpf.MapSpec `ebpf:"maglev_tables"`
 	Persist       *ebpf.MapSpec `ebpf:"persist"`
@@ -284,6 +308,8 @@ type xdpvipMapSpecs struct {
 	Reals         *ebpf.MapSpec `ebpf:"reals"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	Services      *ebpf.MapSpec `ebpf:"services"`
+	ServicesById  *ebpf.MapSpec `ebpf:"services_by_id"`
+	VipFilter     *ebpf.MapSpec `ebpf:"vip_filter"`
 	VipState      *ebpf.MapSpec `ebpf:"vip_state"`
 	VridConfig    *ebpf.MapSpec `ebpf:"vrid_config"`
 	VrrpEvents    *ebpf.MapSpec `ebpf:"vrrp_events"`
@@ -324,6 +350,7 @@ func (o *xdpvipObjects) Close() error {
 type xdpvipMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Flows         *ebpf.Map `ebpf:"flows"`
+	FragServices  *ebpf.Map `ebpf:"frag_services"`
 	Iface         *ebpf.Map `ebpf:"iface"`
 	MaglevTables  *ebpf.Map `ebpf:"maglev_tables"`
 	Persist       *ebpf.Map `ebpf:"persist"`
@@ -331,6 +358,8 @@ type xdpvipMaps struct {
 	Reals         *ebpf.Map `ebpf:"reals"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
 	Services      *ebpf.Map `ebpf:"services"`
+	ServicesById  *ebpf.Map `ebpf:"services_by_id"`
+	VipFilter     *ebpf.Map `ebpf:"vip_filter"`
 	VipState      *ebpf.Map `ebpf:"vip_state"`
 	VridConfig    *ebpf.Map `ebpf:"vrid_config"`
 	VrrpEvents    *ebpf.Map `ebpf:"vrrp_events"`
@@ -342,6 +371,7 @@ func (m *xdpvipMaps) Close() error {
 	return _XdpvipClose(
 		m.Counters,
 		m.Flows,
+		m.FragServices,
 		m.Iface,
 		m.MaglevTables,
 		m.Persist,
@@ -349,6 +379,8 @@ func (m *xdpvipMaps) Close() error {
 		m.Reals,
 		m.Scratch,
 		m.Services,
+		m.ServicesById,
+		m.VipFilter,
 		m.VipState,
 		m.VridConfig,
 		m.VrrpEvents,

@@ -133,15 +133,21 @@ type liveSender struct {
 // promptly.
 const liveRepeat = 1 << 16
 
+// liveRewriteLen is how much of the frame the generator restores: up to
+// the end of the IPv4 header checksum.
+const liveRewriteLen = 26
+
 // liveProgram is the generator's XDP program: it writes the Ethernet
-// addresses of hdr (the first 12 bytes of the frames) over the frame and
+// addresses of hdr (the first 12 bytes of the frames) and the IPv4 TTL,
+// protocol and header checksum (bytes 22-25) over the frame and
 // redirects it into ifindex. Live-frame mode recycles its pages without
-// copying the data in again, and the program under test rewrites the
-// MACs in place (XDP_TX), so without the first step a recycled frame
-// would come back addressed to the real server.
+// copying the data in again, and the path under test rewrites the MACs
+// in place (XDP_TX) or decrements the TTL (forwarding), so without the
+// first step a recycled frame would come back addressed to the real
+// server, or expire.
 func liveProgram(ifindex int, hdr []byte) (*ebpf.Program, error) {
-	if len(hdr) < 12 {
-		return nil, fmt.Errorf("frame of %d bytes: no Ethernet addresses", len(hdr))
+	if len(hdr) < liveRewriteLen {
+		return nil, fmt.Errorf("frame of %d bytes: no Ethernet and IPv4 header to restore", len(hdr))
 	}
 	w := func(off int) int64 { return int64(binary.LittleEndian.Uint32(hdr[off : off+4])) }
 	h := func(off int) int64 { return int64(binary.LittleEndian.Uint16(hdr[off : off+2])) }
@@ -151,12 +157,14 @@ func liveProgram(ifindex int, hdr []byte) (*ebpf.Program, error) {
 			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // xdp_md.data
 			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // xdp_md.data_end
 			asm.Mov.Reg(asm.R4, asm.R2),
-			asm.Add.Imm(asm.R4, 12),
+			asm.Add.Imm(asm.R4, liveRewriteLen),
 			asm.JGT.Reg(asm.R4, asm.R3, "redirect"),
 			asm.StoreImm(asm.R2, 0, w(0), asm.Word), // destination MAC
 			asm.StoreImm(asm.R2, 4, h(4), asm.Half),
 			asm.StoreImm(asm.R2, 6, w(6), asm.Word), // source MAC
 			asm.StoreImm(asm.R2, 10, h(10), asm.Half),
+			asm.StoreImm(asm.R2, 22, h(22), asm.Half), // IPv4 TTL, protocol
+			asm.StoreImm(asm.R2, 24, h(24), asm.Half), // IPv4 header checksum
 			asm.Mov.Imm(asm.R1, int32(ifindex)).WithSymbol("redirect"),
 			asm.Mov.Imm(asm.R2, 0),
 			asm.FnRedirect.Call(),

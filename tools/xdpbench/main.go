@@ -13,7 +13,11 @@
 //     one real server, VIP active): the program rewrites the MACs and
 //     sends the frame back out with XDP_TX (counted: fwd_tx);
 //   - xdp-drop: VRRPv3 adverts for a VRID nobody configured, dropped in
-//     XDP (counted: the "vrid" drop counter).
+//     XDP (counted: the "vrid" drop counter);
+//   - and what xdp-tx is compared with (ceilings.go), with its frames:
+//     xdp-ceiling (a trivial MAC-swap XDP_TX program), kernel-forward
+//     (ip_forward and a route) and nft-fwd (nftables netdev fwd). The
+//     report ends with xdp-tx's ratio to each.
 //
 // The generator's own veth end carries an XDP_DROP program: XDP_TX into a
 // veth needs a program on the other end (issue 4), and it is the cheapest
@@ -21,7 +25,8 @@
 //
 //	xdpbench --duration 5s --flows 64 [--json out.json]
 //
-// Needs root, iproute2 and trafgen (netsniff-ng). Everything it creates
+// Needs root, iproute2, nft (nftables) and, with --generator trafgen,
+// trafgen (netsniff-ng). Everything it creates
 // (namespaces xbXXXXXX-*, pins under /sys/fs/bpf/xbXXXXXX) is removed on
 // exit and on SIGINT/SIGTERM.
 package main
@@ -124,6 +129,19 @@ type report struct {
 	// TXOverKernel is handled xdp-tx / handled kernel.
 	TXOverKernel   float64 `json:"xdp_tx_over_kernel"`
 	DropOverKernel float64 `json:"xdp_drop_over_kernel"`
+	// The ratios of issue 13.1: xdp-tx over the MAC-swap ceiling, the
+	// kernel forwarding path and nftables' netdev fwd.
+	TXOverCeiling float64 `json:"xdp_tx_over_ceiling"`
+	TXOverForward float64 `json:"xdp_tx_over_kernel_forward"`
+	TXOverNft     float64 `json:"xdp_tx_over_nft_fwd"`
+}
+
+// ratio is a's handled rate over b's, 0 when b handled nothing.
+func ratio(a, b result) float64 {
+	if b.HandledPPS == 0 {
+		return 0
+	}
+	return a.HandledPPS / b.HandledPPS
 }
 
 func main() {
@@ -223,6 +241,12 @@ func run(o options, out io.Writer) (err error) {
 		return err
 	}
 
+	txFrames := udpFrames(o.flows, topo.lbMAC, topo.genMAC, genAddr.Addr(), firstSrcPort, netip.AddrPortFrom(vipAddr, vipPort))
+	base, err := gen.measureBaselines(topo.lbNS, work, txFrames)
+	if err != nil {
+		return err
+	}
+
 	// The XDP program on lb0 with one virtual server.
 	if err := inNS(topo.lbNS, func() error {
 		var err error
@@ -255,7 +279,6 @@ func run(o options, out io.Writer) (err error) {
 			return v, nil
 		}
 	}
-	txFrames := udpFrames(o.flows, topo.lbMAC, topo.genMAC, genAddr.Addr(), firstSrcPort, netip.AddrPortFrom(vipAddr, vipPort))
 	tx, err := gen.measure("xdp-tx (VIP -> real server, MACs rewritten)", "fwd_tx", txFrames, counter("fwd_tx"))
 	if err != nil {
 		return err
@@ -273,11 +296,12 @@ func run(o options, out io.Writer) (err error) {
 		return err
 	}
 
-	rep := report{Flows: o.flows, CPUs: o.cpus, Mode: o.mode, Results: []result{kernel, tx, drop}}
-	if kernel.HandledPPS > 0 {
-		rep.TXOverKernel = tx.HandledPPS / kernel.HandledPPS
-		rep.DropOverKernel = drop.HandledPPS / kernel.HandledPPS
-	}
+	rep := report{Flows: o.flows, CPUs: o.cpus, Mode: o.mode, Results: []result{kernel, base.forward, base.nft, base.ceiling, tx, drop}}
+	rep.TXOverKernel = ratio(tx, kernel)
+	rep.DropOverKernel = ratio(drop, kernel)
+	rep.TXOverCeiling = ratio(tx, base.ceiling)
+	rep.TXOverForward = ratio(tx, base.forward)
+	rep.TXOverNft = ratio(tx, base.nft)
 	printReport(out, o, rep)
 	if o.jsonOut != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
@@ -298,12 +322,20 @@ func printReport(w io.Writer, o options, rep report) {
 	}
 	fmt.Fprintf(w, "xdpbench: veth %s -> %s, generator: %s, %d flow(s), 60-byte frames, %v measured per path after %v warm-up, XDP %s\n",
 		genIface, lbIface, gen, o.flows, o.duration, o.warmup, o.mode)
-	fmt.Fprintf(w, "%-46s %12s %12s  %s\n", "path", "offered Mpps", "handled Mpps", "counted as")
+	fmt.Fprintf(w, "%-54s %12s %12s  %s\n", "path", "offered Mpps", "handled Mpps", "counted as")
 	for _, r := range rep.Results {
-		fmt.Fprintf(w, "%-46s %12.3f %12.3f  %s\n", r.Path, r.OfferedPPS/1e6, r.HandledPPS/1e6, r.Counter)
+		fmt.Fprintf(w, "%-54s %12.3f %12.3f  %s\n", r.Path, r.OfferedPPS/1e6, r.HandledPPS/1e6, r.Counter)
 	}
 	fmt.Fprintf(w, "ratio xdp-tx / kernel:   %.2fx\n", rep.TXOverKernel)
 	fmt.Fprintf(w, "ratio xdp-drop / kernel: %.2fx\n", rep.DropOverKernel)
+	fmt.Fprintf(w, "ratio xdp-tx / ceiling: %.2f\n", rep.TXOverCeiling)
+	fmt.Fprintf(w, "ratio xdp-tx / kernel-forward: %.2f\n", rep.TXOverForward)
+	fmt.Fprintf(w, "ratio xdp-tx / nft-fwd: %.2f\n", rep.TXOverNft)
+	for _, r := range rep.Results {
+		if generatorBound(r) && (r.Path == pathCeiling || r.Counter == "fwd_tx") {
+			fmt.Fprintf(w, "note: %s handled all the generator offered: its rate is the generator's (a lower bound)\n", r.Path)
+		}
+	}
 }
 
 // attachSink puts an XDP program that drops every frame on iface in ns

@@ -125,6 +125,7 @@ func (b *builder) instance(blk *node) {
 				}
 			}
 		case "unicast_ttl":
+			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 255); ok {
 				in.UnicastTTL = v
 			}
@@ -176,10 +177,12 @@ func (b *builder) instance(blk *node) {
 				in.GarpMasterRefreshRepeat = v
 			}
 		case "garp_lower_prio_delay":
+			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
 				in.GarpLowerPrioDelay = time.Duration(v) * time.Second
 			}
 		case "garp_lower_prio_repeat":
+			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				in.GarpLowerPrioRepeat = v
 			}
@@ -188,8 +191,10 @@ func (b *builder) instance(blk *node) {
 				in.DownTimerAdverts = v
 			}
 		case "lower_prio_no_advert":
+			b.notActedOn(n)
 			in.LowerPrioNoAdvert, _ = b.boolArg(n)
 		case "higher_prio_send_advert":
+			b.notActedOn(n)
 			in.HigherPrioSendAdvert, _ = b.boolArg(n)
 		case "skip_check_adv_addr":
 			in.SkipCheckAdvAddr, _ = b.boolArg(n)

@@ -65,6 +65,8 @@ type Daemon struct {
 	bgp       *bgpRoutes // bgp.go; nil without a bgp block
 	// refusedReloads counts reloads that did not load or were refused.
 	refusedReloads int
+	// runners are the vrrp_script runners wireTracking started, by name.
+	runners map[string]*instance.ScriptRunner
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -267,6 +269,7 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	for _, r := range runners {
 		go r.Run(sctx)
 	}
+	d.runners = runners
 	if len(homes) == 0 && len(watch) == 0 {
 		return
 	}
@@ -354,6 +357,7 @@ func (d *Daemon) Status() Status {
 		st.Instances = append(st.Instances, in.Status())
 	}
 	st.XDPDrops = d.planes.dropCounters()
+	st.Scripts = d.scriptStatus()
 	st.BGP = d.bgpStatus()
 	return st
 }

@@ -82,12 +82,43 @@ func testNearMiss(t *testing.T, backupPlane string) {
 	n := testnet.New(t)
 	a := n.AddHost("nm1", "192.0.2.11/24")
 	b := n.AddHost("nm2", "192.0.2.12/24")
-	mb := "192.0.2.12:9165"
-	master := StartXdpvip(t, a, VRRPConf("nm1", 52, 200, "1", "192.0.2.100/24", "    version 3"), "--dataplane", "xdp")
+	ma, mb := "192.0.2.11:9165", "192.0.2.12:9165"
+	// The MASTER tracks a vrrp_script that succeeds (weight 0: a failure
+	// would be a FAULT), so its script metrics show.
+	script := "vrrp_script chk_ok {\n    script \"/bin/true\"\n    interval 1\n}\n"
+	master := StartXdpvip(t, a, script+VRRPConf("nm1", 52, 200, "1", "192.0.2.100/24", "    version 3\n    track_script {\n        chk_ok\n    }"),
+		"--dataplane", "xdp", "--metrics-address", ma)
 	master.WaitState("VI_1", "MASTER", 8*time.Second)
 	backup := StartXdpvip(t, b, VRRPConf("nm2", 52, 100, "1", "192.0.2.100/24", "    version 3"),
 		"--dataplane", backupPlane, "--metrics-address", mb)
 	backup.WaitState("VI_1", "BACKUP", 3*time.Second)
+	// The MASTER's counters: it became MASTER once, with no MASTER heard,
+	// and sent its GARP rounds; the BACKUP never was MASTER.
+	testnet.Eventually(t, 5*time.Second, func() error {
+		for _, c := range []struct {
+			name string
+			want float64
+			host *testnet.Host
+			addr string
+			lbls []string
+		}{
+			{"keepalived_become_master_total", 1, a, ma, nil},
+			{"keepalived_release_master_total", 0, a, ma, nil},
+			{"xdpvip_vrrp_become_master_by_cause_total", 1, a, ma, []string{`cause="no_master"`}},
+			{"keepalived_script_status", 1, a, ma, []string{`name="chk_ok"`}},
+			{"keepalived_script_state", 1, a, ma, []string{`name="chk_ok"`}},
+			{"keepalived_become_master_total", 0, b, mb, nil},
+			{"keepalived_priority_zero_received_total", 0, b, mb, nil},
+		} {
+			if got := one(t, scrapeMetric(t, c.host, c.addr, c.name), c.name, c.lbls...); got != c.want {
+				return fmt.Errorf("%s: %s%v = %v, want %v", c.host.Name(), c.name, c.lbls, got, c.want)
+			}
+		}
+		if g := one(t, scrapeMetric(t, a, ma, "keepalived_gratuitous_arp_delay_total"), "garp"); g < 1 {
+			return fmt.Errorf("keepalived_gratuitous_arp_delay_total %v on the MASTER, want ≥ 1", g)
+		}
+		return nil
+	})
 	pid := master.Proc.Cmd.Process.Pid
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 
@@ -116,8 +147,10 @@ func testNearMiss(t *testing.T, backupPlane string) {
 		return nil
 	})
 	steady := statusJSON(t, backup).Instances[0]
-	if steady.LargestGapRatio <= 0 || steady.LargestGapRatio > 0.5 {
-		t.Fatalf("steady adverts: largest gap %.3f s ratio %.3f, want between 0 and 0.5", steady.LargestGapSeconds, steady.LargestGapRatio)
+	// Steady gaps are about one interval (0.28 of the down interval); a
+	// loaded machine may delay an advert, so only "measured" is required.
+	if steady.LargestGapRatio <= 0 || steady.LargestGapRatio >= 1 {
+		t.Fatalf("steady adverts: largest gap %.3f s ratio %.3f, want between 0 and 1", steady.LargestGapSeconds, steady.LargestGapRatio)
 	}
 	t.Logf("steady: largest gap %.3f s, ratio %.3f", steady.LargestGapSeconds, steady.LargestGapRatio)
 	m0 := master.Status().Instances[0]

@@ -77,8 +77,11 @@ func (g *gapTracker) reset() { g.last, g.from = time.Time{}, netip.Addr{} }
 // from src and its ratio to mdi; ok is false for the first of a series.
 func (g *gapTracker) observe(at time.Time, src netip.Addr, mdi time.Duration) (gap time.Duration, ratio float64, ok bool) {
 	last, from := g.last, g.from
+	if from == src && at.Before(last) {
+		return 0, 0, false // out of order: the series goes on from the later one
+	}
 	g.last, g.from = at, src
-	if last.IsZero() || from != src || at.Before(last) {
+	if last.IsZero() || from != src {
 		return 0, 0, false
 	}
 	gap = at.Sub(last)

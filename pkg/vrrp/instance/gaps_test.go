@@ -43,6 +43,12 @@ func TestAdvertGapsNearMiss(t *testing.T) {
 	if strings.Contains(logs.String(), "near miss") {
 		t.Fatalf("near miss logged on steady adverts:\n%s", logs.String())
 	}
+	// An advert stamped before the last one is not a gap, nor does it
+	// restart the series.
+	r.hearAt(200, t0.Add(3500*time.Millisecond))
+	if st := r.in.Status(); st.AdvertGaps.Count != 4 {
+		t.Fatalf("out-of-order advert: %d gaps, want 4", st.AdvertGaps.Count)
+	}
 	// A 2.5 s gap: 0.69 of Master_Down_Interval, no failover.
 	last := t0.Add(4 * time.Second)
 	r.clk.now = last.Add(2500 * time.Millisecond)

@@ -109,7 +109,7 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 	fmt.Fprintf(w, "xdpvip pid %d, router_id %s, dataplane %s, config %s, up %s, reloads %d\n",
 		st.PID, st.RouterID, st.Dataplane, st.Config, time.Since(st.Started).Round(time.Second), st.Reloads)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO(cfg/eff)\tMASTER\tVIPS\tTRANS\tADV IN/OUT\tDROPPED")
+	fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO(cfg/eff)\tMASTER\tVIPS\tTRANS\tADV IN/OUT\tMAX GAP 1m (/DOWN)\tDROPPED")
 	for _, in := range st.Instances {
 		master := in.Master
 		switch {
@@ -118,9 +118,9 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 		case in.MasterIsSelf:
 			master += " (this node)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d/%d\t%s\t%s\t%d\t%d/%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d/%d\t%s\t%s\t%d\t%d/%d\t%s\t%s\n",
 			in.Name, in.Interface, in.VRID, in.Version, in.State, in.ConfiguredPriority, in.EffectivePriority,
-			master, strings.Join(in.VIPs, ","), in.Transitions, in.AdvertsIn, in.AdvertsOut, formatDrops(in.Drops))
+			master, strings.Join(in.VIPs, ","), in.Transitions, in.AdvertsIn, in.AdvertsOut, formatGap(&in), formatDrops(in.Drops))
 	}
 	tw.Flush()
 	for iface, drops := range st.XDPDrops {
@@ -129,6 +129,17 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 		}
 	}
 	writeBGPStatus(w, st.BGP) // drain.go
+}
+
+// formatGap is the largest gap between the MASTER's adverts of the last
+// minute and its fraction of Master_Down_Interval, "-" when none was
+// measured (MASTER, or no MASTER heard).
+func formatGap(in *daemon.InstanceStatus) string {
+	if in.LargestGapSeconds <= 0 {
+		return "-"
+	}
+	gap := time.Duration(in.LargestGapSeconds * float64(time.Second)).Round(time.Millisecond)
+	return fmt.Sprintf("%v (%.2f)", gap, in.LargestGapRatio)
 }
 
 func formatDrops(m map[string]uint64) string {

@@ -74,6 +74,8 @@ type Daemon struct {
 	// reloadReqs carries `xdpvip reload [--dry-run]` from the control
 	// socket to the main loop, where every reload runs.
 	reloadReqs chan reloadRequest
+	// runners are the vrrp_script runners wireTracking started, by name.
+	runners map[string]*instance.ScriptRunner
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -341,6 +343,7 @@ func (d *Daemon) wireTracking(ctx context.Context, cfg *config.Config) {
 	for _, r := range runners {
 		go r.Run(sctx)
 	}
+	d.runners = runners
 	if len(homes) == 0 && len(watch) == 0 {
 		return
 	}
@@ -428,6 +431,7 @@ func (d *Daemon) Status() Status {
 		st.Instances = append(st.Instances, in.Status())
 	}
 	st.XDPDrops = d.planes.dropCounters()
+	st.Scripts = d.scriptStatus()
 	st.BGP = d.bgpStatus()
 	return st
 }

@@ -24,11 +24,20 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 		mi := metrics.Instance{
 			Name: in.Name, Interface: in.Interface, VRID: in.VRID, State: keepalivedState[in.State],
 			AdvertsIn: in.AdvertsIn, AdvertsOut: in.AdvertsOut, Drops: in.Drops,
+			BecomeMaster: in.BecomeMaster, ReleaseMaster: in.ReleaseMaster,
+			PriorityZeroIn: in.PriorityZeroIn, PriorityZeroOut: in.PriorityZeroOut,
+			GARPDelays: in.GARPRounds, Failovers: in.BecomeMasterBy, LargestGapRatio: in.LargestGapRatio,
+		}
+		if g := in.AdvertGaps; g != nil {
+			mi.AdvertGaps = &metrics.Histogram{Bounds: g.Bounds, Counts: g.Counts, Count: g.Count, Sum: g.Sum}
 		}
 		for _, v := range in.VIPs {
 			mi.VIPs = append(mi.VIPs, addrOf(v))
 		}
 		s.Instances = append(s.Instances, mi)
+	}
+	for _, sc := range st.Scripts {
+		s.Scripts = append(s.Scripts, metrics.Script{Name: sc.Name, OK: sc.OK, Running: sc.Running})
 	}
 	s.XDP, s.Maps = d.planes.xdpMetrics()
 	d.mu.Lock()

@@ -9,6 +9,9 @@ import (
 // InstanceStatus is one vrrp_instance as `xdpvip status` shows it.
 type InstanceStatus = instance.Status
 
+// ScriptStatus is one vrrp_script as `xdpvip status` shows it.
+type ScriptStatus = instance.ScriptStatus
+
 // Status is the answer to the control socket's "status" method.
 type Status struct {
 	RouterID  string           `json:"router_id"`
@@ -21,6 +24,24 @@ type Status struct {
 	// XDPDrops are the VRRP frames the XDP program dropped, by interface and
 	// reason (the program drops before it can tell which instance).
 	XDPDrops map[string]map[string]uint64 `json:"xdp_drops,omitempty"`
+	// Scripts are the configured vrrp_scripts, in configuration order;
+	// one no running instance tracks is not run (Running false).
+	Scripts []ScriptStatus `json:"scripts,omitempty"`
 	// BGP is the embedded speaker's sessions and routes (bgp.go).
 	BGP *BGPStatus `json:"bgp,omitempty"`
+}
+
+// scriptStatus is the state of every configured vrrp_script.
+func (d *Daemon) scriptStatus() []ScriptStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []ScriptStatus
+	for _, sc := range d.cfg.Scripts {
+		if r := d.runners[sc.Name]; r != nil {
+			out = append(out, r.Status())
+			continue
+		}
+		out = append(out, ScriptStatus{Name: sc.Name, OK: !sc.InitFail})
+	}
+	return out
 }

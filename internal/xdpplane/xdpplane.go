@@ -95,7 +95,10 @@ func (p *Plane) readAdverts(ctx context.Context) {
 		in := p.byVRID[[2]uint8{ev.VRID, ev.Family}]
 		p.mu.Unlock()
 		if in != nil {
-			in.Deliver(instance.Advert{Payload: ev.Payload, Src: ev.Src, Dst: ev.Dst})
+			// The arrival time is the program's stamp, carried onto Go's
+			// clock by its age now.
+			age, _ := sinceMonotonic(ev.Monotonic)
+			in.Deliver(instance.Advert{Payload: ev.Payload, Src: ev.Src, Dst: ev.Dst, At: time.Now().Add(-max(age, 0))})
 		}
 	}
 }
@@ -180,14 +183,21 @@ func (x peer) LastAdvert() (instance.PeerAdvert, bool) {
 	if err != nil || !ok {
 		return instance.PeerAdvert{}, false
 	}
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+	age, err := sinceMonotonic(ps.Monotonic)
+	if err != nil {
 		return instance.PeerAdvert{}, false
 	}
-	return instance.PeerAdvert{
-		Src: ps.Src, Priority: ps.Priority, Interval: ps.Interval,
-		Age: time.Duration(ts.Nano()) - ps.Monotonic,
-	}, true
+	return instance.PeerAdvert{Src: ps.Src, Priority: ps.Priority, Interval: ps.Interval, Age: age}, true
+}
+
+// sinceMonotonic is how long ago the kernel's CLOCK_MONOTONIC stamp t
+// (bpf_ktime_get_ns) was (negative if t is ahead of the clock).
+func sinceMonotonic(t time.Duration) (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, err
+	}
+	return time.Duration(ts.Nano()) - t, nil
 }
 
 // DropCounters are the program's VRRP drops by reason.

@@ -126,6 +126,26 @@ func (BecomeBackup) isAction() {}
 func (BecomeFault) isAction()  {}
 func (Stop) isAction()         {}
 
+// Causes of becoming MASTER, as Machine.MasterCause names them.
+const (
+	// CauseOwner: the address owner (priority 255) starts, or leaves
+	// FAULT, as MASTER.
+	CauseOwner = "owner"
+	// CauseNoMaster: the Master_Down_Timer ran out with no MASTER heard
+	// since entering BACKUP (startup, end of a fault).
+	CauseNoMaster = "no_master"
+	// CauseMasterDown: the Master_Down_Timer ran out after the MASTER had
+	// been heard: its adverts stopped.
+	CauseMasterDown = "master_down"
+	// CausePriorityZero: the MASTER left with a priority-0 advert.
+	CausePriorityZero = "priority_zero"
+	// CausePreempt: the MASTER advertised a lower priority than ours, so
+	// its adverts were discarded and the timer ran out (preemption).
+	CausePreempt = "preempt"
+	// CauseSyncGroup: another member of the vrrp_sync_group became MASTER.
+	CauseSyncGroup = "sync_group"
+)
+
 // Stats are the machine's counters.
 type Stats struct {
 	AdvertsReceived      uint64 // adverts stepped in
@@ -154,6 +174,9 @@ type Machine struct {
 	masterAddr     netip.Addr
 	masterPriority uint8
 	stats          Stats
+	// downCause is what the running Master_Down_Timer running out would
+	// mean; masterCause is why the machine last became MASTER.
+	downCause, masterCause string
 }
 
 // NewMachine returns a machine in INIT. Step it with Startup.
@@ -209,6 +232,10 @@ func (m *Machine) MasterAdverInterval() time.Duration { return m.masterAdverInt 
 // Stats returns the counters.
 func (m *Machine) Stats() Stats { return m.stats }
 
+// MasterCause is why the machine last became MASTER (one of the Cause
+// constants), empty if it never did.
+func (m *Machine) MasterCause() string { return m.masterCause }
+
 // SkewTime returns Skew_Time for the current priority: (256−Priority)/256 s
 // in VRRPv2 (RFC 3768 §6.1), ((256−Priority) × Master_Adver_Interval)/256 in
 // VRRPv3 (RFC 5798 §6.1), with keepalived's integer microsecond rounding.
@@ -257,7 +284,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		return m.shutdown()
 	case SyncMaster:
 		if m.state == StateBackup {
-			return m.becomeMaster(now)
+			return m.becomeMaster(now, CauseSyncGroup)
 		}
 	case SyncBackup:
 		if m.state == StateMaster {
@@ -281,7 +308,7 @@ func (m *Machine) startup(now time.Time) []Action {
 func (m *Machine) up(now time.Time) []Action {
 	m.masterAdverInt = m.p.AdvertInterval
 	if m.startsMaster() {
-		return m.becomeMaster(now)
+		return m.becomeMaster(now, CauseOwner)
 	}
 	return m.becomeBackup(now)
 }
@@ -308,9 +335,10 @@ func (m *Machine) setState(s State) State {
 
 // becomeMaster: add VIPs and announce them, send an advert, start the
 // Adver_Timer (RFC 5798 §6.4.1 / §6.4.2 "Master_Down_Timer fires").
-func (m *Machine) becomeMaster(now time.Time) []Action {
+func (m *Machine) becomeMaster(now time.Time, cause string) []Action {
 	from := m.setState(StateMaster)
 	m.stats.BecameMaster++
+	m.masterCause = cause
 	m.masterAdverInt = m.p.AdvertInterval
 	m.preemptAt = time.Time{}
 	m.deadline = now.Add(m.p.AdvertInterval)
@@ -322,6 +350,7 @@ func (m *Machine) becomeBackup(now time.Time) []Action {
 	from := m.setState(StateBackup)
 	m.preemptAt = time.Time{}
 	m.deadline = now.Add(m.MasterDownInterval())
+	m.downCause = CauseNoMaster
 	return []Action{BecomeBackup{From: from}}
 }
 
@@ -343,7 +372,7 @@ func (m *Machine) timer(now time.Time) []Action {
 	switch m.state {
 	case StateBackup:
 		// RFC 5798 §6.4.2: Master_Down_Timer fires → MASTER.
-		return m.becomeMaster(now)
+		return m.becomeMaster(now, m.downCause)
 	case StateMaster:
 		// RFC 5798 §6.4.3: Adver_Timer fires → send, restart.
 		m.deadline = now.Add(m.p.AdvertInterval)
@@ -374,12 +403,14 @@ func (m *Machine) backupAdvert(now time.Time, a *Advert, src netip.Addr) {
 	if a.Priority == PriorityStop {
 		// The MASTER is leaving: take over after Skew_Time.
 		m.deadline = now.Add(m.SkewTime())
+		m.downCause = CausePriorityZero
 		return
 	}
 	delaying := m.p.PreemptDelay > 0 && (m.preemptAt.IsZero() || now.Before(m.preemptAt))
 	if !m.p.NoPreempt && a.Priority < m.priority && !delaying {
 		// Preempt: discard the lower priority advert and let the
 		// Master_Down_Timer run out.
+		m.downCause = CausePreempt
 		return
 	}
 	if m.p.Version == Version3 {
@@ -387,6 +418,7 @@ func (m *Machine) backupAdvert(now time.Time, a *Advert, src netip.Addr) {
 	}
 	m.masterPriority = a.Priority
 	m.deadline = now.Add(m.MasterDownInterval())
+	m.downCause = CauseMasterDown
 	if m.p.PreemptDelay > 0 {
 		if a.Priority >= m.priority {
 			m.preemptAt = time.Time{}
@@ -422,6 +454,7 @@ func (m *Machine) masterAdvert(now time.Time, a *Advert, src netip.Addr) []Actio
 		from := m.setState(StateBackup)
 		m.preemptAt = time.Time{}
 		m.deadline = now.Add(m.MasterDownInterval())
+		m.downCause = CauseMasterDown
 		return []Action{BecomeBackup{From: from}}
 	}
 	// A lower priority (or equal priority, lower address) MASTER: keepalived

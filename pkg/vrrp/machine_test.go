@@ -683,3 +683,50 @@ func TestStateString(t *testing.T) {
 		}
 	}
 }
+
+// MasterCause names why the machine became MASTER: the owner at startup,
+// no MASTER heard, the MASTER's adverts stopping, a priority-0 advert,
+// preemption of a lower priority MASTER, the sync group.
+func TestMasterCause(t *testing.T) {
+	wantCause := func(c *clock, want string) {
+		t.Helper()
+		c.wantState(StateMaster)
+		if got := c.m.MasterCause(); got != want {
+			t.Fatalf("cause %q, want %q", got, want)
+		}
+	}
+	c := newClock(t, params(3, 255))
+	c.step(Startup{})
+	wantCause(c, CauseOwner)
+
+	c = newClock(t, params(3, 100))
+	c.step(Startup{})
+	c.advance(4 * time.Second)
+	wantCause(c, CauseNoMaster)
+
+	c = newClock(t, params(3, 100))
+	c.step(Startup{})
+	c.step(adv(3, 200, time.Second))
+	c.advance(4 * time.Second)
+	wantCause(c, CauseMasterDown)
+
+	c = newClock(t, params(3, 100))
+	c.step(Startup{})
+	c.step(adv(3, 200, time.Second))
+	c.step(adv(3, 0, time.Second))
+	c.advance(time.Second)
+	wantCause(c, CausePriorityZero)
+
+	c = newClock(t, params(3, 100))
+	c.step(Startup{})
+	for range 4 {
+		c.step(adv(3, 50, time.Second))
+		c.advance(time.Second)
+	}
+	wantCause(c, CausePreempt)
+
+	c = newClock(t, params(3, 100))
+	c.step(Startup{})
+	c.step(SyncMaster{})
+	wantCause(c, CauseSyncGroup)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,6 +14,8 @@ type cmsgInfo struct {
 	Ifindex  int
 	Dst      netip.Addr
 	HopLimit int // -1 when absent
+	// Stamp is the SO_TIMESTAMPNS receive time; zero when absent.
+	Stamp time.Time
 }
 
 // parseControl reads IP_PKTINFO / IPV6_PKTINFO and IPV6_HOPLIMIT / IP_TTL.
@@ -30,6 +33,9 @@ type cmsgInfo struct {
 //	16      4     ipi6_ifindex
 //
 // IPV6_HOPLIMIT and IP_TTL carry one host-order int (4 bytes).
+//
+// SCM_TIMESTAMPNS (SO_TIMESTAMPNS) carries a struct timespec of
+// CLOCK_REALTIME, host order: tv_sec and tv_nsec, 8 bytes each on 64-bit.
 func parseControl(oob []byte) (cmsgInfo, error) {
 	info := cmsgInfo{HopLimit: -1}
 	msgs, err := unix.ParseSocketControlMessage(oob)
@@ -48,6 +54,12 @@ func parseControl(oob []byte) (cmsgInfo, error) {
 			info.Ifindex = int(binary.NativeEndian.Uint32(m.Data[16:20]))
 		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
 			info.HopLimit = int(int32(binary.NativeEndian.Uint32(m.Data[0:4])))
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16:
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			if sec > 0 && nsec >= 0 && nsec < 1e9 {
+				info.Stamp = time.Unix(sec, nsec)
+			}
 		}
 	}
 	return info, nil

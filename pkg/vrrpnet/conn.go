@@ -75,6 +75,10 @@ type Packet struct {
 	Dst     netip.Addr // IP destination address (group or our address)
 	TTL     int        // IPv4 TTL or IPv6 hop limit as received
 	Ifindex int        // interface it arrived on
+	// Received is when the kernel received it (SO_TIMESTAMPNS), carried
+	// onto the monotonic clock as of the read; zero when the kernel gave
+	// no stamp.
+	Received time.Time
 }
 
 // Conn is a VRRP raw socket bound to one interface.
@@ -170,6 +174,7 @@ func setup(fd int, ifi *net.Interface, v6, multicast bool) error {
 			{"IPV6_TCLASS", unix.IPPROTO_IPV6, unix.IPV6_TCLASS, tos},
 			{"IPV6_RECVPKTINFO", unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1},
 			{"IPV6_RECVHOPLIMIT", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1},
+			{"SO_TIMESTAMPNS", unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1},
 		}
 	} else {
 		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF,
@@ -183,6 +188,7 @@ func setup(fd int, ifi *net.Interface, v6, multicast bool) error {
 			{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0},
 			{"IP_TOS", unix.IPPROTO_IP, unix.IP_TOS, tos},
 			{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
+			{"SO_TIMESTAMPNS", unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1},
 		}
 	}
 	for _, o := range opts {
@@ -349,7 +355,7 @@ func (c *Conn) Recv(ctx context.Context) (Packet, error) {
 	if err != nil {
 		return Packet{}, err
 	}
-	p := Packet{Ifindex: info.Ifindex, Dst: info.Dst, TTL: info.HopLimit}
+	p := Packet{Ifindex: info.Ifindex, Dst: info.Dst, TTL: info.HopLimit, Received: onMonotonic(info.Stamp)}
 	if p.Ifindex == 0 {
 		p.Ifindex = c.ifindex
 	}
@@ -367,6 +373,18 @@ func (c *Conn) Recv(ctx context.Context) (Packet, error) {
 	p.Src, p.Dst, p.TTL = hdr.Src, hdr.Dst, int(hdr.TTL)
 	p.Payload = append([]byte(nil), payload...)
 	return p, nil
+}
+
+// onMonotonic turns the kernel's CLOCK_REALTIME receive stamp into a time
+// with a monotonic reading, by its age now, so that gaps between stamps do
+// not move with the wall clock (an age below zero, from a clock step, is
+// taken as zero).
+func onMonotonic(stamp time.Time) time.Time {
+	if stamp.IsZero() {
+		return time.Time{}
+	}
+	now := time.Now()
+	return now.Add(-max(now.Sub(stamp), 0))
 }
 
 func (c *Conn) closedOr(err error) error {

@@ -126,6 +126,9 @@ func TestSendRecv(t *testing.T) {
 			if got.Src != tc.wantSrc || got.Dst != tc.wantDst {
 				t.Errorf("src/dst = %s -> %s, want %s -> %s", got.Src, got.Dst, tc.wantSrc, tc.wantDst)
 			}
+			if age := time.Since(got.Received); got.Received.IsZero() || age < 0 || age > 5*time.Second {
+				t.Errorf("Received = %v (age %v), want the kernel's SO_TIMESTAMPNS stamp of just now", got.Received, age)
+			}
 			if got.TTL != TTL {
 				t.Errorf("TTL = %d, want %d", got.TTL, TTL)
 			}

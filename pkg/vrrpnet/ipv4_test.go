@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -121,6 +122,12 @@ func TestParseControl(t *testing.T) {
 	binary.NativeEndian.PutUint32(pkt6[16:20], 9)
 	hop := make([]byte, 4)
 	binary.NativeEndian.PutUint32(hop, 255)
+	ts := make([]byte, 16)
+	binary.NativeEndian.PutUint64(ts[0:8], 1_780_000_000)
+	binary.NativeEndian.PutUint64(ts[8:16], 123_456_789)
+	badTS := make([]byte, 16)
+	binary.NativeEndian.PutUint64(badTS[0:8], 1)
+	binary.NativeEndian.PutUint64(badTS[8:16], 2e9)
 
 	tests := []struct {
 		name string
@@ -132,6 +139,10 @@ func TestParseControl(t *testing.T) {
 		{"v6 pktinfo + hoplimit", append(cmsg(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, pkt6), cmsg(unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, hop)...),
 			cmsgInfo{Ifindex: 9, Dst: GroupV6, HopLimit: 255}},
 		{"short pktinfo ignored", cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, pkt4[:8]), cmsgInfo{HopLimit: -1}},
+		{"v4 pktinfo + timestamp", append(cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, pkt4), cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts)...),
+			cmsgInfo{Ifindex: 7, Dst: GroupV4, HopLimit: -1, Stamp: time.Unix(1_780_000_000, 123_456_789)}},
+		{"bad timestamp ignored", cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, badTS), cmsgInfo{HopLimit: -1}},
+		{"short timestamp ignored", cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts[:8]), cmsgInfo{HopLimit: -1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

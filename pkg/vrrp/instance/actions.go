@@ -85,6 +85,10 @@ func (in *Instance) becomeMaster(from vrrp.State) {
 	in.d.Role.SetForwarding(in.vipAddrs, true)
 	in.garp = netif.NewGARPSchedule(in.garpTiming, now)
 	in.announceDue(now)
+	in.mu.Lock()
+	in.becameBy[in.m.MasterCause()]++
+	in.gaps.reset()
+	in.mu.Unlock()
 	in.transition(from, vrrp.StateMaster)
 }
 
@@ -222,6 +226,7 @@ func (in *Instance) announceAll() {
 	if in.io.Announcer == nil {
 		return
 	}
+	in.garpRounds.Add(1)
 	for _, v := range in.vipAddrs {
 		if err := in.io.Announcer.Announce(v); err != nil {
 			in.log.Warn("announcing VIP failed", "vip", v, "err", err)

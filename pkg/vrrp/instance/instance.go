@@ -146,12 +146,18 @@ type (
 		Payload  []byte
 		Src, Dst netip.Addr
 		TTL      int // IPv4 TTL / IPv6 hop limit as received
+		// At is when the kernel received it (SO_TIMESTAMPNS); zero: when
+		// it is handled.
+		At time.Time
 	}
 	// Advert is a VRRP message the XDP program has already validated; it is
 	// only decoded here.
 	Advert struct {
 		Payload  []byte
 		Src, Dst netip.Addr
+		// At is when the XDP program saw it (its bpf_ktime_get_ns stamp);
+		// zero: when it is handled.
+		At time.Time
 	}
 	// Tick: the instance's next deadline may have passed.
 	Tick struct{}
@@ -228,6 +234,8 @@ type Instance struct {
 	inbox chan Input
 
 	advertsIn, advertsOut atomic.Uint64
+	// garpRounds counts gratuitous ARP / NA rounds (every VIP once).
+	garpRounds atomic.Uint64
 	// queueFull counts adverts dropped because the instance fell behind.
 	queueFull atomic.Uint64
 	drops     [vrrp.NumDropReasons]atomic.Uint64
@@ -235,6 +243,10 @@ type Instance struct {
 	mu     sync.Mutex
 	status Status
 	state  vrrp.State
+	// gaps measures the MASTER's advert gaps (gaps.go); becameBy counts
+	// becoming MASTER by cause.
+	gaps     gapTracker
+	becameBy map[string]uint64
 
 	done chan struct{}
 }
@@ -257,6 +269,7 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 		inbox:  make(chan Input, 256),
 		done:   make(chan struct{}),
 		track:  tracking{base: uint8(cfg.Priority), objs: append([]Tracked(nil), d.Tracked...)},
+		gaps:   newGapTracker(cfg.AdvertInt), becameBy: map[string]uint64{},
 	}
 	dev := cfg.Interface
 	if cfg.UseVMAC && cfg.VMACName != "" {
@@ -465,9 +478,9 @@ func (in *Instance) handle(x Input) {
 	now := in.d.Clock.Now()
 	switch x := x.(type) {
 	case Datagram:
-		in.receive(now, x.Payload, x.Src, x.Dst, x.TTL, true)
+		in.receive(now, arrival(x.At, now), x.Payload, x.Src, x.Dst, x.TTL, true)
 	case Advert:
-		in.receive(now, x.Payload, x.Src, x.Dst, 0, false)
+		in.receive(now, arrival(x.At, now), x.Payload, x.Src, x.Dst, 0, false)
 	case Tick:
 		in.tick(now)
 	case TrackChange:
@@ -492,10 +505,18 @@ func (in *Instance) handle(x Input) {
 	in.snapshot()
 }
 
+// arrival is an advert's arrival time: the kernel's stamp, else now.
+func arrival(at, now time.Time) time.Time {
+	if at.IsZero() {
+		return now
+	}
+	return at
+}
+
 // receive decodes one advert (and validates it when it comes from the
 // socket); valid adverts step the machine, invalid ones are counted by
-// reason and change nothing.
-func (in *Instance) receive(now time.Time, payload []byte, src, dst netip.Addr, ttl int, validate bool) {
+// reason and change nothing. at is when the kernel received it.
+func (in *Instance) receive(now, at time.Time, payload []byte, src, dst netip.Addr, ttl int, validate bool) {
 	a, err := vrrp.Decode(payload, src, dst)
 	if err == nil && validate {
 		if ttl < 0 || ttl > 255 {
@@ -511,6 +532,7 @@ func (in *Instance) receive(now time.Time, payload []byte, src, dst netip.Addr, 
 	}
 	in.advertsIn.Add(1)
 	in.perform(in.m.Step(now, vrrp.AdvertReceived{Advert: a, Src: src}))
+	in.observeGap(at, a.Priority, src)
 	if in.m.Deadline().After(now) {
 		in.recheckAt = time.Time{} // heard: no late timer to recheck
 	}

@@ -40,7 +40,7 @@ func (in *Instance) ReceiveFrom(ctx context.Context, r PacketReader) {
 			}
 			continue
 		}
-		in.Deliver(Datagram{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
+		in.Deliver(Datagram{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL, At: p.Received})
 	}
 }
 

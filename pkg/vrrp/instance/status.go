@@ -36,6 +36,27 @@ type Status struct {
 	Drops map[string]uint64 `json:"drops"`
 	// Receive is "socket" or "xdp": where adverts come from.
 	Receive string `json:"receive"`
+	// BecomeMaster and ReleaseMaster count transitions into and out of
+	// MASTER; BecomeMasterBy counts the former by cause (pkg/vrrp Cause*).
+	BecomeMaster   uint64            `json:"become_master"`
+	ReleaseMaster  uint64            `json:"release_master"`
+	BecomeMasterBy map[string]uint64 `json:"become_master_by_cause"`
+	// PriorityZeroIn and PriorityZeroOut count priority-0 adverts
+	// received and sent.
+	PriorityZeroIn  uint64 `json:"priority_zero_in"`
+	PriorityZeroOut uint64 `json:"priority_zero_out"`
+	// GARPRounds counts gratuitous ARP / NA rounds (every VIP once).
+	GARPRounds uint64 `json:"garp_rounds"`
+	// MasterDownInterval is the BACKUP's Master_Down_Interval as of now.
+	MasterDownInterval string `json:"master_down_interval"`
+	// LargestGapSeconds is the largest gap between consecutive adverts
+	// from the MASTER in the last minute (kernel arrival times), and
+	// LargestGapRatio that gap over Master_Down_Interval: near 1 is a
+	// failover that nearly happened. Zero when no gap was measured.
+	LargestGapSeconds float64 `json:"largest_gap_seconds"`
+	LargestGapRatio   float64 `json:"largest_gap_ratio"`
+	// AdvertGaps is the histogram of all the gaps measured.
+	AdvertGaps *GapHistogram `json:"advert_gaps,omitempty"`
 }
 
 // snapshot refreshes the status Status reads.
@@ -58,7 +79,10 @@ func (in *Instance) snapshot() {
 		s.Master, s.MasterPriority = in.io.Sender.Source().String(), int(in.m.Priority())
 	}
 	s.MasterAdvertInterval = in.m.MasterAdverInterval().String()
+	s.MasterDownInterval = in.m.MasterDownInterval().String()
 	s.Transitions = st.Transitions
+	s.BecomeMaster, s.ReleaseMaster = st.BecameMaster, st.ReleasedMaster
+	s.PriorityZeroIn, s.PriorityZeroOut = st.PriorityZeroReceived, st.PriorityZeroSent
 }
 
 // State is the instance's state as of its last step.
@@ -73,7 +97,15 @@ func (in *Instance) Status() Status {
 	in.mu.Lock()
 	s := in.status
 	s.VIPs = append([]string(nil), in.status.VIPs...)
+	s.BecomeMasterBy = make(map[string]uint64, len(in.becameBy))
+	for c, n := range in.becameBy {
+		s.BecomeMasterBy[c] = n
+	}
+	gap, ratio := in.gaps.largest(in.d.Clock.Now())
+	s.LargestGapSeconds, s.LargestGapRatio = gap.Seconds(), ratio
+	s.AdvertGaps = in.gaps.histogram()
 	in.mu.Unlock()
+	s.GARPRounds = in.garpRounds.Load()
 	s.AdvertsIn = in.advertsIn.Load()
 	s.AdvertsOut = in.advertsOut.Load()
 	s.Drops = map[string]uint64{}

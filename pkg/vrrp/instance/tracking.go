@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpvip/xdpvip/pkg/config"
@@ -222,11 +223,31 @@ type ScriptRunner struct {
 	log     *slog.Logger
 	counter *vrrp.ScriptCounter
 	subs    []*Instance
+	// ok mirrors the counter's state for Status; running is set while Run
+	// runs.
+	ok, running atomic.Bool
+}
+
+// ScriptStatus is one vrrp_script as status and metrics show it.
+type ScriptStatus struct {
+	Name string `json:"name"`
+	// OK is the rise/fall-counted result.
+	OK bool `json:"ok"`
+	// Running is set while the script is scheduled (tracked by a running
+	// instance).
+	Running bool `json:"running"`
 }
 
 // NewScriptRunner returns the runner of sc.
 func NewScriptRunner(sc *config.VRRPScript, log *slog.Logger) *ScriptRunner {
-	return &ScriptRunner{cfg: sc, log: log, counter: vrrp.NewScriptCounter(sc.Rise, sc.Fall, sc.InitFail)}
+	r := &ScriptRunner{cfg: sc, log: log, counter: vrrp.NewScriptCounter(sc.Rise, sc.Fall, sc.InitFail)}
+	r.ok.Store(r.counter.OK())
+	return r
+}
+
+// Status is the script's state now.
+func (r *ScriptRunner) Status() ScriptStatus {
+	return ScriptStatus{Name: r.cfg.Name, OK: r.ok.Load(), Running: r.running.Load()}
 }
 
 // Subscribe makes in hear the script's state.
@@ -241,6 +262,8 @@ func (r *ScriptRunner) Run(ctx context.Context) {
 		timeout = r.cfg.Interval
 	}
 	cmd := script.Command{Line: r.cfg.Script.Command, Timeout: timeout}
+	r.running.Store(true)
+	defer r.running.Store(false)
 	tick := time.NewTicker(r.cfg.Interval)
 	defer tick.Stop()
 	for first := true; ; first = false {
@@ -249,6 +272,7 @@ func (r *ScriptRunner) Run(ctx context.Context) {
 			return
 		}
 		ok, changed := r.counter.Report(err == nil && res.ExitCode == 0)
+		r.ok.Store(ok)
 		if changed {
 			r.log.Info("vrrp_script state changed", "script", r.cfg.Name, "ok", ok, "exit", res.ExitCode, "err", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/announce"
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/internal/runlock"
@@ -62,7 +63,7 @@ type Daemon struct {
 	monitors  map[string]*runningMonitor
 	started   time.Time
 	reloads   int
-	bgp       *bgpRoutes // bgp.go; nil without a bgp block
+	routes    *announce.Routes
 	// refusedReloads counts reloads that did not load or were refused.
 	refusedReloads int
 }
@@ -115,6 +116,7 @@ func Run(ctx context.Context, opts Options) error {
 		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
 	}
+	d.routes = announce.New(routeNode{d}, d.log)
 	srv, err := control.Listen(opts.ControlSocket, opts.Logger)
 	if err != nil {
 		return err
@@ -145,7 +147,9 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
-	if err := d.startBGP(ctx, srv); err != nil { // bgp.go
+	srv.Handle("drain", func(context.Context) (any, error) { return d.routes.Drain() })
+	srv.Handle("undrain", func(context.Context) (any, error) { return d.routes.Undrain() })
+	if err := d.routes.Start(ctx); err != nil {
 		d.shutdown()
 		return err
 	}
@@ -167,7 +171,7 @@ func Run(ctx context.Context, opts Options) error {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
 			svc.stopping()
-			d.drainBeforeStop() // bgp.go: withdraw first
+			d.routes.DrainBeforeStop() // withdraw first
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
@@ -203,7 +207,11 @@ func (d *Daemon) reload(ctx context.Context) {
 	default:
 		d.log.Info("configuration reloaded", "applied", res.String(), "instances", len(cfg.Instances), "virtual_servers", len(cfg.VirtualServers))
 	}
-	d.reloadBGP(ctx) // bgp.go
+	// A bgp block the reload added starts the speaker; a running one
+	// follows the configuration by itself.
+	if err := d.routes.Start(ctx); err != nil {
+		d.log.Error("reload: starting the bgp speaker failed", "err", err)
+	}
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
@@ -299,7 +307,7 @@ func (d *Daemon) shutdown() {
 		d.scripts()
 	}
 	d.mu.Unlock()
-	d.stopBGP()
+	d.routes.Stop()
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
@@ -354,6 +362,6 @@ func (d *Daemon) Status() Status {
 		st.Instances = append(st.Instances, in.Status())
 	}
 	st.XDPDrops = d.planes.dropCounters()
-	st.BGP = d.bgpStatus()
+	st.BGP = d.routes.Status()
 	return st
 }

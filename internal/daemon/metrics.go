@@ -120,7 +120,7 @@ func (d *Daemon) serveMetrics() (*metrics.Server, error) {
 		"version": version.Version, "commit": version.Commit,
 		"bpf_object": dataplane.ObjectHash(), "goversion": runtime.Version(),
 	})
-	reg.MustRegister(newBGPCollector(d)) // bgp_metrics.go
+	reg.MustRegister(d.routes.Collector())
 	return metrics.Listen(d.opts.MetricsAddress, reg, d.healthy, d.log)
 }
 

@@ -16,11 +16,10 @@ import (
 
 	"github.com/xdpvip/xdpvip/internal/announce"
 	"github.com/xdpvip/xdpvip/internal/control"
-	"github.com/xdpvip/xdpvip/internal/lvsconfig"
+	"github.com/xdpvip/xdpvip/internal/monitors"
 	"github.com/xdpvip/xdpvip/internal/runlock"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
-	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/script"
@@ -60,7 +59,7 @@ type Daemon struct {
 	links     *instance.LinkFollower
 	scripts   context.CancelFunc
 	lvsMgr    *lvs.Manager
-	monitors  map[string]*runningMonitor
+	monitors  *monitors.Set
 	started   time.Time
 	reloads   int
 	routes    *announce.Routes
@@ -78,11 +77,6 @@ type runningInstance struct {
 	// undo releases what was opened for the instance while it is only
 	// prepared (not running yet).
 	undo []func()
-}
-
-type runningMonitor struct {
-	spec lvsconfig.Monitor
-	mon  *healthcheck.Monitor
 }
 
 // Run runs the daemon until ctx is cancelled, then leaves gracefully.
@@ -113,7 +107,6 @@ func Run(ctx context.Context, opts Options) error {
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
 		groups:    map[string]*instance.SyncGroup{},
-		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
 	}
 	d.routes = announce.New(routeNode{d}, d.log)
@@ -130,6 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.planes.Close()
 
 	d.lvsMgr = lvs.NewManager(d.planes.backend(), lvs.ManagerOptions{OnQuorum: d.onQuorum})
+	d.monitors = monitors.New(d.lvsMgr, d.log)
 	d.links = instance.NewLinkFollower(d.log, func(iface string) error { return d.planes.reopen(iface, d.lvsMgr.Services()) })
 	// Serve only once the dataplane and the manager exist: Status and LVS
 	// read them.
@@ -301,8 +295,6 @@ func (d *Daemon) shutdown() {
 	d.mu.Lock()
 	instances := d.instances
 	d.instances = map[string]*runningInstance{}
-	monitors := d.monitors
-	d.monitors = map[string]*runningMonitor{}
 	if d.scripts != nil {
 		d.scripts()
 	}
@@ -314,10 +306,8 @@ func (d *Daemon) shutdown() {
 		go func() { defer wg.Done(); d.stopInstance(ri, nil) }()
 	}
 	wg.Wait()
-	for _, m := range monitors {
-		m.mon.Stop()
-	}
 	if d.lvsMgr != nil {
+		d.monitors.Stop()
 		d.lvsMgr.Shutdown()
 	}
 	// Like keepalived (without --dont-release-ipvs), remove the IPVS

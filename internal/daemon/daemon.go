@@ -9,6 +9,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/monitors"
 	"github.com/xdpvip/xdpvip/internal/runlock"
+	"github.com/xdpvip/xdpvip/internal/sdnotify"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
@@ -157,23 +159,23 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
-	svc := newService(d.log)
-	svc.ready(d)
+	svc := sdnotify.NewService(d.log)
+	svc.Ready(d.summary())
 
 	for {
 		select {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
-			svc.stopping()
+			svc.Stopping()
 			d.routes.DrainBeforeStop() // withdraw first
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
-			svc.reloading()
+			svc.Reloading()
 			d.reload(ctx)
-			svc.ready(d)
-		case <-svc.watchdog:
-			svc.ping()
+			svc.Ready(d.summary())
+		case <-svc.Watchdog:
+			svc.Ping()
 		}
 	}
 }
@@ -209,6 +211,14 @@ func (d *Daemon) reload(ctx context.Context) {
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
+}
+
+// summary is the one-line status `systemctl status` shows.
+func (d *Daemon) summary() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return fmt.Sprintf("%d VRRP instance(s), %d virtual server(s), dataplane %s, %d reload(s)",
+		len(d.instances), len(d.cfg.VirtualServers), d.planes.name(), d.reloads)
 }
 
 // countRefused counts a reload that changed nothing (metrics).

@@ -21,6 +21,6 @@ type Status struct {
 	// XDPDrops are the VRRP frames the XDP program dropped, by interface and
 	// reason (the program drops before it can tell which instance).
 	XDPDrops map[string]map[string]uint64 `json:"xdp_drops,omitempty"`
-	// BGP is the embedded speaker's sessions and routes (bgp.go).
+	// BGP is the embedded speaker's sessions and routes (internal/announce).
 	BGP *BGPStatus `json:"bgp,omitempty"`
 }

@@ -9,18 +9,20 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/announce"
 	"github.com/xdpvip/xdpvip/internal/control"
-	"github.com/xdpvip/xdpvip/internal/lvsconfig"
+	"github.com/xdpvip/xdpvip/internal/monitors"
 	"github.com/xdpvip/xdpvip/internal/reloadplan"
 	"github.com/xdpvip/xdpvip/internal/runlock"
+	"github.com/xdpvip/xdpvip/internal/sdnotify"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
-	"github.com/xdpvip/xdpvip/pkg/healthcheck"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/netif"
 	"github.com/xdpvip/xdpvip/pkg/script"
@@ -65,10 +67,10 @@ type Daemon struct {
 	links     *instance.LinkFollower
 	scripts   context.CancelFunc
 	lvsMgr    *lvs.Manager
-	monitors  map[string]*runningMonitor
+	monitors  *monitors.Set
 	started   time.Time
 	reloads   int
-	bgp       *bgpRoutes // bgp.go; nil without a bgp block
+	routes    *announce.Routes
 	// refusedReloads counts reloads that did not load or were refused.
 	refusedReloads int
 	// reloadReqs carries `xdpvip reload [--dry-run]` from the control
@@ -88,11 +90,6 @@ type runningInstance struct {
 	// undo releases what was opened for the instance while it is only
 	// prepared (not running yet).
 	undo []func()
-}
-
-type runningMonitor struct {
-	spec lvsconfig.Monitor
-	mon  *healthcheck.Monitor
 }
 
 // Run runs the daemon until ctx is cancelled, then leaves gracefully.
@@ -123,9 +120,9 @@ func Run(ctx context.Context, opts Options) error {
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},
 		groups:    map[string]*instance.SyncGroup{},
-		monitors:  map[string]*runningMonitor{},
 		started:   time.Now(),
 	}
+	d.routes = announce.New(routeNode{d}, d.log)
 	srv, err := control.Listen(opts.ControlSocket, opts.Logger)
 	if err != nil {
 		return err
@@ -139,6 +136,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.planes.Close()
 
 	d.lvsMgr = lvs.NewManager(d.planes.backend(), lvs.ManagerOptions{OnQuorum: d.onQuorum})
+	d.monitors = monitors.New(d.lvsMgr, d.log)
 	d.links = instance.NewLinkFollower(d.log, func(iface string) error { return d.planes.reopen(iface, d.lvsMgr.Services()) })
 	// Serve only once the dataplane and the manager exist: Status and LVS
 	// read them.
@@ -159,7 +157,9 @@ func Run(ctx context.Context, opts Options) error {
 		d.shutdown()
 		return err
 	}
-	if err := d.startBGP(ctx, srv); err != nil { // bgp.go
+	srv.Handle("drain", func(context.Context) (any, error) { return d.routes.Drain() })
+	srv.Handle("undrain", func(context.Context) (any, error) { return d.routes.Undrain() })
+	if err := d.routes.Start(ctx); err != nil {
 		d.shutdown()
 		return err
 	}
@@ -180,31 +180,31 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.log.Info("xdpvip started", "config", opts.ConfigPath, "instances", len(cfg.Instances),
 		"virtual_servers", len(cfg.VirtualServers), "dataplane", d.planes.name())
-	svc := newService(d.log)
-	svc.ready(d)
+	svc := sdnotify.NewService(d.log)
+	svc.Ready(d.summary())
 
 	for {
 		select {
 		case <-ctx.Done():
 			d.log.Info("stopping: leaving gracefully")
-			svc.stopping()
-			d.drainBeforeStop() // bgp.go: withdraw first
+			svc.Stopping()
+			d.routes.DrainBeforeStop() // withdraw first
 			d.shutdown()
 			return nil
 		case <-opts.Reload:
-			svc.reloading()
+			svc.Reloading()
 			d.reload(ctx)
-			svc.ready(d)
+			svc.Ready(d.summary())
 		case req := <-d.reloadReqs:
 			if req.dryRun {
 				req.reply <- d.dryRun(ctx)
 				continue
 			}
-			svc.reloading()
+			svc.Reloading()
 			req.reply <- d.reload(ctx)
-			svc.ready(d)
-		case <-svc.watchdog:
-			svc.ping()
+			svc.Ready(d.summary())
+		case <-svc.Watchdog:
+			svc.Ping()
 		}
 	}
 }
@@ -241,7 +241,11 @@ func (d *Daemon) reload(ctx context.Context) reloadplan.Result {
 	if err != nil {
 		out.Error = err.Error()
 	}
-	d.reloadBGP(ctx) // bgp.go
+	// A bgp block the reload added starts the speaker; a running one
+	// follows the configuration by itself.
+	if err := d.routes.Start(ctx); err != nil {
+		d.log.Error("reload: starting the bgp speaker failed", "err", err)
+	}
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
@@ -283,6 +287,14 @@ func (d *Daemon) dryRun(ctx context.Context) reloadplan.Result {
 	d.mu.Unlock()
 	d.log.Info("reload dry run: nothing applied", "changes", len(plan.Changes), "refused", plan.Refused)
 	return reloadplan.Result{DryRun: true, Plan: plan}
+}
+
+// summary is the one-line status `systemctl status` shows.
+func (d *Daemon) summary() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return fmt.Sprintf("%d VRRP instance(s), %d virtual server(s), dataplane %s, %d reload(s)",
+		len(d.instances), len(d.cfg.VirtualServers), d.planes.name(), d.reloads)
 }
 
 // countRefused counts a reload that changed nothing (metrics).
@@ -370,23 +382,19 @@ func (d *Daemon) shutdown() {
 	d.mu.Lock()
 	instances := d.instances
 	d.instances = map[string]*runningInstance{}
-	monitors := d.monitors
-	d.monitors = map[string]*runningMonitor{}
 	if d.scripts != nil {
 		d.scripts()
 	}
 	d.mu.Unlock()
-	d.stopBGP()
+	d.routes.Stop()
 	var wg sync.WaitGroup
 	for _, ri := range instances {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.stopInstance(ri, nil) }()
 	}
 	wg.Wait()
-	for _, m := range monitors {
-		m.mon.Stop()
-	}
 	if d.lvsMgr != nil {
+		d.monitors.Stop()
 		d.lvsMgr.Shutdown()
 	}
 	// Like keepalived (without --dont-release-ipvs), remove the IPVS
@@ -432,6 +440,6 @@ func (d *Daemon) Status() Status {
 	}
 	st.XDPDrops = d.planes.dropCounters()
 	st.Scripts = d.scriptStatus()
-	st.BGP = d.bgpStatus()
+	st.BGP = d.routes.Status()
 	return st
 }

@@ -43,14 +43,8 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 	d.mu.Lock()
 	s.Reloads = map[string]uint64{"applied": uint64(d.reloads), "refused": uint64(d.refusedReloads)}
 	d.mu.Unlock()
-	d.mu.Lock()
-	mons := make([]*runningMonitor, 0, len(d.monitors))
-	for _, m := range d.monitors {
-		mons = append(mons, m)
-	}
-	d.mu.Unlock()
-	for _, m := range mons {
-		for _, c := range m.mon.Status().Checkers {
+	for _, m := range d.monitors.List() {
+		for _, c := range m.Monitor.Status().Checkers {
 			h := &metrics.Histogram{Count: c.Latency.Count, Sum: c.Latency.Sum.Seconds()}
 			for i, b := range healthcheck.LatencyBounds {
 				h.Bounds = append(h.Bounds, b.Seconds())
@@ -61,7 +55,7 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 				}
 			}
 			s.Checks = append(s.Checks, metrics.Check{
-				Service: m.spec.VS.String(), Backend: m.spec.RS.String(), Kind: checkerKind(c.Name),
+				Service: m.Spec.VS.String(), Backend: m.Spec.RS.String(), Kind: checkerKind(c.Name),
 				Success: c.Successes, Failure: c.Failures, Latency: h,
 			})
 		}
@@ -129,7 +123,7 @@ func (d *Daemon) serveMetrics() (*metrics.Server, error) {
 		"version": version.Version, "commit": version.Commit,
 		"bpf_object": dataplane.ObjectHash(), "goversion": runtime.Version(),
 	})
-	reg.MustRegister(newBGPCollector(d)) // bgp_metrics.go
+	reg.MustRegister(d.routes.Collector())
 	return metrics.Listen(d.opts.MetricsAddress, reg, d.healthy, d.log)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/xdpvip/xdpvip/internal/announce"
 	"github.com/xdpvip/xdpvip/internal/xdpplane"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/dataplane"
@@ -72,7 +73,7 @@ func (p *planes) openXDP(opts Options, cfg *config.Config) error {
 	for _, ic := range cfg.Instances {
 		ifaces = append(ifaces, ic.Interface)
 	}
-	ifaces = append(ifaces, ecmpInterfaces(cfg, p.log)...) // bgp.go
+	ifaces = append(ifaces, announce.Interfaces(cfg, p.log)...)
 	for _, iface := range ifaces {
 		if _, ok := p.xdp[iface]; ok {
 			continue

@@ -27,7 +27,7 @@ type Status struct {
 	// Scripts are the configured vrrp_scripts, in configuration order;
 	// one no running instance tracks is not run (Running false).
 	Scripts []ScriptStatus `json:"scripts,omitempty"`
-	// BGP is the embedded speaker's sessions and routes (bgp.go).
+	// BGP is the embedded speaker's sessions and routes (internal/announce).
 	BGP *BGPStatus `json:"bgp,omitempty"`
 }
 

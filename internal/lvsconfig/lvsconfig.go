@@ -309,3 +309,28 @@ func monitorKey(vs *config.VirtualServer, rs *config.RealServer, key lvs.Service
 	}
 	return string(b)
 }
+
+// QuorumScripts are the quorum_up (up) or quorum_down scripts of the
+// virtual servers that service key stands for.
+func QuorumScripts(cfg *config.Config, key lvs.ServiceKey, up bool) []script.Command {
+	var out []script.Command
+	for _, vs := range cfg.VirtualServers {
+		keys, err := ServiceKeys(cfg, vs)
+		if err != nil {
+			continue
+		}
+		for _, k := range keys {
+			if k != key {
+				continue
+			}
+			s := vs.QuorumDown
+			if up {
+				s = vs.QuorumUp
+			}
+			if !s.IsZero() {
+				out = append(out, ScriptCommand(s, 0))
+			}
+		}
+	}
+	return out
+}

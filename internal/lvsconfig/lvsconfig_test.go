@@ -2,6 +2,7 @@ package lvsconfig
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -139,5 +140,64 @@ virtual_server group WEB {
 	}
 	if got := len(mons[0].Services()); got != 4 || mons[0].RS.Port != 80 {
 		t.Errorf("the monitor covers %d services, real-server port %d; want 4 and 80", got, mons[0].RS.Port)
+	}
+}
+
+// TestQuorumScripts: a quorum change runs the up or down script of the
+// virtual servers the service belongs to, also through a group.
+func TestQuorumScripts(t *testing.T) {
+	src := `global_defs {
+ enable_script_security
+}
+virtual_server_group G {
+ 10.0.0.2 80
+ 10.0.0.3 80
+}
+virtual_server 10.0.0.1 80 {
+ lb_algo rr
+ lb_kind DR
+ protocol TCP
+ quorum_up "/bin/up one"
+ quorum_down "/bin/down one"
+ real_server 10.0.1.1 80 {
+ }
+}
+virtual_server group G {
+ lb_algo rr
+ lb_kind DR
+ protocol TCP
+ quorum_up "/bin/up group"
+ real_server 10.0.1.1 80 {
+ }
+}
+`
+	cfg, diags, err := config.Parse("q.conf", []byte(src))
+	if err != nil || len(diags) > 0 {
+		t.Fatal(err, diags)
+	}
+	key := func(a string) lvs.ServiceKey {
+		return lvs.ServiceKey{Proto: lvs.ProtoTCP, Addr: netip.MustParseAddr(a), Port: 80}
+	}
+	lines := func(k lvs.ServiceKey, up bool) []string {
+		var out []string
+		for _, c := range QuorumScripts(cfg, k, up) {
+			out = append(out, c.Line)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		key  lvs.ServiceKey
+		up   bool
+		want []string
+	}{
+		{key("10.0.0.1"), true, []string{"/bin/up one"}},
+		{key("10.0.0.1"), false, []string{"/bin/down one"}},
+		{key("10.0.0.3"), true, []string{"/bin/up group"}},
+		{key("10.0.0.3"), false, nil},
+		{key("10.0.0.9"), true, nil},
+	} {
+		if got := lines(tc.key, tc.up); !slices.Equal(got, tc.want) {
+			t.Errorf("%s up=%v: %q, want %q", tc.key, tc.up, got, tc.want)
+		}
 	}
 }

@@ -1,8 +1,7 @@
-package daemon
+package announce
 
 import (
 	"fmt"
-	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"net/netip"
 	"slices"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 	"github.com/xdpvip/xdpvip/pkg/lvs/lvstest"
@@ -132,14 +132,14 @@ func TestSameBGP(t *testing.T) {
 }
 
 func TestBGPCollector(t *testing.T) {
-	d := &Daemon{}
-	d.bgp = &bgpRoutes{d: d, draining: true, cfg: &config.BGP{LocalAS: 65010}, routerID: netip.MustParseAddr("10.0.0.1"),
+	rs := &Routes{}
+	rs.r = &speakerRoutes{draining: true, cfg: &config.BGP{LocalAS: 65010}, routerID: netip.MustParseAddr("10.0.0.1"),
 		routes: []RouteStatus{
 			{Prefix: "10.78.9.1/32", Mode: "ecmp", Reason: "draining", Forwarded: true},
 			{Prefix: "10.78.9.2/32", Mode: "vrrp", Announced: true},
 		}}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newBGPCollector(d))
+	reg.MustRegister(rs.Collector())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package daemon
+package announce
 
 import (
 	"strconv"
@@ -8,17 +8,18 @@ import (
 	"github.com/xdpvip/xdpvip/pkg/bgp"
 )
 
-// bgpCollector exports the BGP speaker: route health injection's view
+// collector exports the BGP speaker: route health injection's view
 // (xdpvip_bgp_*) and GoBGP's own session metrics (bgp_*), from whichever
 // speaker runs at scrape time.
-type bgpCollector struct {
-	d                                     *Daemon
+type collector struct {
+	rs                                    *Routes
 	draining, established, announced, why *prometheus.Desc
 }
 
-func newBGPCollector(d *Daemon) *bgpCollector {
-	return &bgpCollector{
-		d:           d,
+// Collector is the routes' Prometheus collector.
+func (rs *Routes) Collector() prometheus.Collector {
+	return &collector{
+		rs:          rs,
 		draining:    prometheus.NewDesc("xdpvip_bgp_draining", "1 while the node is drained (xdpvip drain, SIGTERM).", nil, nil),
 		established: prometheus.NewDesc("xdpvip_bgp_session_established", "1 while the BGP session with the neighbor is ESTABLISHED.", []string{"neighbor", "remote_as"}, nil),
 		announced:   prometheus.NewDesc("xdpvip_bgp_route_announced", "1 while the prefix is announced.", []string{"prefix", "mode"}, nil),
@@ -26,15 +27,15 @@ func newBGPCollector(d *Daemon) *bgpCollector {
 	}
 }
 
-func (c *bgpCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.draining, c.established, c.announced, c.why} {
 		ch <- d
 	}
 	bgp.DescribeCollector(ch)
 }
 
-func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.d.bgpStatus()
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.rs.Status()
 	if st == nil {
 		return
 	}
@@ -51,9 +52,7 @@ func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.why, true, r.Prefix, r.Reason)
 		}
 	}
-	c.d.mu.Lock()
-	b := c.d.bgp
-	c.d.mu.Unlock()
+	b := c.rs.current()
 	if b == nil {
 		return
 	}

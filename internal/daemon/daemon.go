@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/announce"
+	"github.com/xdpvip/xdpvip/internal/configload"
 	"github.com/xdpvip/xdpvip/internal/control"
 	"github.com/xdpvip/xdpvip/internal/monitors"
 	"github.com/xdpvip/xdpvip/internal/reloadplan"
@@ -58,7 +59,7 @@ type Daemon struct {
 	notifier *script.Notifier
 	vipMgr   *netif.VIPs
 	planes   *planes
-	loader   *configLoader
+	loader   *configload.Loader
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -92,6 +93,9 @@ type runningInstance struct {
 	undo []func()
 }
 
+// loadConfigFile reads a configuration; tests replace it.
+var loadConfigFile = config.Load
+
 // Run runs the daemon until ctx is cancelled, then leaves gracefully.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Logger == nil {
@@ -109,8 +113,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer lock.Release()
-	loader := newConfigLoader()
-	cfg, err := loader.load(ctx, opts.ConfigPath, opts.Logger)
+	loader := configload.New()
+	loader.Read = func(p string) (*config.Config, []config.Diagnostic, error) { return loadConfigFile(p) }
+	cfg, err := loader.Load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -212,7 +217,7 @@ func Run(ctx context.Context, opts Options) error {
 // reload reads the configuration again and applies the difference.
 // A config that does not load leaves everything as it is.
 func (d *Daemon) reload(ctx context.Context) reloadplan.Result {
-	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
+	cfg, err := d.loader.Load(ctx, d.opts.ConfigPath, d.log)
 	if err != nil {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		d.countRefused()
@@ -278,7 +283,7 @@ func (d *Daemon) requestReload(ctx context.Context, dryRun bool) (reloadplan.Res
 // dryRun loads the configuration and says what a reload would do,
 // changing nothing.
 func (d *Daemon) dryRun(ctx context.Context) reloadplan.Result {
-	cfg, err := d.loader.load(ctx, d.opts.ConfigPath, d.log)
+	cfg, err := d.loader.Load(ctx, d.opts.ConfigPath, d.log)
 	if err != nil {
 		return reloadplan.Result{DryRun: true, Plan: reloadplan.Plan{Refused: err.Error()}, Error: err.Error()}
 	}

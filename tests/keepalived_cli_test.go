@@ -16,7 +16,8 @@ import (
 // TestKeepalivedCommandLine starts the daemon the way keepalived is
 // started (`xdpvip -f FILE -n -l -D -p P -r R -c C`, no subcommand): it
 // runs, becomes MASTER, writes its PID to all three pid files, and removes
-// them when it leaves; `xdpvip -t -f FILE` checks the same file.
+// them and its VIP when it leaves; with -V it leaves the VIP in place;
+// `xdpvip -t -f FILE` checks the same file.
 func TestKeepalivedCommandLine(t *testing.T) {
 	n := testnet.New(t)
 	a := n.AddHost("lvs1", "192.0.2.11/24")
@@ -59,4 +60,19 @@ func TestKeepalivedCommandLine(t *testing.T) {
 			t.Errorf("%s left after a graceful stop (%v)", f, err)
 		}
 	}
+	if HasAddr(t, a, "192.0.2.100") {
+		t.Fatal("the VIP stayed after a graceful stop without -V")
+	}
+
+	// -V (--dont-release-vrrp): the stopping MASTER leaves its VIP in place.
+	node.Proc = a.Start(xdpvipBin, append([]string{"-V"}, args...)...)
+	node.WaitState("VI_1", "MASTER", 5*time.Second)
+	node.Stop(syscall.SIGTERM)
+	if !HasAddr(t, a, "192.0.2.100") {
+		t.Fatal("-V: the VIP was removed on stop")
+	}
+	if !strings.Contains(node.Proc.Log(), "--dont-release-vrrp") {
+		t.Error("-V: the stop does not say it leaves the VIPs")
+	}
+	a.MustExec("ip", "addr", "del", "192.0.2.100/24", "dev", a.Iface())
 }

@@ -44,6 +44,7 @@ func runDaemon(args []string) int {
 	vrrpPID := fs.StringP("vrrp_pid", "r", "", "keepalived's VRRP child pid file: written with xdpvip's PID (one process)")
 	checkersPID := fs.StringP("checkers_pid", "c", "", "keepalived's checker child pid file: written with xdpvip's PID (one process)")
 	dontReleaseIPVS := fs.BoolP("dont-release-ipvs", "I", false, "keep the IPVS services on stop (keepalived -I)")
+	dontReleaseVRRP := fs.BoolP("dont-release-vrrp", "V", false, "leave VIPs and forwarding in place on stop, no priority-0 advert (keepalived -V)")
 	// keepalived habits that mean nothing different here: xdpvip always
 	// runs in the foreground and logs to stderr (journald under systemd).
 	fs.BoolP("dont-fork", "n", false, "accepted for keepalived compatibility: xdpvip never forks")
@@ -92,7 +93,7 @@ func runDaemon(args []string) int {
 	err := daemon.Run(ctx, daemon.Options{
 		ConfigPath: *cfgPath, PIDFile: *pidFile, ControlSocket: *sock, BPFDir: *bpfDir,
 		Dataplane: *plane, XDPMode: *mode, Logger: log, Reload: reload, MetricsAddress: *metricsAddr,
-		DontReleaseIPVS: *dontReleaseIPVS, ExtraPIDFiles: nonEmpty(*vrrpPID, *checkersPID),
+		DontReleaseIPVS: *dontReleaseIPVS, DontReleaseVRRP: *dontReleaseVRRP, ExtraPIDFiles: nonEmpty(*vrrpPID, *checkersPID),
 	})
 	if err != nil {
 		// Plain lines, so a configuration error reads as check-config's

@@ -46,6 +46,9 @@ type Options struct {
 	ExtraPIDFiles []string
 	// DontReleaseIPVS keeps the IPVS services on stop (keepalived -I).
 	DontReleaseIPVS bool
+	// DontReleaseVRRP leaves VIPs and forwarding in place on stop, with no
+	// priority-0 advert (keepalived -V): the next daemon adopts them.
+	DontReleaseVRRP bool
 	// MetricsAddress is HOST:PORT for /metrics and /healthz; empty: none.
 	MetricsAddress string
 	// Reload receives a value for every SIGHUP.

@@ -208,8 +208,15 @@ func (d *Daemon) launchInstance(ctx context.Context, ri *runningInstance) error 
 // stopInstance leaves gracefully and waits for the instance to finish. Its
 // VMAC is deleted unless next still uses it.
 func (d *Daemon) stopInstance(ri *runningInstance, next *config.Config) {
+	keep := next == nil && d.opts.DontReleaseVRRP // the daemon is leaving
+	if keep {
+		ri.in.KeepOnStop()
+	}
 	ri.cancel()
 	ri.wg.Wait()
+	if keep {
+		return // VIPs, VRID and forwarding stay for the next daemon
+	}
 	d.planes.release(ri.cfg, ri.in)
 	if !ri.cfg.UseVMAC {
 		return

@@ -233,6 +233,10 @@ type Instance struct {
 	// inbox receives adverts from the receive path.
 	inbox chan Input
 
+	// keepOnStop: leave without the Shutdown step (keepalived's
+	// --dont-release-vrrp): no priority-0 advert, the VIPs stay.
+	keepOnStop atomic.Bool
+
 	advertsIn, advertsOut atomic.Uint64
 	// garpRounds counts gratuitous ARP / NA rounds (every VIP once).
 	garpRounds atomic.Uint64
@@ -441,12 +445,22 @@ func (in *Instance) start() {
 
 // stop is the Shutdown event: priority 0 if MASTER, VIPs removed.
 func (in *Instance) stop() {
-	in.perform(in.m.Step(in.d.Clock.Now(), vrrp.Shutdown{}))
+	if in.keepOnStop.Load() {
+		in.log.Info("leaving without releasing (--dont-release-vrrp): no priority-0 advert, VIPs and forwarding left in place",
+			"state", in.m.State().String())
+	} else {
+		in.perform(in.m.Step(in.d.Clock.Now(), vrrp.Shutdown{}))
+	}
 	if in.d.Group != nil {
 		in.d.Group.leave(in)
 	}
 	in.closeIO()
 }
+
+// KeepOnStop makes the coming stop leave the VIPs and the dataplane's
+// forwarding as they are and send no priority-0 advert, as keepalived's
+// --dont-release-vrrp does; the next daemon adopts them.
+func (in *Instance) KeepOnStop() { in.keepOnStop.Store(true) }
 
 // next is the earliest time the instance must be stepped with a Tick.
 func (in *Instance) next() time.Time {

@@ -95,6 +95,20 @@ func TestStopSendsPriorityZero(t *testing.T) {
 	b.wantOps("notify /bin/s")
 }
 
+// --dont-release-vrrp: a MASTER that stops sends no priority-0 advert and
+// leaves its VIPs and forwarding for the next daemon to adopt.
+func TestKeepOnStop(t *testing.T) {
+	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil).becomeMaster()
+	r.in.KeepOnStop()
+	r.in.stop()
+	if got := r.ops.take(); len(got) != 0 {
+		t.Fatalf("a kept stop did %q, want nothing", got)
+	}
+	if !r.vips.present[vip] || !r.role.on {
+		t.Fatal("a kept stop removed the VIP or stopped forwarding")
+	}
+}
+
 // A restarted daemon finds the VIPs a previous one left while the
 // dataplane still forwards them: it keeps them (no interruption) while the
 // election runs and releases them when another router is MASTER.

@@ -73,6 +73,17 @@ func StartXdpvip(t testing.TB, host *testnet.Host, conf string, extra ...string)
 	return n
 }
 
+// StartMaster starts one node on a network of its own (host name with
+// address addr, running conf, extra flags as for StartXdpvip) and waits
+// until its VI_1 is MASTER, within timeout.
+func StartMaster(t testing.TB, name, addr, conf string, timeout time.Duration, extra ...string) (*testnet.Host, *Node) {
+	t.Helper()
+	h := testnet.New(t).AddHost(name, addr)
+	node := StartXdpvip(t, h, conf, extra...)
+	node.WaitState("VI_1", "MASTER", timeout)
+	return h, node
+}
+
 func (n *Node) start(extra ...string) {
 	n.t.Helper()
 	args := []string{"run", "-f", n.Conf, "--control-socket", n.Sock, "--pid-file", filepath.Join(n.Dir, "xdpvip.pid"),

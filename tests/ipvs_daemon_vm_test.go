@@ -34,19 +34,12 @@ func TestIPVSDaemonInVM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: apt-get download into the kernel cache and the guest's test setup")
 	}
-	seed, err := os.ReadFile("../examples/seed-master.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	confs, err := guestSeedConfigs(string(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
+	confs := readGuestSeedConfigs(t)
 	bin := buildStaticXdpvip(t)
 	files := []ipvsvm.File{
 		{Src: bin, Dst: "/xdpvip", Mode: 0o755},
 		{Data: []byte(ipvsDaemonScript), Dst: "/daemon-vm.sh", Mode: 0o755},
-		{Data: []byte(seedIPVSListing + "\n"), Dst: "/etc/xdpvip/expected-ipvsadm.txt"},
+		{Data: []byte(ipvsvm.SeedListing + "\n"), Dst: "/etc/xdpvip/expected-ipvsadm.txt"},
 	}
 	for name, c := range confs {
 		files = append(files, ipvsvm.File{Data: []byte(c), Dst: "/etc/xdpvip/" + name + ".conf"})
@@ -61,14 +54,6 @@ func TestIPVSDaemonInVM(t *testing.T) {
 	checkGuestMarkers(t, res, ipvsDaemonChecks)
 	t.Logf("harness total %v", time.Since(start).Round(time.Millisecond))
 }
-
-// seedIPVSListing is the seed chapter's `ipvsadm` output in numeric form.
-const seedIPVSListing = `IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  192.168.12.211:80 wrr persistent 50
-  -> 192.168.28.103:80            Route   1      0          0
-  -> 192.168.28.104:80            Route   1      0          0`
 
 // ipvsDaemonChecks are the markers the guest script must print, in order.
 var ipvsDaemonChecks = []string{
@@ -131,9 +116,9 @@ func guestSeedConfigs(seed string) (map[string]string, error) {
 	return map[string]string{"seed": base, "inhibit": inhibit, "weight3": weight3}, nil
 }
 
-// TestGuestSeedConfigs checks, without qemu, that the guest's three
-// configurations are the seed's with only the intended changes.
-func TestGuestSeedConfigs(t *testing.T) {
+// readGuestSeedConfigs is guestSeedConfigs of examples/seed-master.conf.
+func readGuestSeedConfigs(t *testing.T) map[string]string {
+	t.Helper()
 	seed, err := os.ReadFile("../examples/seed-master.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +127,13 @@ func TestGuestSeedConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return confs
+}
+
+// TestGuestSeedConfigs checks, without qemu, that the guest's three
+// configurations are the seed's with only the intended changes.
+func TestGuestSeedConfigs(t *testing.T) {
+	confs := readGuestSeedConfigs(t)
 	type rsWant struct {
 		addr    string
 		weight  int

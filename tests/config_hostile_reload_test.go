@@ -18,11 +18,8 @@ import (
 // ${_RANDOM} whose range overflowed) leaves it answering, MASTER with its
 // VIP, and a SIGTERM right after still stops it.
 func TestReloadHostileConfig(t *testing.T) {
-	n := testnet.New(t)
-	h := n.AddHost("hx1", "192.0.2.41/24")
 	conf := VRRPConf("hx1", 71, 150, "1", "192.0.2.140/24", "")
-	node := StartXdpvip(t, h, conf, "--dataplane", "none")
-	node.WaitState("VI_1", "MASTER", 6*time.Second)
+	h, node := StartMaster(t, "hx1", "192.0.2.41/24", conf, 6*time.Second, "--dataplane", "none")
 
 	fifo := filepath.Join(node.Dir, "fifo.conf")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {

@@ -21,10 +21,7 @@ import (
 // non-zero at once with a message naming the first; the first keeps its
 // socket, its PID file, its VIP and its state.
 func TestSecondDaemonRefused(t *testing.T) {
-	n := testnet.New(t)
-	h := n.AddHost("lk1", "192.0.2.31/24")
-	first := StartXdpvip(t, h, VRRPConf("lk1", 61, 150, "1", "192.0.2.130/24", ""), "--dataplane", "xdp")
-	first.WaitState("VI_1", "MASTER", 6*time.Second)
+	h, first := StartMaster(t, "lk1", "192.0.2.31/24", VRRPConf("lk1", 61, 150, "1", "192.0.2.130/24", ""), 6*time.Second, "--dataplane", "xdp")
 	pidFile := filepath.Join(first.Dir, "xdpvip.pid")
 	testnet.Eventually(t, 5*time.Second, func() error {
 		_, err := os.Stat(pidFile)

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpvip/xdpvip/internal/netlab"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
@@ -120,7 +120,7 @@ func newBGPLab(t *testing.T, nodes int, bfd bool, conf func(i int, h *testnet.Ho
 		l.addRealServer()
 	}
 	for _, h := range l.LBs {
-		labAttachPeerPass(t, rack, h)
+		rack.AttachSwitchPass(h)
 	}
 
 	// The client subnet: its own bridge, the router's second leg plugged
@@ -197,24 +197,7 @@ func ecmpConfReals(name string, reverse, bfd bool, n int, flowSync bool) string 
 			peers += fmt.Sprintf("    flow_sync_peer 10.78.1.%d\n", 11+i)
 		}
 	}
-	return fmt.Sprintf(`global_defs {
-    router_id %s
-}
-bgp {
-    local_as 65010
-    neighbor %s {
-        remote_as 65000
-        hold_time %d
-%s    }
-%s}
-virtual_server %s 80 {
-    announce ecmp
-    delay_loop 1
-    lb_algo wrr
-    lb_kind DR
-    protocol TCP
-%s}
-`, name, ecmpRouter, int(ecmpHold/time.Second), bfdLine, peers, ecmpVIP, strings.Join(reals, ""))
+	return netlab.ECMPConf(name, ecmpRouter, int(ecmpHold/time.Second), bfdLine, peers, ecmpVIP, strings.Join(reals, ""))
 }
 
 func (l *ecmpLab) startLB(h *testnet.Host, i int) *Node {
@@ -324,47 +307,14 @@ func (l *ecmpLab) WaitNextHops(n int, timeout time.Duration) time.Duration {
 func (l *ecmpLab) startNginx(h *testnet.Host) *testnet.Process {
 	t := l.t
 	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"logs", "tmp", "www"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "www", "big"), bytes.Repeat([]byte("x"), bigSize), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(`worker_processes 1;
-user root;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    server {
-        listen 80 backlog=4096;
-        location = / {
-            default_type text/plain;
-            return 200 "%[2]s\n";
-        }
-        location = /big {
-            root %[1]s/www;
-            limit_rate %[3]s;
-            default_type application/octet-stream;
-        }
-    }
-}
-`, dir, h.Name(), bigRate)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+	g, err := netlab.WriteNginxWith(t.TempDir(), h.Name(), netlab.NginxOptions{
+		Connections: 4096, Backlog: 4096, NoAccessLog: true, Big: bigSize, BigRate: bigRate,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var p *testnet.Process
-	l.Start.Run(func() { p = h.Start("nginx", "-c", path, "-p", dir, "-g", "daemon off;") })
+	l.Start.Run(func() { p = h.Start("nginx", g.Args()...) })
 	testnet.Eventually(t, 10*time.Second, func() error {
 		if p.Exited() {
 			return fmt.Errorf("%s: nginx exited:\n%s", h.Name(), p.Log())
@@ -430,6 +380,7 @@ func (l *ecmpLab) conns() []uint64 {
 
 // downloads are long-lived TCP connections, each a steady /big download.
 type downloads struct {
+	t        testing.TB
 	wg       sync.WaitGroup
 	done     atomic.Int64
 	mu       sync.Mutex
@@ -441,7 +392,7 @@ type downloads struct {
 // once all are connected and receiving.
 func (l *ecmpLab) startDownloads(n, base int) *downloads {
 	l.t.Helper()
-	dl := &downloads{}
+	dl := &downloads{t: l.t}
 	var receiving atomic.Int64
 	for i := range n {
 		dl.wg.Add(1)
@@ -508,12 +459,18 @@ func (l *ecmpLab) download(sport int, receiving *atomic.Int64) error {
 	return nil
 }
 
-// Wait waits for every download to end and returns (completed, failures).
-func (dl *downloads) Wait() (int, []error, int) {
+// Wait waits for every download to end, logs the first five lost, and
+// returns how many completed and how many of the lost were reset.
+func (dl *downloads) Wait() (done, resets int) {
 	dl.wg.Wait()
 	dl.mu.Lock()
 	defer dl.mu.Unlock()
-	return int(dl.done.Load()), dl.failures, dl.resets
+	for i, f := range dl.failures {
+		if i < 5 {
+			dl.t.Logf("lost: %v", f)
+		}
+	}
+	return int(dl.done.Load()), dl.resets
 }
 
 // scrape reads a node's /metrics (the default --metrics-address, in the

@@ -73,6 +73,34 @@ func StartXdpvip(t testing.TB, host *testnet.Host, conf string, extra ...string)
 	return n
 }
 
+// StartMaster starts one node on a network of its own (host name with
+// address addr, running conf, extra flags as for StartXdpvip) and waits
+// until its VI_1 is MASTER, within timeout.
+func StartMaster(t testing.TB, name, addr, conf string, timeout time.Duration, extra ...string) (*testnet.Host, *Node) {
+	t.Helper()
+	h := testnet.New(t).AddHost(name, addr)
+	node := StartXdpvip(t, h, conf, extra...)
+	node.WaitState("VI_1", "MASTER", timeout)
+	return h, node
+}
+
+// StartPair starts the two-node lab: lvs1 (192.0.2.11, priority 100) and
+// lvs2 (192.0.2.12, priority 90) on one network, both with VRRPConf's
+// VI_1 (VRID 51, advert_int 1, VIP 192.0.2.100/24, body as for
+// VRRPConf) and extra flags, and waits until lvs1 is MASTER and lvs2
+// BACKUP.
+func StartPair(t testing.TB, body string, extra ...string) (a, b *testnet.Host, na, nb *Node) {
+	t.Helper()
+	n := testnet.New(t)
+	a = n.AddHost("lvs1", "192.0.2.11/24")
+	b = n.AddHost("lvs2", "192.0.2.12/24")
+	na = StartXdpvip(t, a, VRRPConf("lvs1", 51, 100, "1", "192.0.2.100/24", body), extra...)
+	nb = StartXdpvip(t, b, VRRPConf("lvs2", 51, 90, "1", "192.0.2.100/24", body), extra...)
+	na.WaitState("VI_1", "MASTER", 6*time.Second)
+	nb.WaitState("VI_1", "BACKUP", 2*time.Second)
+	return a, b, na, nb
+}
+
 func (n *Node) start(extra ...string) {
 	n.t.Helper()
 	args := []string{"run", "-f", n.Conf, "--control-socket", n.Sock, "--pid-file", filepath.Join(n.Dir, "xdpvip.pid"),

@@ -4,10 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,25 +34,12 @@ func TestIPVSDaemonInVM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: apt-get download into the kernel cache and the guest's test setup")
 	}
-	seed, err := os.ReadFile("../examples/seed-master.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	confs, err := guestSeedConfigs(string(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "xdpvip")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/xdpvip")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building a static xdpvip: %v\n%s", err, out)
-	}
+	confs := readGuestSeedConfigs(t)
+	bin := buildStaticXdpvip(t)
 	files := []ipvsvm.File{
 		{Src: bin, Dst: "/xdpvip", Mode: 0o755},
 		{Data: []byte(ipvsDaemonScript), Dst: "/daemon-vm.sh", Mode: 0o755},
-		{Data: []byte(seedIPVSListing + "\n"), Dst: "/etc/xdpvip/expected-ipvsadm.txt"},
+		{Data: []byte(ipvsvm.SeedListing + "\n"), Dst: "/etc/xdpvip/expected-ipvsadm.txt"},
 	}
 	for name, c := range confs {
 		files = append(files, ipvsvm.File{Data: []byte(c), Dst: "/etc/xdpvip/" + name + ".conf"})
@@ -68,35 +51,9 @@ func TestIPVSDaemonInVM(t *testing.T) {
 		Command: "/bin/sh /daemon-vm.sh",
 		Timeout: 150 * time.Second,
 	})
-	results := parseGuestChecks(res.Console)
-	for _, name := range ipvsDaemonChecks {
-		switch r, ok := results[name]; {
-		case !ok:
-			t.Errorf("check %s printed no result", name)
-		case r.verdict != "PASS":
-			t.Errorf("check %s: %s %s", name, r.verdict, r.detail)
-		default:
-			t.Logf("check %s: PASS %s", name, r.detail)
-		}
-	}
-	for name, r := range results {
-		if !slices.Contains(ipvsDaemonChecks, name) {
-			t.Errorf("unexpected check %s: %s %s", name, r.verdict, r.detail)
-		}
-	}
-	if res.ExitCode != 0 {
-		t.Errorf("guest script exit %d", res.ExitCode)
-	}
+	checkGuestMarkers(t, res, ipvsDaemonChecks)
 	t.Logf("harness total %v", time.Since(start).Round(time.Millisecond))
 }
-
-// seedIPVSListing is the seed chapter's `ipvsadm` output in numeric form.
-const seedIPVSListing = `IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  192.168.12.211:80 wrr persistent 50
-  -> 192.168.28.103:80            Route   1      0          0
-  -> 192.168.28.104:80            Route   1      0          0`
 
 // ipvsDaemonChecks are the markers the guest script must print, in order.
 var ipvsDaemonChecks = []string{
@@ -121,23 +78,6 @@ var ipvsDaemonChecks = []string{
 	"5-sigterm-removes-owned",
 	"5-sigterm-removes-vip",
 	"5-foreign-kept-after-stop",
-}
-
-type guestCheck struct{ verdict, detail string }
-
-var guestCheckLine = regexp.MustCompile(`(?m)^XDPVIP-DAEMON-VM: (PASS|FAIL) (\S+): ?(.*)$`)
-
-// parseGuestChecks reads the script's markers; a check printed twice
-// keeps a FAIL.
-func parseGuestChecks(console string) map[string]guestCheck {
-	out := map[string]guestCheck{}
-	for _, m := range guestCheckLine.FindAllStringSubmatch(console, -1) {
-		if prev, ok := out[m[2]]; ok && prev.verdict == "FAIL" {
-			continue
-		}
-		out[m[2]] = guestCheck{verdict: m[1], detail: m[3]}
-	}
-	return out
 }
 
 // guestSeedConfigs adapts the seed's configuration for the guest: the
@@ -176,9 +116,9 @@ func guestSeedConfigs(seed string) (map[string]string, error) {
 	return map[string]string{"seed": base, "inhibit": inhibit, "weight3": weight3}, nil
 }
 
-// TestGuestSeedConfigs checks, without qemu, that the guest's three
-// configurations are the seed's with only the intended changes.
-func TestGuestSeedConfigs(t *testing.T) {
+// readGuestSeedConfigs is guestSeedConfigs of examples/seed-master.conf.
+func readGuestSeedConfigs(t *testing.T) map[string]string {
+	t.Helper()
 	seed, err := os.ReadFile("../examples/seed-master.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +127,13 @@ func TestGuestSeedConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return confs
+}
+
+// TestGuestSeedConfigs checks, without qemu, that the guest's three
+// configurations are the seed's with only the intended changes.
+func TestGuestSeedConfigs(t *testing.T) {
+	confs := readGuestSeedConfigs(t)
 	type rsWant struct {
 		addr    string
 		weight  int
@@ -267,10 +214,7 @@ func TestParseGuestChecks(t *testing.T) {
 // eth0), rs1 and rs2 (the VIP on lo with arp_ignore=1/arp_announce=2,
 // busybox httpd with a CGI that names the server and the client address
 // it sees) and client. Times come from /proc/uptime (10 ms resolution).
-const ipvsDaemonScript = `set -u
-# iproute2's ip: busybox's applet has no netns support.
-ip() { /usr/sbin/ip "$@"; }
-VIP=192.168.12.211
+const ipvsDaemonScript = "set -u\n" + guestShellLib + `VIP=192.168.12.211
 RS1=192.168.28.103
 RS2=192.168.28.104
 CL=192.168.28.50
@@ -279,21 +223,6 @@ SOCK=/run/xdpvip.sock
 # Check bound: delay_loop*(retry+1) + connect_timeout = 1*2+1 s, plus margin.
 BOUND_MS=3000
 LIMIT_MS=5000
-fails=0
-pass() { n=$1; shift; echo "XDPVIP-DAEMON-VM: PASS $n: $*"; }
-fail() { n=$1; shift; echo "XDPVIP-DAEMON-VM: FAIL $n: $*"; fails=$((fails+1)); }
-check() { n=$1; d=$2; shift 2; if "$@"; then pass $n "$d"; else fail $n "$d"; fi; }
-now_ms() { awk '{printf "%d\n", $1*1000}' /proc/uptime; }
-# waitfor MS CMD...: run CMD until it succeeds or MS ms passed; $took is the time taken.
-waitfor() {
-	lim=$1; shift; s=$(now_ms)
-	while :; do
-		if "$@" >/dev/null 2>&1; then took=$(( $(now_ms) - s )); return 0; fi
-		took=$(( $(now_ms) - s ))
-		[ $took -gt $lim ] && return 1
-		sleep 0.05
-	done
-}
 IPVS() { ip netns exec lvs /usr/sbin/ipvsadm "$@"; }
 XL() { c=$1; shift; ip netns exec lvs /xdpvip $c --control-socket $SOCK "$@"; }
 listing() { IPVS -Ln "$@" | sed 's/ *$//'; }
@@ -307,39 +236,35 @@ rs_weight() { block $VIP:80 listing | grep -qE -- "-> $1:80 +Route +$2 "; }
 vip_on_lvs() { ip -n lvs -4 addr show dev eth0 | grep -q " $VIP/32 "; }
 reloaded() { XL status --json | grep -qE "\"reloads\": *$1,"; }
 dead() { ! kill -0 $dpid 2>/dev/null; }
-start_http() {
-	mkdir -p /srv/$1/cgi-bin
-	cat >/srv/$1/cgi-bin/who <<EOF
-#!/bin/sh
-echo "Content-Type: text/plain"
-echo
-echo "$1 remote=\$REMOTE_ADDR"
-EOF
-	chmod 755 /srv/$1/cgi-bin/who
-	nsenter --net=/run/netns/$1 httpd -f -p 0.0.0.0:80 -h /srv/$1 &
-	eval "http_$1=\$!"
-	waitfor 5000 ip netns exec $1 timeout 3 wget -q -O /dev/null http://127.0.0.1/cgi-bin/who || echo "httpd in $1 does not answer"
+# within NAME WHAT CMD...: check NAME passes if CMD succeeds within 10 s and
+# LIMIT_MS; WHAT says what CMD waits for.
+within() {
+	n=$1; d=$2; shift 2
+	if waitfor 10000 "$@"; then
+		check $n "$d ${took} ms later (limit ${LIMIT_MS} ms)" [ $took -le $LIMIT_MS ]
+	else
+		fail $n "$d: not after ${took} ms"
+	fi
 }
-stop_http() { eval "p=\$http_$1"; kill $p; wait $p 2>/dev/null; }
-# busybox 1.35's wget -T crashes; bound it with timeout instead.
-get() { body=$(ip netns exec client timeout 3 wget -q -O - http://$VIP/cgi-bin/who 2>/dev/null) && [ -n "$body" ]; }
+# rs1_stop_start DOWN WHAT COND LVS PATTERN UP: stop rs1's server; check
+# DOWN: COND (eval'd; WHAT says it) holds within the check bound; check LVS:
+# xdpvip lvs lists rs1 as "Route PATTERN"; start the server; check UP: rs1
+# is back with weight 1 within the bound.
+rs1_stop_start() {
+	stop_http rs1
+	within $1 "rs1 $2 after its server stopped (bound ${BOUND_MS} ms + margin)" eval "$3"
+	listing
+	XL lvs | tee /tmp/xl-$4
+	check $4 "xdpvip lvs lists rs1 as Route $5" grep -qE -- "-> $RS1:80 +Route +$5" /tmp/xl-$4
+	start_http rs1
+	within $6 "rs1 weight 1 after its server started" rs_weight $RS1 1
+}
 
 echo "== network"
-ip link add br0 type bridge
-ip link set br0 up
-for spec in lvs:192.168.28.101 rs1:$RS1 rs2:$RS2 client:$CL; do
-	ns=${spec%%:*}; addr=${spec#*:}
-	ip netns add $ns
-	ip link add v$ns type veth peer name eth0 netns $ns
-	ip link set v$ns master br0 up
-	ip -n $ns link set lo up
-	ip -n $ns addr add $addr/24 dev eth0
-	ip -n $ns link set eth0 up
-done
+bridge lvs:192.168.28.101 rs1:$RS1 rs2:$RS2 client:$CL
 ip -n client route add $VIP/32 dev eth0
 for ns in rs1 rs2; do
-	ip -n $ns addr add $VIP/32 dev lo
-	ip netns exec $ns sh -c 'for i in all eth0; do echo 1 >/proc/sys/net/ipv4/conf/$i/arp_ignore; echo 2 >/proc/sys/net/ipv4/conf/$i/arp_announce; done'
+	dr_real_server $ns
 	start_http $ns
 done
 IPVS -A -t 10.9.9.9:81 -s rr
@@ -400,41 +325,13 @@ check 2-xdpvip-lvs-stats "xdpvip lvs --stats equals ipvsadm -Ln --stats" eval '[
 
 echo "== 3: a real server that stops listening"
 rs_weight $RS1 1 && rs1_before=yes || rs1_before=no
-stop_http rs1
-if [ $rs1_before = yes ] && waitfor 10000 rs_gone $RS1; then
-	check 3-removed-when-down "rs1 removed ${took} ms after its server stopped (bound ${BOUND_MS} ms + margin)" [ $took -le $LIMIT_MS ]
-else
-	fail 3-removed-when-down "rs1 listed before: $rs1_before; still listed after ${took} ms"
-fi
-listing
-XL lvs | tee /tmp/xl-down
-check 3-xdpvip-lvs-down "xdpvip lvs marks rs1 DOWN, not programmed" grep -qE -- "-> $RS1:80 +Route +- .*DOWN" /tmp/xl-down
-start_http rs1
-if waitfor 10000 rs_weight $RS1 1; then
-	check 3-back-when-up "rs1 back ${took} ms after its server started" [ $took -le $LIMIT_MS ]
-else
-	fail 3-back-when-up "rs1 not back after ${took} ms"
-fi
+rs1_stop_start 3-removed-when-down "removed (listed before: $rs1_before)" '[ $rs1_before = yes ] && rs_gone $RS1' 3-xdpvip-lvs-down '- .*DOWN' 3-back-when-up
 before=$(norm)
 cp /etc/xdpvip/inhibit.conf $CONF
 kill -HUP $dpid
 waitfor 10000 reloaded 1 && r1=yes || r1=no
 check 3-inhibit-reload-changes-nothing "reloaded: $r1; adding inhibit_on_failure changed nothing in the kernel" [ $r1 = yes -a "$(norm)" = "$before" ]
-stop_http rs1
-if waitfor 10000 rs_weight $RS1 0; then
-	check 3-inhibited-when-down "rs1 weight 0 ${took} ms after its server stopped (bound ${BOUND_MS} ms + margin)" [ $took -le $LIMIT_MS ]
-else
-	fail 3-inhibited-when-down "rs1 not weighted 0 after ${took} ms"
-fi
-listing
-XL lvs | tee /tmp/xl-inh
-check 3-xdpvip-lvs-inhibited "xdpvip lvs marks rs1 DOWN inhibited with weight 0" grep -qE -- "-> $RS1:80 +Route +0 .*DOWN inhibited" /tmp/xl-inh
-start_http rs1
-if waitfor 10000 rs_weight $RS1 1; then
-	check 3-inhibit-back-when-up "rs1 weight 1 again ${took} ms after its server started" [ $took -le $LIMIT_MS ]
-else
-	fail 3-inhibit-back-when-up "rs1 not weight 1 after ${took} ms"
-fi
+rs1_stop_start 3-inhibited-when-down 'weighted 0' 'rs_weight $RS1 0' 3-xdpvip-lvs-inhibited '0 .*DOWN inhibited' 3-inhibit-back-when-up
 
 echo "== 4: reload with rs2 weight 3"
 before=$(norm)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/xdpvip/xdpvip/internal/netlab"
-	"github.com/xdpvip/xdpvip/internal/nsutil"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
@@ -125,8 +124,8 @@ func newLVSLab(t *testing.T) *lvsLab {
 	l.LVS2 = n.AddHost("lvs2", labLVS2)
 	l.RS1 = l.AddRealServer("rs1", labRS1)
 	l.RS2 = l.AddRealServer("rs2", labRS2)
-	labAttachPeerPass(t, n, l.LVS1)
-	labAttachPeerPass(t, n, l.LVS2)
+	n.AttachSwitchPass(l.LVS1)
+	n.AttachSwitchPass(l.LVS2)
 	return l
 }
 
@@ -143,35 +142,6 @@ func (l *lvsLab) AddRealServer(name, addr string) *testnet.Host {
 	}
 	h.MustExec("ip", "addr", "add", labVIP+"/32", "dev", "lo")
 	return h
-}
-
-// labAttachPeerPass puts a program that passes every frame on the switch
-// side of h's cable (native XDP on the veth), so that the frames h's XDP
-// program sends with XDP_TX are received by the bridge.
-func labAttachPeerPass(t testing.TB, n *testnet.Net, h *testnet.Host) {
-	t.Helper()
-	// The host end's IFLA_LINK is the switch end's ifindex in the switch
-	// namespace.
-	hh, err := h.Handle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hl, err := hh.LinkByName(h.Iface())
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name(), err)
-	}
-	sh, err := nsutil.Handle(n.SwitchNS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
-	sl, err := sh.LinkByIndex(hl.Attrs().ParentIndex)
-	if err != nil {
-		t.Fatalf("switch port of %s: %v", h.Name(), err)
-	}
-	if err := nsutil.AttachXDPPass(n.SwitchNS(), sl.Attrs().Name); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // labNginx is nginx-light serving one page that names its host.

@@ -17,10 +17,7 @@ import (
 // configuration naming a missing interface is refused by both, and the VIP
 // stays.
 func TestReloadDryRun(t *testing.T) {
-	n := testnet.New(t)
-	a := n.AddHost("lvs1", "192.0.2.11/24")
-	node := StartXdpvip(t, a, VRRPConf("lvs1", 51, 100, "0.1", "192.0.2.100/24", "    version 3"), "--dataplane", "none")
-	node.WaitState("VI_1", "MASTER", 5*time.Second)
+	a, node := StartMaster(t, "lvs1", "192.0.2.11/24", VRRPConf("lvs1", 51, 100, "0.1", "192.0.2.100/24", "    version 3"), 5*time.Second, "--dataplane", "none")
 	before := node.Status()
 
 	changed := VRRPConf("lvs1", 51, 100, "0.1", "192.0.2.100/24\n        192.0.2.101/24", "    version 3")

@@ -5,21 +5,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/xdpvip/xdpvip/internal/testnet"
 )
 
 // TestStatusWatch: `xdpvip status --watch` on the BACKUP redraws every
 // interval and lists the BACKUP -> MASTER transition it saw when the
 // MASTER left.
 func TestStatusWatch(t *testing.T) {
-	n := testnet.New(t)
-	a := n.AddHost("lvs1", "192.0.2.11/24")
-	b := n.AddHost("lvs2", "192.0.2.12/24")
-	na := StartXdpvip(t, a, VRRPConf("lvs1", 51, 100, "1", "192.0.2.100/24", ""), "--dataplane", "none")
-	nb := StartXdpvip(t, b, VRRPConf("lvs2", 51, 90, "1", "192.0.2.100/24", ""), "--dataplane", "none")
-	na.WaitState("VI_1", "MASTER", 6*time.Second)
-	nb.WaitState("VI_1", "BACKUP", 2*time.Second)
+	_, _, na, nb := StartPair(t, "", "--dataplane", "none")
 	type result struct {
 		out string
 		err error

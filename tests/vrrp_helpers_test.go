@@ -268,22 +268,7 @@ func serveName(t testing.TB, h *testnet.Host) {
 // the test ends and hands each connection to handle in a goroutine.
 func serveTCP(t testing.TB, h *testnet.Host, port int, handle func(net.Conn)) {
 	t.Helper()
-	var ln net.Listener
-	mustInNS(t, h, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
+	h.ServeTCP(t, fmt.Sprintf("0.0.0.0:%d", port), handle)
 }
 
 // dialName connects from h to addr:tcpPort and returns the name the

@@ -3,9 +3,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,12 +80,7 @@ func TestXDPDaemonOnDebianKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: apt-get download into the kernel cache and the guest's test setup")
 	}
-	bin := filepath.Join(t.TempDir(), "xdpvip")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/xdpvip")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building a static xdpvip: %v\n%s", err, out)
-	}
+	bin := buildStaticXdpvip(t)
 	files := []ipvsvm.File{
 		{Src: bin, Dst: "/xdpvip", Mode: 0o755},
 		{Data: []byte(xdpDaemonScript), Dst: "/xdp-daemon-vm.sh", Mode: 0o755},
@@ -102,74 +94,25 @@ func TestXDPDaemonOnDebianKernel(t *testing.T) {
 		MemoryMB: 1024,
 		Timeout:  200 * time.Second,
 	})
-	results := parseGuestChecks(res.Console)
-	for _, name := range xdpDaemonChecks {
-		switch r, ok := results[name]; {
-		case !ok:
-			t.Errorf("check %s printed no result", name)
-		case r.verdict != "PASS":
-			t.Errorf("check %s: %s %s", name, r.verdict, r.detail)
-		default:
-			t.Logf("check %s: PASS %s", name, r.detail)
-		}
-	}
-	for name, r := range results {
-		if !slices.Contains(xdpDaemonChecks, name) {
-			t.Errorf("unexpected check %s: %s %s", name, r.verdict, r.detail)
-		}
-	}
-	if res.ExitCode != 0 {
-		t.Errorf("guest script exit %d", res.ExitCode)
-	}
+	checkGuestMarkers(t, res, xdpDaemonChecks)
 	t.Logf("guest run %v, harness total %v", res.Elapsed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 // xdpDaemonScript runs in the guest (busybox sh, iproute2's ip).
-var xdpDaemonScript = `set -u
-ip() { /usr/sbin/ip "$@"; }
-VIP=` + xdpVMVIP + `
+var xdpDaemonScript = "set -u\n" + guestShellLib + `VIP=` + xdpVMVIP + `
 RS=` + xdpVMRS + `
 CL=10.0.0.50
-fails=0
-pass() { n=$1; shift; echo "XDPVIP-DAEMON-VM: PASS $n: $*"; }
-fail() { n=$1; shift; echo "XDPVIP-DAEMON-VM: FAIL $n: $*"; fails=$((fails+1)); }
-check() { n=$1; d=$2; shift 2; if "$@"; then pass $n "$d"; else fail $n "$d"; fi; }
-now_ms() { awk '{printf "%d\n", $1*1000}' /proc/uptime; }
-waitfor() {
-	lim=$1; shift; s=$(now_ms)
-	while :; do
-		if "$@" >/dev/null 2>&1; then took=$(( $(now_ms) - s )); return 0; fi
-		took=$(( $(now_ms) - s ))
-		[ $took -gt $lim ] && return 1
-		sleep 0.1
-	done
-}
 ST() { ip netns exec $1 /xdpvip status --json --control-socket /run/$1.sock; }
 # state NODE INSTANCE STATE: NODE's instance INSTANCE is in STATE.
 state() { ST $1 | tr -d ' \n' | grep -q "\"name\":\"$2\",[^}]*\"state\":\"$3\""; }
 # field NODE INSTANCE KEY: the number KEY of NODE's instance INSTANCE.
 field() { ST $1 | tr -d ' \n' | sed 's/},{/}\n{/g' | grep "\"name\":\"$2\"" | sed -n "s/.*\"$3\":\([0-9]*\).*/\1/p"; }
 nvips() { ip -n $1 addr show dev eth0 | grep -cE " (10\.0\.1\.[0-9]+/32|$VIP/32|2001:db8:1::[0-9a-f]+/128) "; }
-get() { body=$(ip netns exec client timeout 3 wget -q -O - http://$VIP/cgi-bin/who 2>/dev/null) && [ -n "$body" ]; }
 
 echo "== network"
-ip link add br0 type bridge
-ip link set br0 up
-for spec in lb1:10.0.0.1 lb2:10.0.0.2 rs1:$RS client:$CL; do
-	ns=${spec%%:*}; addr=${spec#*:}
-	ip netns add $ns
-	ip link add v$ns type veth peer name eth0 netns $ns
-	ip link set v$ns master br0 up
-	ip -n $ns link set lo up
-	ip -n $ns addr add $addr/24 dev eth0
-	ip -n $ns link set eth0 up
-done
-ip -n rs1 addr add $VIP/32 dev lo
-ip netns exec rs1 sh -c 'for i in all eth0; do echo 1 >/proc/sys/net/ipv4/conf/$i/arp_ignore; echo 2 >/proc/sys/net/ipv4/conf/$i/arp_announce; done'
-mkdir -p /srv/rs1/cgi-bin
-printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "rs1 remote=$REMOTE_ADDR"\n' >/srv/rs1/cgi-bin/who
-chmod 755 /srv/rs1/cgi-bin/who
-nsenter --net=/run/netns/rs1 httpd -f -p 0.0.0.0:80 -h /srv/rs1 &
+bridge lb1:10.0.0.1 lb2:10.0.0.2 rs1:$RS client:$CL
+dr_real_server rs1
+start_http rs1
 mount -t bpf bpf /sys/fs/bpf
 for n in lb1 lb2; do
 	ip netns exec $n /xdpvip run -f /etc/xdpvip/$n.conf --control-socket /run/$n.sock --pid-file /run/$n.pid \

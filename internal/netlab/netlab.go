@@ -27,6 +27,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+
+	"github.com/xdpvip/xdpvip/internal/nsutil"
 )
 
 // BridgeName is the name of the bridge inside the switch namespace.
@@ -271,6 +273,17 @@ func (n *Net) SetLink(h *Host, up bool) error {
 		state = "up"
 	}
 	return IP("-n", n.swNS, "link", "set", h.port, state)
+}
+
+// AttachSwitchPass puts a program that passes every frame (native XDP) on
+// the switch side of h's cable, so that the frames h's XDP program sends
+// with XDP_TX are received by the bridge: XDP_TX into a veth needs a
+// program on its peer.
+func (n *Net) AttachSwitchPass(h *Host) error {
+	if err := nsutil.AttachXDPPass(n.swNS, h.port); err != nil {
+		return fmt.Errorf("netlab: switch port of %s: %w", h.name, err)
+	}
+	return nil
 }
 
 // PairEnd is one side of NewPair: the namespace's name (after the

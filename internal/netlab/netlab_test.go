@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/config"
 )
 
 // requireLab skips unless namespaces can be made.
@@ -166,3 +168,47 @@ func TestWriteNginx(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestECMPConf(t *testing.T) {
+	real := "    real_server 10.78.1.21 80 {\n        TCP_CHECK {\n            connect_timeout 1\n        }\n    }\n"
+	conf := ECMPConf("lb1", "10.78.1.1", 3, "        bfd\n", "    flow_sync_peer 10.78.1.12\n", "10.78.9.1", real)
+	cfg, _, err := config.Parse("ecmp.conf", []byte(conf))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, conf)
+	}
+	if cfg.BGP == nil || cfg.BGP.LocalAS != 65010 || len(cfg.BGP.Neighbors) != 1 || len(cfg.BGP.FlowSyncPeers) != 1 {
+		t.Fatalf("bgp %+v; want local_as 65010, one neighbor, one flow_sync_peer", cfg.BGP)
+	}
+	nb := cfg.BGP.Neighbors[0]
+	if nb.Addr.String() != "10.78.1.1" || nb.RemoteAS != 65000 || nb.HoldTime != 3*time.Second || !nb.BFD {
+		t.Errorf("neighbor %+v; want 10.78.1.1, AS 65000, hold 3 s, bfd", nb)
+	}
+	if len(cfg.Instances) != 0 || len(cfg.VirtualServers) != 1 {
+		t.Fatalf("%d instances, %d virtual servers; want none and one", len(cfg.Instances), len(cfg.VirtualServers))
+	}
+	vs := cfg.VirtualServers[0]
+	if vs.Announce.Mode != config.AnnounceECMP || vs.Scheduler != "wrr" || vs.Method != config.MethodDR || len(vs.RealServers) != 1 {
+		t.Errorf("virtual server %+v; want announce ecmp, wrr, DR, one real server", vs)
+	}
+}
+
+func TestWriteNginxWith(t *testing.T) {
+	dir := t.TempDir()
+	g, err := WriteNginxWith(dir, "rs2", NginxOptions{Connections: 4096, Backlog: 4096, NoAccessLog: true, Big: 1000, BigRate: "10k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(g.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"worker_connections 4096;", "listen 80 backlog=4096;", "access_log off;", `return 200 "rs2\n";`,
+		"location = /big {\n            root " + dir + "/www;\n            limit_rate 10k;"} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("nginx.conf has no %q:\n%s", want, conf)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "www", "big")); err != nil || fi.Size() != 1000 {
+		t.Errorf("www/big: %v, %v; want 1000 bytes", fi, err)
+	}
+}

@@ -18,6 +18,7 @@ package testnet
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +142,16 @@ func (n *Net) SetLink(h *Host, up bool) {
 	}
 }
 
+// AttachSwitchPass puts an XDP pass program on the switch side of h's
+// cable (see netlab.Net.AttachSwitchPass): XDP_TX into a veth needs one
+// on its peer.
+func (n *Net) AttachSwitchPass(h *Host) {
+	n.t.Helper()
+	if err := n.lab.AttachSwitchPass(h.Host); err != nil {
+		n.t.Fatalf("testnet: %v", err)
+	}
+}
+
 // MustExec is Exec that fails the test on error.
 func (h *Host) MustExec(name string, args ...string) []byte {
 	h.net.t.Helper()
@@ -184,6 +195,31 @@ func (h *Host) MustDo(f func() error) {
 	if err := h.Do(f); err != nil {
 		h.net.t.Fatal(err)
 	}
+}
+
+// ServeTCP listens on addr (host:port, TCP over IPv4) in h's namespace
+// until t ends and hands each connection to handle in a goroutine of its
+// own.
+func (h *Host) ServeTCP(t testing.TB, addr string, handle func(net.Conn)) {
+	t.Helper()
+	var ln net.Listener
+	if err := h.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("testnet: %s: %v", h.Name(), err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
 }
 
 // Handle returns a netlink handle bound to the host's namespace; it is

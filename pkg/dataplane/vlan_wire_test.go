@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvip/xdpvip/internal/nsutil"
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
@@ -68,25 +67,12 @@ func vlanDirectRouting(t *testing.T, bond bool) {
 		rs.MustExec("sysctl", "-qw", "net.ipv4.conf."+kv)
 	}
 	rs.MustExec("ip", "addr", "add", vip.String()+"/32", "dev", "lo")
-	attachSwitchPass(t, n, lb)
+	n.AttachSwitchPass(lb)
 
-	var ln net.Listener
-	rs.MustDo(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", vip.String()+":80")
-		return err
+	rs.ServeTCP(t, vip.String()+":80", func(c net.Conn) {
+		fmt.Fprintf(c, "rs\n")
+		c.Close()
 	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "rs\n")
-			c.Close()
-		}
-	}()
 
 	d := openIn(t, lb, Options{Iface: lbParent, BPFDir: testBPFDir(t)})
 	t.Cleanup(func() { d.Close(); Detach(filepath.Dir(d.pinDir), lbParent) })
@@ -148,32 +134,5 @@ func vlanDirectRouting(t *testing.T, bond bool) {
 	// SYN, ACK, FIN/ACK at least: three client frames per connection.
 	if c["fwd_tx"] < 3*conns || c["fwd_redirect"] != 0 {
 		t.Errorf("counters %v: want at least %d frames sent with XDP_TX", c, 3*conns)
-	}
-}
-
-// attachSwitchPass puts an XDP pass program on the switch side of h's
-// veth: XDP_TX into a veth needs one on the peer.
-func attachSwitchPass(t *testing.T, n *testnet.Net, h *testnet.Host) {
-	t.Helper()
-	hh, err := h.Handle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hh.Close()
-	hl, err := hh.LinkByName(h.Iface())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := nsutil.Handle(n.SwitchNS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
-	sl, err := sh.LinkByIndex(hl.Attrs().ParentIndex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nsutil.AttachXDPPass(n.SwitchNS(), sl.Attrs().Name); err != nil {
-		t.Fatal(err)
 	}
 }

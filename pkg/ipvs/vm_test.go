@@ -23,6 +23,7 @@ import (
 	kipvs "github.com/cloudflare/ipvs"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpvip/xdpvip/internal/ipvsvm"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
 
@@ -109,14 +110,6 @@ func newRecorded(t *testing.T) (*Backend, *recorder) {
 	return b, r
 }
 
-// seedListing is the seed chapter's `ipvsadm` output in numeric form.
-const seedListing = `IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  192.168.12.211:80 wrr persistent 50
-  -> 192.168.28.103:80            Route   1      0          0
-  -> 192.168.28.104:80            Route   1      0          0`
-
 func TestVMAvailable(t *testing.T) {
 	inGuest(t)
 	if err := Available(); err != nil {
@@ -130,8 +123,8 @@ func TestVMSeedServiceAsIpvsadmListsIt(t *testing.T) {
 	if err := b.Apply([]lvs.Service{seedService()}); err != nil {
 		t.Fatal(err)
 	}
-	if got := ipvsadmList(t); got != seedListing {
-		t.Fatalf("ipvsadm -Ln:\n%s\nwant:\n%s", got, seedListing)
+	if got := ipvsadmList(t); got != ipvsvm.SeedListing {
+		t.Fatalf("ipvsadm -Ln:\n%s\nwant:\n%s", got, ipvsvm.SeedListing)
 	}
 	if len(r.calls) != 3 {
 		t.Errorf("calls %q; want one service and two real servers created", r.calls)

@@ -102,35 +102,11 @@ protocol bgp lb3 from lb { neighbor 10.78.1.13 as 65010; }
 }
 
 func (l *lab) writeECMPConf(name string) {
-	conf := fmt.Sprintf(`global_defs {
-    router_id %s
-}
-! xdpvip's BGP extension (keepalived warns "Unknown keyword" and skips it)
-bgp {
-    local_as 65010
-    neighbor %s {
-        remote_as 65000
-        hold_time 3
-    }
-}
-virtual_server %s 80 {
-    announce ecmp
-    delay_loop 1
-    lb_algo wrr
-    lb_kind DR
-    protocol TCP
-    real_server 10.78.1.21 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 10.78.1.22 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
-`, name, routerRack, ecmpVIP)
+	reals := ""
+	for _, rs := range []string{"10.78.1.21", "10.78.1.22"} {
+		reals += "    real_server " + rs + " 80 {\n        TCP_CHECK {\n            connect_timeout 1\n        }\n    }\n"
+	}
+	conf := netlab.ECMPConf(name, routerRack, 3, "", "", ecmpVIP, reals)
 	must("", os.WriteFile(filepath.Join(l.dir, name+".conf"), []byte(conf), 0o644))
 }
 

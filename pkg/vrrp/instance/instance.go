@@ -107,6 +107,8 @@ type IO struct {
 	Receiver PacketReader
 	// Close releases them; nil when there is nothing to close.
 	Close func() error
+	// Claims watches ARP / NA for split brain (conflict.go).
+	Claims ClaimWatch
 }
 
 // Opener opens the instance's IO on its interface as it is now.
@@ -228,6 +230,8 @@ type Instance struct {
 	// inherited is set while the VIPs and their forwarding were left by a
 	// previous daemon that died as MASTER and this one has not decided yet.
 	inherited bool
+	// conflict is the split-brain episode, if one is on (conflict.go).
+	conflict conflictState
 
 	inputs chan Input
 	// inbox receives adverts from the receive path.
@@ -484,6 +488,7 @@ func (in *Instance) next() time.Time {
 	}
 	consider(in.vipRetry.next())
 	consider(in.relinkAt)
+	consider(in.conflictEnd())
 	return next
 }
 
@@ -515,6 +520,8 @@ func (in *Instance) handle(x Input) {
 		in.applyFault(now)
 	case machineEvent:
 		in.perform(in.m.Step(now, x.ev))
+	case Claimed:
+		in.claimed(now, x.Claim)
 	}
 	in.snapshot()
 }
@@ -545,6 +552,7 @@ func (in *Instance) receive(now, at time.Time, payload []byte, src, dst netip.Ad
 		return
 	}
 	in.advertsIn.Add(1)
+	in.advertWhileMaster(now, a, src)
 	in.perform(in.m.Step(now, vrrp.AdvertReceived{Advert: a, Src: src}))
 	in.observeGap(at, a.Priority, src)
 	if in.m.Deadline().After(now) {

@@ -97,6 +97,7 @@ func (in *Instance) startReceiver() {
 	if rx := in.io.Receiver; rx != nil {
 		go in.ReceiveFrom(in.ctx, rx)
 	}
+	in.watchClaims()
 }
 
 func (in *Instance) closeIO() {
@@ -129,7 +130,15 @@ func OpenIO(ic *config.VRRPInstance, receive bool) (IO, error) {
 		conn.Close()
 		return IO{}, fmt.Errorf("announcer on %s: %w", annIface, err)
 	}
-	io := IO{Sender: conn, Announcer: ann, Close: func() error { return errors.Join(conn.Close(), ann.Close()) }}
+	claims, closeClaims, err := openClaimWatch(ic.Interface, mac)
+	if err != nil {
+		conn.Close()
+		ann.Close()
+		return IO{}, err
+	}
+	io := IO{Sender: conn, Announcer: ann, Claims: claims, Close: func() error {
+		return errors.Join(conn.Close(), ann.Close(), closeClaims())
+	}}
 	if receive {
 		io.Receiver = conn
 	}

@@ -57,6 +57,8 @@ type Status struct {
 	LargestGapRatio   float64 `json:"largest_gap_ratio"`
 	// AdvertGaps is the histogram of all the gaps measured.
 	AdvertGaps *GapHistogram `json:"advert_gaps,omitempty"`
+	// ConflictStatus is split-brain evidence (conflict.go).
+	ConflictStatus
 }
 
 // snapshot refreshes the status Status reads.

@@ -15,6 +15,7 @@ func (in *Instance) tick(now time.Time) {
 	in.retryVIPs(now)
 	in.timerDue(now)
 	in.announceDue(now)
+	in.conflictDue(now)
 }
 
 // timerDue steps the machine's timer if it has passed, but only after what

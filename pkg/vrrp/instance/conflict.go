@@ -1,0 +1,211 @@
+package instance
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/netif"
+	"github.com/xdpvip/xdpvip/pkg/vrrp"
+)
+
+// Split-brain detection. While MASTER, two kinds of evidence say another
+// node also holds the VIPs: an ARP packet or neighbour advertisement for a
+// VIP with a MAC that is not ours, and an advert for our VRID from another
+// router (RFC 5798 §6.4.3: the machine yields to a better one and answers
+// a worse one with an advert at once, so that it yields). Each is counted
+// and the first of an episode is logged (then at most every
+// conflictLogEvery). Once no evidence has come for conflictQuiet adverts'
+// time, the episode is over: a MASTER that is still MASTER sends its GARP /
+// NA schedule again (the LAN's ARP caches may point at the loser:
+// keepalived issue #166) and re-runs notify_master, so what follows the
+// MASTER follows again.
+const (
+	conflictQuietAdverts = 3
+	conflictLogEvery     = 10 * time.Second
+)
+
+// ClaimReader is where the ARP packets and neighbour advertisements seen
+// on the interface arrive (*netif.ClaimListener).
+type ClaimReader interface {
+	// ReadClaim blocks until the next claim; it fails once closed.
+	ReadClaim() (netif.Claim, error)
+}
+
+// ClaimWatch is one IO's listener for ARP / NA claims and the MACs that
+// are ours (the interface's, the VMAC with use_vmac): claims with them are
+// no conflict.
+type ClaimWatch struct {
+	// Reader is nil when claims are not watched.
+	Reader ClaimReader
+	Own    []net.HardwareAddr
+}
+
+// Claimed is an input: a claim seen on the LAN.
+type Claimed struct{ Claim netif.Claim }
+
+func (Claimed) isInput() {}
+
+// Conflict is one piece of split-brain evidence, as status shows it.
+type Conflict struct {
+	Time time.Time `json:"time"`
+	// Kind is garp, arp-reply, arp-request, na or advert.
+	Kind string `json:"kind"`
+	// VIP and MAC are the claimed address and the other MAC (ARP / NA).
+	VIP string `json:"vip,omitempty"`
+	MAC string `json:"mac,omitempty"`
+	// Source and Priority are the other MASTER's (advert).
+	Source   string `json:"source,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+}
+
+// ConflictStatus is the split-brain part of Status.
+type ConflictStatus struct {
+	// Conflicts counts the evidence seen while MASTER.
+	Conflicts uint64 `json:"conflicts"`
+	// ConflictActive is set from the first evidence until conflictQuiet
+	// without any.
+	ConflictActive bool      `json:"conflict_active"`
+	LastConflict   *Conflict `json:"last_conflict,omitempty"`
+	// ConflictReannounced counts the episodes that ended with this node
+	// still MASTER, re-announcing its VIPs.
+	ConflictReannounced uint64 `json:"conflict_reannounced"`
+}
+
+// conflictState is an episode of split-brain evidence.
+type conflictState struct {
+	// last is the time of the last evidence; zero when no episode is on.
+	last time.Time
+	// masterEpoch is the machine's BecameMaster count when the episode
+	// began: an instance that left MASTER since has nothing to repair.
+	masterEpoch uint64
+	loggedAt    time.Time
+	unlogged    int
+}
+
+// conflictQuiet is how long an episode lasts after its last evidence.
+func (in *Instance) conflictQuiet() time.Duration {
+	return conflictQuietAdverts * in.cfg.AdvertInt
+}
+
+// conflictEnd is when the current episode ends; zero when none is on.
+func (in *Instance) conflictEnd() time.Time {
+	if in.conflict.last.IsZero() {
+		return time.Time{}
+	}
+	return in.conflict.last.Add(in.conflictQuiet())
+}
+
+// claimed handles an ARP / NA claim: a VIP with another MAC while MASTER
+// is a conflict.
+func (in *Instance) claimed(now time.Time, c netif.Claim) {
+	if in.m.State() != vrrp.StateMaster || !slices.Contains(in.vipAddrs, c.Addr.Unmap()) {
+		return
+	}
+	for _, own := range in.io.Claims.Own {
+		if bytes.Equal(own, c.MAC) {
+			return
+		}
+	}
+	in.conflictSeen(now, Conflict{Kind: string(c.Kind), VIP: c.Addr.String(), MAC: c.MAC.String()})
+}
+
+// advertWhileMaster counts an advert from another router for our VRID
+// received while MASTER (before the machine decides who yields).
+func (in *Instance) advertWhileMaster(now time.Time, a *vrrp.Advert, src netip.Addr) {
+	if in.m.State() != vrrp.StateMaster || a.Priority == vrrp.PriorityStop || src.Unmap() == in.io.Sender.Source() {
+		return
+	}
+	in.conflictSeen(now, Conflict{Kind: "advert", Source: src.Unmap().String(), Priority: int(a.Priority)})
+}
+
+func (in *Instance) conflictSeen(now time.Time, c Conflict) {
+	c.Time = now
+	cs := &in.conflict
+	starts := cs.last.IsZero()
+	if starts {
+		cs.masterEpoch = in.m.Stats().BecameMaster
+	}
+	cs.last = now
+	in.mu.Lock()
+	in.status.Conflicts++
+	in.status.ConflictActive = true
+	in.status.LastConflict = &c
+	n := in.status.Conflicts
+	in.mu.Unlock()
+	if !starts && now.Sub(cs.loggedAt) < conflictLogEvery {
+		cs.unlogged++
+		return
+	}
+	in.log.Warn("split brain: another node claims our VRRP instance while we are MASTER",
+		"kind", c.Kind, "vip", c.VIP, "mac", c.MAC, "source", c.Source, "priority", c.Priority,
+		"conflicts", n, "not_logged", cs.unlogged)
+	cs.loggedAt, cs.unlogged = now, 0
+}
+
+// conflictDue ends the episode once it has been quiet for conflictQuiet;
+// an instance still MASTER (and MASTER since the episode began)
+// re-announces its VIPs and re-runs notify_master.
+func (in *Instance) conflictDue(now time.Time) {
+	end := in.conflictEnd()
+	if end.IsZero() || now.Before(end) {
+		return
+	}
+	cs := &in.conflict
+	repair := in.m.State() == vrrp.StateMaster && in.m.Stats().BecameMaster == cs.masterEpoch
+	*cs = conflictState{}
+	in.mu.Lock()
+	in.status.ConflictActive = false
+	if repair {
+		in.status.ConflictReannounced++
+	}
+	in.mu.Unlock()
+	if !repair {
+		in.log.Info("split brain over: this node is no longer the MASTER it was")
+		return
+	}
+	in.log.Warn("split brain over: re-announcing the VIPs and re-running notify_master", "quiet", in.conflictQuiet())
+	in.garp = netif.NewGARPSchedule(in.garpTiming, now)
+	in.announceDue(now)
+	in.notify(vrrp.StateMaster)
+}
+
+// watchClaims posts the claims of the current IO's listener until it is
+// closed.
+func (in *Instance) watchClaims() {
+	r := in.io.Claims.Reader
+	if r == nil {
+		return
+	}
+	go func() {
+		for {
+			c, err := r.ReadClaim()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) && in.ctx.Err() == nil {
+					in.log.Warn("ARP/NA listener stopped", "err", err)
+				}
+				return
+			}
+			if slices.Contains(in.vipAddrs, c.Addr.Unmap()) {
+				in.Post(Claimed{Claim: c})
+			}
+		}
+	}()
+}
+
+// openClaimWatch listens on iface (the parent with use_vmac: frames for
+// the VMAC pass it first); ours are its MAC and vmac, if any.
+func openClaimWatch(iface string, vmac net.HardwareAddr) (ClaimWatch, func() error, error) {
+	l, err := netif.OpenClaimListener(iface)
+	if err != nil {
+		return ClaimWatch{}, nil, err
+	}
+	w := ClaimWatch{Reader: l, Own: []net.HardwareAddr{l.MAC()}}
+	if vmac != nil {
+		w.Own = append(w.Own, vmac)
+	}
+	return w, l.Close, nil
+}

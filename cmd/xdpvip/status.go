@@ -123,6 +123,7 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 			master, strings.Join(in.VIPs, ","), in.Transitions, in.AdvertsIn, in.AdvertsOut, formatGap(&in), formatDrops(in.Drops))
 	}
 	tw.Flush()
+	writeConflicts(w, st) // status_conflict.go
 	for iface, drops := range st.XDPDrops {
 		if s := formatDrops(drops); s != "-" {
 			fmt.Fprintf(w, "XDP drops on %s: %s\n", iface, s)

@@ -23,9 +23,21 @@ import (
 // NA schedule again (the LAN's ARP caches may point at the loser:
 // keepalived issue #166) and re-runs notify_master, so what follows the
 // MASTER follows again.
+//
+// An episode with adverts was settled by the election: the re-announce
+// is at once. One with ARP / NA claims only means the other node does
+// not hear our adverts (VRRP blocked, L2 working): it is still MASTER and
+// re-announces too, so each re-announcement would start the other's next
+// episode, a GARP war. The first such episode of a MASTER tenure
+// re-announces at once; each later one owes a re-announcement that is
+// made a backoff later (doubling from conflictQuiet to conflictBackoffMax)
+// if no new evidence came by then: the war slows down, and once the other
+// node stopped claiming (healed and yielded, without our hearing an
+// advert of its) the LAN is repaired within conflictBackoffMax.
 const (
 	conflictQuietAdverts = 3
 	conflictLogEvery     = 10 * time.Second
+	conflictBackoffMax   = time.Minute
 )
 
 // ClaimReader is where the ARP packets and neighbour advertisements seen
@@ -84,6 +96,15 @@ type conflictState struct {
 	masterEpoch uint64
 	loggedAt    time.Time
 	unlogged    int
+	// advert is set when the episode had an advert from another router.
+	advert bool
+
+	// Kept across episodes within one MASTER tenure (claims only):
+	// backoff is the delay of the next owed re-announcement, zero before
+	// the first claims-only episode; owedAt is when an owed one is made.
+	backoff time.Duration
+	owedAt  time.Time
+	tenure  uint64
 }
 
 // conflictQuiet is how long an episode lasts after its last evidence.
@@ -91,10 +112,11 @@ func (in *Instance) conflictQuiet() time.Duration {
 	return conflictQuietAdverts * in.cfg.AdvertInt
 }
 
-// conflictEnd is when the current episode ends; zero when none is on.
+// conflictEnd is when the current episode ends or an owed
+// re-announcement is due; zero when neither.
 func (in *Instance) conflictEnd() time.Time {
 	if in.conflict.last.IsZero() {
-		return time.Time{}
+		return in.conflict.owedAt
 	}
 	return in.conflict.last.Add(in.conflictQuiet())
 }
@@ -119,6 +141,7 @@ func (in *Instance) advertWhileMaster(now time.Time, a *vrrp.Advert, src netip.A
 	if in.m.State() != vrrp.StateMaster || a.Priority == vrrp.PriorityStop || src.Unmap() == in.io.Sender.Source() {
 		return
 	}
+	in.conflict.advert = true
 	in.conflictSeen(now, Conflict{Kind: "advert", Source: src.Unmap().String(), Priority: int(a.Priority)})
 }
 
@@ -129,7 +152,7 @@ func (in *Instance) conflictSeen(now time.Time, c Conflict) {
 	if starts {
 		cs.masterEpoch = in.m.Stats().BecameMaster
 	}
-	cs.last = now
+	cs.last, cs.owedAt = now, time.Time{}
 	in.mu.Lock()
 	in.status.Conflicts++
 	in.status.ConflictActive = true
@@ -155,19 +178,48 @@ func (in *Instance) conflictDue(now time.Time) {
 		return
 	}
 	cs := &in.conflict
-	repair := in.m.State() == vrrp.StateMaster && in.m.Stats().BecameMaster == cs.masterEpoch
-	*cs = conflictState{}
+	tenure := in.m.Stats().BecameMaster
+	master := in.m.State() == vrrp.StateMaster
+	if cs.last.IsZero() { // an owed re-announcement
+		cs.owedAt = time.Time{}
+		if master && tenure == cs.tenure {
+			in.reannounce(now, "owed after a split brain seen in ARP / NA only")
+		}
+		return
+	}
+	repair := master && tenure == cs.masterEpoch
+	advert := cs.advert
+	cs.last, cs.advert = time.Time{}, false
 	in.mu.Lock()
 	in.status.ConflictActive = false
-	if repair {
-		in.status.ConflictReannounced++
-	}
 	in.mu.Unlock()
 	if !repair {
 		in.log.Info("split brain over: this node is no longer the MASTER it was")
 		return
 	}
-	in.log.Warn("split brain over: re-announcing the VIPs and re-running notify_master", "quiet", in.conflictQuiet())
+	if cs.tenure != tenure {
+		cs.tenure, cs.backoff = tenure, 0
+	}
+	switch {
+	case advert:
+		cs.backoff = 0
+		in.reannounce(now, "the election settled it")
+	case cs.backoff == 0:
+		cs.backoff = in.conflictQuiet()
+		in.reannounce(now, "seen in ARP / NA only")
+	default:
+		cs.owedAt = now.Add(cs.backoff)
+		in.log.Warn("split brain seen in ARP / NA only is over: re-announcing after a backoff", "in", cs.backoff)
+		cs.backoff = min(2*cs.backoff, conflictBackoffMax)
+	}
+}
+
+// reannounce sends the GARP / NA schedule again and re-runs notify_master.
+func (in *Instance) reannounce(now time.Time, why string) {
+	in.mu.Lock()
+	in.status.ConflictReannounced++
+	in.mu.Unlock()
+	in.log.Warn("split brain over: re-announcing the VIPs and re-running notify_master", "why", why, "quiet", in.conflictQuiet())
 	in.garp = netif.NewGARPSchedule(in.garpTiming, now)
 	in.announceDue(now)
 	in.notify(vrrp.StateMaster)

@@ -165,3 +165,62 @@ func TestConflictHigherPriorityMaster(t *testing.T) {
 		t.Fatalf("after yielding: %+v", st.ConflictStatus)
 	}
 }
+
+// Claims-only episodes (the other node does not hear our adverts) would
+// make both MASTERs re-announce in turn for ever: after the first, each
+// re-announcement waits a doubling backoff, and is dropped if new
+// evidence comes first. An episode settled by adverts re-announces at
+// once and resets the backoff.
+func TestConflictClaimsOnlyBackoff(t *testing.T) {
+	var log bytes.Buffer
+	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	quiet := conflictQuietAdverts * time.Second
+	episode := func() []string {
+		r.claim(netif.ClaimGARP, vip, otherMAC)
+		r.ops.take()
+		r.advance(quiet)
+		return r.ops.take()
+	}
+	reannounced := func(got []string) bool {
+		return count(got, "notify /bin/m") == 1 && count(got, "garp 192.0.2.100") > 0
+	}
+	if got := episode(); !reannounced(got) {
+		t.Fatalf("first claims-only episode: %q, want a re-announcement at once", got)
+	}
+	for i, backoff := range []time.Duration{quiet, 2 * quiet, 4 * quiet} {
+		if got := episode(); count(got, "notify /bin/m") != 0 {
+			t.Fatalf("claims-only episode %d: %q, want the re-announcement owed", i+2, got)
+		}
+		r.advance(backoff - time.Millisecond)
+		if got := r.ops.take(); count(got, "notify /bin/m") != 0 {
+			t.Fatalf("episode %d: re-announced before the %v backoff: %q", i+2, backoff, got)
+		}
+		r.advance(time.Millisecond)
+		if got := r.ops.take(); !reannounced(got) {
+			t.Fatalf("episode %d: after the %v backoff: %q", i+2, backoff, got)
+		}
+	}
+	// New evidence while a re-announcement is owed drops it.
+	episode()
+	r.advance(time.Second)
+	r.claim(netif.ClaimGARP, vip, otherMAC)
+	r.advance(quiet - time.Millisecond)
+	if got := r.ops.take(); count(got, "notify /bin/m") != 0 {
+		t.Fatalf("owed re-announcement made despite new evidence: %q", got)
+	}
+	// An episode settled by the election re-announces at once; the next
+	// claims-only one does too.
+	r.advance(20 * time.Second)
+	r.ops.take()
+	r.hear(50)
+	r.advance(quiet)
+	if got := r.ops.take(); !reannounced(got) {
+		t.Fatalf("advert episode: %q", got)
+	}
+	if got := episode(); !reannounced(got) {
+		t.Fatalf("claims-only episode after the election settled one: %q", got)
+	}
+	if st := r.wantConflicts(8); st.ConflictReannounced != 6 {
+		t.Fatalf("re-announced %d times, want 6", st.ConflictReannounced)
+	}
+}

@@ -27,6 +27,7 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 			BecomeMaster: in.BecomeMaster, ReleaseMaster: in.ReleaseMaster,
 			PriorityZeroIn: in.PriorityZeroIn, PriorityZeroOut: in.PriorityZeroOut,
 			GARPDelays: in.GARPRounds, Failovers: in.BecomeMasterBy, LargestGapRatio: in.LargestGapRatio,
+			Conflicts: in.Conflicts, Reannounced: in.ConflictReannounced, ConflictActive: in.ConflictActive,
 		}
 		if g := in.AdvertGaps; g != nil {
 			mi.AdvertGaps = &metrics.Histogram{Bounds: g.Bounds, Counts: g.Counts, Count: g.Count, Sum: g.Sum}

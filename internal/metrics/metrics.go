@@ -64,6 +64,12 @@ type Instance struct {
 	PriorityZeroIn              uint64
 	PriorityZeroOut             uint64
 	GARPDelays                  uint64
+	// Conflicts counts split-brain evidence seen while MASTER (ARP / NA
+	// for a VIP with another MAC, adverts from another router);
+	// ConflictActive is set while an episode is on; Reannounced counts
+	// the re-announcements after one.
+	Conflicts, Reannounced uint64
+	ConflictActive         bool
 	// Drops counts adverts the daemon dropped for this instance, by reason
 	// (pkg/vrrp DropReason names, plus queue_full).
 	Drops map[string]uint64
@@ -162,6 +168,7 @@ type collector struct {
 	errs                                                                                []*prometheus.Desc
 	drops, failovers, gaps, gapRatio                                                    *prometheus.Desc
 	scriptStatus, scriptState                                                           *prometheus.Desc
+	conflicts, conflictActive, reannounced                                              *prometheus.Desc
 	svcConns, svcPktsIn, svcPktsOut, svcBytesIn, svcBytesOut                            *prometheus.Desc
 	beConns, bePktsIn, bePktsOut, beBytesIn, beBytesOut, beWeight, beHealthy            *prometheus.Desc
 	beActive, beInact                                                                   *prometheus.Desc
@@ -177,41 +184,44 @@ func newCollector(src Source, build map[string]string) *collector {
 	be := append(append([]string{}, svc...), "remote_address", "remote_port")
 	c := &collector{
 		src: src, build: build,
-		up:            d("keepalived_up", "1 while the xdpvip daemon answers."),
-		state:         d("keepalived_vrrp_state", "VRRP state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT; one series per VIP.", "iname", "intf", "vrid", "ip_address"),
-		in:            d("keepalived_advertisements_received_total", "Valid adverts received.", instLabels...),
-		out:           d("keepalived_advertisements_sent_total", "Adverts sent.", instLabels...),
-		becomeMaster:  d("keepalived_become_master_total", "Transitions into MASTER.", instLabels...),
-		releaseMaster: d("keepalived_release_master_total", "Transitions out of MASTER.", instLabels...),
-		prioZeroIn:    d("keepalived_priority_zero_received_total", "Priority-0 adverts received (the MASTER leaving).", instLabels...),
-		prioZeroOut:   d("keepalived_priority_zero_sent_total", "Priority-0 adverts sent (leaving MASTER).", instLabels...),
-		garpDelay:     d("keepalived_gratuitous_arp_delay_total", "Gratuitous ARP / NA rounds sent after becoming MASTER.", instLabels...),
-		drops:         d("xdpvip_vrrp_advert_drops_total", "Adverts the daemon dropped for an instance, by reason.", append(append([]string{}, instLabels...), "reason")...),
-		failovers:     d("xdpvip_vrrp_become_master_by_cause_total", "Transitions into MASTER by cause.", append(append([]string{}, instLabels...), "cause")...),
-		gaps:          d("xdpvip_vrrp_advert_gap_seconds", "Gap between consecutive adverts from the MASTER (kernel arrival times).", instLabels...),
-		gapRatio:      d("xdpvip_vrrp_advert_gap_ratio", "Largest recent advert gap as a fraction of Master_Down_Interval (1 = a failover).", instLabels...),
-		scriptStatus:  d("keepalived_script_status", "vrrp_script result after rise/fall: 1 good, 0 bad.", "name"),
-		scriptState:   d("keepalived_script_state", "vrrp_script scheduling: 1 running, 0 idle.", "name"),
-		svcConns:      d("xdpvip_ipvs_connections_total", "Connections (flows) scheduled by a virtual server.", svc...),
-		svcPktsIn:     d("xdpvip_ipvs_incoming_packets_total", "Packets in through a virtual server.", svc...),
-		svcPktsOut:    d("xdpvip_ipvs_outgoing_packets_total", "Packets out through a virtual server (0 in DR: replies bypass it).", svc...),
-		svcBytesIn:    d("xdpvip_ipvs_incoming_bytes_total", "Bytes in through a virtual server.", svc...),
-		svcBytesOut:   d("xdpvip_ipvs_outgoing_bytes_total", "Bytes out through a virtual server.", svc...),
-		beConns:       d("xdpvip_ipvs_backend_connections_total", "Connections (flows) scheduled to a real server.", be...),
-		bePktsIn:      d("xdpvip_ipvs_backend_incoming_packets_total", "Packets forwarded to a real server.", be...),
-		bePktsOut:     d("xdpvip_ipvs_backend_outgoing_packets_total", "Packets from a real server through the balancer.", be...),
-		beBytesIn:     d("xdpvip_ipvs_backend_incoming_bytes_total", "Bytes forwarded to a real server.", be...),
-		beBytesOut:    d("xdpvip_ipvs_backend_outgoing_bytes_total", "Bytes from a real server through the balancer.", be...),
-		beActive:      d("xdpvip_ipvs_backend_connections_active", "Active connections of a real server (IPVS).", be...),
-		beInact:       d("xdpvip_ipvs_backend_connections_inactive", "Inactive connections of a real server (IPVS).", be...),
-		beWeight:      d("xdpvip_ipvs_backend_weight", "Weight of a real server as scheduled (0 while down with inhibit_on_failure).", be...),
-		beHealthy:     d("xdpvip_ipvs_backend_healthy", "1 while a real server's checkers say it is up.", be...),
-		xdp:           d("xdpvip_xdp_packets_total", "XDP program counters by interface and counter (drop reasons, valid adverts, forwarded).", "interface", "counter"),
-		mapUsage:      d("xdpvip_bpf_map_usage_ratio", "BPF map entries in use as a fraction of max_entries.", "interface", "map"),
-		reloads:       d("xdpvip_reloads_total", "Configuration reloads by result.", "result"),
-		buildInfo:     d("xdpvip_build_info", "Build of the running daemon (always 1).", "version", "commit", "bpf_object", "goversion"),
-		checkResults:  d("xdpvip_healthcheck_results_total", "Health-check results by real server and checker.", "service", "backend", "checker", "result"),
-		checkLatency:  d("xdpvip_healthcheck_duration_seconds", "Health-check duration by real server and checker.", "service", "backend", "checker"),
+		up:             d("keepalived_up", "1 while the xdpvip daemon answers."),
+		state:          d("keepalived_vrrp_state", "VRRP state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT; one series per VIP.", "iname", "intf", "vrid", "ip_address"),
+		in:             d("keepalived_advertisements_received_total", "Valid adverts received.", instLabels...),
+		out:            d("keepalived_advertisements_sent_total", "Adverts sent.", instLabels...),
+		becomeMaster:   d("keepalived_become_master_total", "Transitions into MASTER.", instLabels...),
+		releaseMaster:  d("keepalived_release_master_total", "Transitions out of MASTER.", instLabels...),
+		prioZeroIn:     d("keepalived_priority_zero_received_total", "Priority-0 adverts received (the MASTER leaving).", instLabels...),
+		prioZeroOut:    d("keepalived_priority_zero_sent_total", "Priority-0 adverts sent (leaving MASTER).", instLabels...),
+		garpDelay:      d("keepalived_gratuitous_arp_delay_total", "Gratuitous ARP / NA rounds sent after becoming MASTER.", instLabels...),
+		drops:          d("xdpvip_vrrp_advert_drops_total", "Adverts the daemon dropped for an instance, by reason.", append(append([]string{}, instLabels...), "reason")...),
+		failovers:      d("xdpvip_vrrp_become_master_by_cause_total", "Transitions into MASTER by cause.", append(append([]string{}, instLabels...), "cause")...),
+		gaps:           d("xdpvip_vrrp_advert_gap_seconds", "Gap between consecutive adverts from the MASTER (kernel arrival times).", instLabels...),
+		gapRatio:       d("xdpvip_vrrp_advert_gap_ratio", "Largest recent advert gap as a fraction of Master_Down_Interval (1 = a failover).", instLabels...),
+		conflicts:      d("xdpvip_vrrp_split_brain_conflicts_total", "Split-brain evidence seen while MASTER: ARP / NA for a VIP with another MAC, adverts from another router.", instLabels...),
+		conflictActive: d("xdpvip_vrrp_split_brain_active", "1 while split-brain evidence keeps coming (until 3 advert intervals without).", instLabels...),
+		reannounced:    d("xdpvip_vrrp_split_brain_reannounced_total", "VIP re-announcements (GARP / NA and notify_master) after a split brain ended.", instLabels...),
+		scriptStatus:   d("keepalived_script_status", "vrrp_script result after rise/fall: 1 good, 0 bad.", "name"),
+		scriptState:    d("keepalived_script_state", "vrrp_script scheduling: 1 running, 0 idle.", "name"),
+		svcConns:       d("xdpvip_ipvs_connections_total", "Connections (flows) scheduled by a virtual server.", svc...),
+		svcPktsIn:      d("xdpvip_ipvs_incoming_packets_total", "Packets in through a virtual server.", svc...),
+		svcPktsOut:     d("xdpvip_ipvs_outgoing_packets_total", "Packets out through a virtual server (0 in DR: replies bypass it).", svc...),
+		svcBytesIn:     d("xdpvip_ipvs_incoming_bytes_total", "Bytes in through a virtual server.", svc...),
+		svcBytesOut:    d("xdpvip_ipvs_outgoing_bytes_total", "Bytes out through a virtual server.", svc...),
+		beConns:        d("xdpvip_ipvs_backend_connections_total", "Connections (flows) scheduled to a real server.", be...),
+		bePktsIn:       d("xdpvip_ipvs_backend_incoming_packets_total", "Packets forwarded to a real server.", be...),
+		bePktsOut:      d("xdpvip_ipvs_backend_outgoing_packets_total", "Packets from a real server through the balancer.", be...),
+		beBytesIn:      d("xdpvip_ipvs_backend_incoming_bytes_total", "Bytes forwarded to a real server.", be...),
+		beBytesOut:     d("xdpvip_ipvs_backend_outgoing_bytes_total", "Bytes from a real server through the balancer.", be...),
+		beActive:       d("xdpvip_ipvs_backend_connections_active", "Active connections of a real server (IPVS).", be...),
+		beInact:        d("xdpvip_ipvs_backend_connections_inactive", "Inactive connections of a real server (IPVS).", be...),
+		beWeight:       d("xdpvip_ipvs_backend_weight", "Weight of a real server as scheduled (0 while down with inhibit_on_failure).", be...),
+		beHealthy:      d("xdpvip_ipvs_backend_healthy", "1 while a real server's checkers say it is up.", be...),
+		xdp:            d("xdpvip_xdp_packets_total", "XDP program counters by interface and counter (drop reasons, valid adverts, forwarded).", "interface", "counter"),
+		mapUsage:       d("xdpvip_bpf_map_usage_ratio", "BPF map entries in use as a fraction of max_entries.", "interface", "map"),
+		reloads:        d("xdpvip_reloads_total", "Configuration reloads by result.", "result"),
+		buildInfo:      d("xdpvip_build_info", "Build of the running daemon (always 1).", "version", "commit", "bpf_object", "goversion"),
+		checkResults:   d("xdpvip_healthcheck_results_total", "Health-check results by real server and checker.", "service", "backend", "checker", "result"),
+		checkLatency:   d("xdpvip_healthcheck_duration_seconds", "Health-check duration by real server and checker.", "service", "backend", "checker"),
 	}
 	for _, k := range keepalivedDrops {
 		c.errs = append(c.errs, d(k.metric, k.help, instLabels...))
@@ -224,7 +234,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.prioZeroOut, c.garpDelay, c.drops, c.failovers, c.gaps, c.gapRatio, c.scriptStatus, c.scriptState,
 		c.svcConns, c.svcPktsIn, c.svcPktsOut, c.svcBytesIn, c.svcBytesOut, c.beConns, c.bePktsIn, c.bePktsOut,
 		c.beBytesIn, c.beBytesOut, c.beActive, c.beInact, c.beWeight, c.beHealthy, c.xdp, c.mapUsage, c.reloads,
-		c.buildInfo, c.checkResults, c.checkLatency} {
+		c.buildInfo, c.checkResults, c.checkLatency, c.conflicts, c.conflictActive, c.reannounced} {
 		ch <- d
 	}
 	for _, d := range c.errs {
@@ -275,6 +285,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.prioZeroIn, in.PriorityZeroIn, l...)
 		counter(c.prioZeroOut, in.PriorityZeroOut, l...)
 		counter(c.garpDelay, in.GARPDelays, l...)
+		counter(c.conflicts, in.Conflicts, l...)
+		counter(c.reannounced, in.Reannounced, l...)
+		gauge(c.conflictActive, b2f(in.ConflictActive), l...)
 		for i, k := range keepalivedDrops {
 			var n uint64
 			for _, r := range k.reasons {

@@ -21,6 +21,7 @@ func sample() Snapshot {
 			Name: "VI_1", Interface: "eth0", VRID: 51, State: StateMaster,
 			VIPs: []string{"192.0.2.100", "192.0.2.101"}, AdvertsIn: 7, AdvertsOut: 120,
 			BecomeMaster: 2, ReleaseMaster: 1, PriorityZeroIn: 1, PriorityZeroOut: 1, GARPDelays: 2,
+			Conflicts: 5, Reannounced: 1, ConflictActive: true,
 			Drops:           map[string]uint64{"truncated": 3, "length": 1, "auth": 4, "vrid": 9},
 			Failovers:       map[string]uint64{"master_down": 1, "preempt": 1},
 			AdvertGaps:      &Histogram{Bounds: []float64{0.5, 1, 2}, Counts: []uint64{5, 9, 10}, Count: 10, Sum: 8.5},
@@ -58,6 +59,15 @@ xdpvip_ipvs_backend_weight{local_address="192.0.2.100",local_mark="",local_port=
 # HELP xdpvip_bpf_map_usage_ratio BPF map entries in use as a fraction of max_entries.
 # TYPE xdpvip_bpf_map_usage_ratio gauge
 xdpvip_bpf_map_usage_ratio{interface="eth0",map="flows"} 0.25
+# HELP xdpvip_vrrp_split_brain_conflicts_total Split-brain evidence seen while MASTER: ARP / NA for a VIP with another MAC, adverts from another router.
+# TYPE xdpvip_vrrp_split_brain_conflicts_total counter
+xdpvip_vrrp_split_brain_conflicts_total{iname="VI_1",intf="eth0",vrid="51"} 5
+# HELP xdpvip_vrrp_split_brain_active 1 while split-brain evidence keeps coming (until 3 advert intervals without).
+# TYPE xdpvip_vrrp_split_brain_active gauge
+xdpvip_vrrp_split_brain_active{iname="VI_1",intf="eth0",vrid="51"} 1
+# HELP xdpvip_vrrp_split_brain_reannounced_total VIP re-announcements (GARP / NA and notify_master) after a split brain ended.
+# TYPE xdpvip_vrrp_split_brain_reannounced_total counter
+xdpvip_vrrp_split_brain_reannounced_total{iname="VI_1",intf="eth0",vrid="51"} 1
 # HELP xdpvip_reloads_total Configuration reloads by result.
 # TYPE xdpvip_reloads_total counter
 xdpvip_reloads_total{result="applied"} 2
@@ -65,7 +75,8 @@ xdpvip_reloads_total{result="refused"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"keepalived_vrrp_state", "keepalived_packet_length_errors_total", "keepalived_authentication_failure_total",
-		"xdpvip_ipvs_backend_weight", "xdpvip_bpf_map_usage_ratio", "xdpvip_reloads_total"); err != nil {
+		"xdpvip_ipvs_backend_weight", "xdpvip_bpf_map_usage_ratio", "xdpvip_reloads_total",
+		"xdpvip_vrrp_split_brain_conflicts_total", "xdpvip_vrrp_split_brain_active", "xdpvip_vrrp_split_brain_reannounced_total"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -45,6 +45,9 @@ type Claim struct {
 // advertisement claiming an address.
 var ErrNotClaim = errors.New("netif: frame is not an ARP or NA claim")
 
+// errARPProbe is an ARP probe (RFC 5227): it claims nothing.
+var errARPProbe = fmt.Errorf("%w: ARP probe", ErrNotClaim)
+
 // DecodeClaim decodes an Ethernet frame (VLAN tags allowed) carrying an ARP
 // packet or an ICMPv6 neighbour advertisement. Frames of any other kind,
 // and ARP probes (sender IP 0.0.0.0), are ErrNotClaim; truncated or
@@ -74,7 +77,7 @@ func decodeARPClaim(b []byte) (Claim, error) {
 		return Claim{}, fmt.Errorf("%w: ARP: %w", ErrNotClaim, err)
 	}
 	if p.SenderIP.IsUnspecified() {
-		return Claim{}, fmt.Errorf("%w: ARP probe", ErrNotClaim)
+		return Claim{}, errARPProbe
 	}
 	c := Claim{Addr: p.SenderIP, MAC: p.SenderHardwareAddr}
 	switch {
@@ -150,8 +153,6 @@ type ClaimListener struct {
 	ifi *net.Interface
 	c   *packet.Conn
 	buf []byte
-	// malformed counts frames the filter passed that did not decode.
-	malformed atomic.Uint64
 	// closed is set by Close: mdlayher/packet reports a read on a closed
 	// socket with an error of its own.
 	closed atomic.Bool
@@ -177,9 +178,10 @@ func OpenClaimListener(iface string) (*ClaimListener, error) {
 // MAC is the interface's own hardware address.
 func (l *ClaimListener) MAC() net.HardwareAddr { return l.ifi.HardwareAddr }
 
-// ReadClaim blocks until a claim arrives; frames that do not decode are
-// counted (Malformed) and skipped. It returns net.ErrClosed once Close
-// was called.
+// ReadClaim blocks until a frame arrives and decodes it. ARP probes are
+// skipped; a frame the filter passed that does not decode is an error
+// wrapping ErrNotClaim (count it and read on). It returns net.ErrClosed
+// once Close was called.
 func (l *ClaimListener) ReadClaim() (Claim, error) {
 	for {
 		n, _, err := l.c.ReadFrom(l.buf)
@@ -190,16 +192,12 @@ func (l *ClaimListener) ReadClaim() (Claim, error) {
 			return Claim{}, fmt.Errorf("netif: reading ARP/NA on %s: %w", l.ifi.Name, err)
 		}
 		c, err := DecodeClaim(l.buf[:n])
-		if err != nil {
-			l.malformed.Add(1)
+		if errors.Is(err, errARPProbe) {
 			continue
 		}
-		return c, nil
+		return c, err
 	}
 }
-
-// Malformed is how many frames passed the filter but did not decode.
-func (l *ClaimListener) Malformed() uint64 { return l.malformed.Load() }
 
 // Close closes the socket; a blocked ReadClaim returns.
 func (l *ClaimListener) Close() error {

@@ -151,6 +151,9 @@ func TestClaimListener(t *testing.T) {
 	go func() {
 		for {
 			c, err := l.ReadClaim()
+			if errors.Is(err, ErrNotClaim) {
+				continue
+			}
 			if err != nil {
 				done <- err
 				return

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpvip/xdpvip/pkg/netif"
@@ -43,7 +44,9 @@ const (
 // ClaimReader is where the ARP packets and neighbour advertisements seen
 // on the interface arrive (*netif.ClaimListener).
 type ClaimReader interface {
-	// ReadClaim blocks until the next claim; it fails once closed.
+	// ReadClaim blocks until the next frame; an error wrapping
+	// netif.ErrNotClaim is a frame that did not decode, any other ends
+	// the watch.
 	ReadClaim() (netif.Claim, error)
 }
 
@@ -85,6 +88,8 @@ type ConflictStatus struct {
 	// ConflictReannounced counts the episodes that ended with this node
 	// still MASTER, re-announcing its VIPs.
 	ConflictReannounced uint64 `json:"conflict_reannounced"`
+	// ClaimsUndecoded counts ARP / NA frames that did not decode.
+	ClaimsUndecoded uint64 `json:"claims_undecoded"`
 }
 
 // conflictState is an episode of split-brain evidence.
@@ -96,6 +101,9 @@ type conflictState struct {
 	masterEpoch uint64
 	loggedAt    time.Time
 	unlogged    int
+	// undecoded counts the listener's frames that did not decode (the
+	// watch goroutine adds, Status reads).
+	undecoded atomic.Uint64
 	// advert is set when the episode had an advert from another router.
 	advert bool
 
@@ -235,6 +243,12 @@ func (in *Instance) watchClaims() {
 	go func() {
 		for {
 			c, err := r.ReadClaim()
+			if errors.Is(err, netif.ErrNotClaim) {
+				if n := in.conflict.undecoded.Add(1); n%1000 == 1 {
+					in.log.Warn("ARP/NA frame dropped: it does not decode", "err", err, "dropped", n)
+				}
+				continue
+			}
 			if err != nil {
 				if !errors.Is(err, net.ErrClosed) && in.ctx.Err() == nil {
 					in.log.Warn("ARP/NA listener stopped", "err", err)

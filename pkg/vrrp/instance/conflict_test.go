@@ -2,6 +2,7 @@ package instance
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -222,5 +223,52 @@ func TestConflictClaimsOnlyBackoff(t *testing.T) {
 	}
 	if st := r.wantConflicts(8); st.ConflictReannounced != 6 {
 		t.Fatalf("re-announced %d times, want 6", st.ConflictReannounced)
+	}
+}
+
+// fakeClaims returns its frames in order, then net.ErrClosed.
+type fakeClaims struct {
+	frames []fakeFrame
+	done   chan struct{}
+}
+
+type fakeFrame struct {
+	c   netif.Claim
+	err error
+}
+
+func (f *fakeClaims) ReadClaim() (netif.Claim, error) {
+	if len(f.frames) == 0 {
+		close(f.done)
+		return netif.Claim{}, net.ErrClosed
+	}
+	x := f.frames[0]
+	f.frames = f.frames[1:]
+	return x.c, x.err
+}
+
+// The watch goroutine posts the claims for our VIPs, counts the frames
+// that did not decode and ends when the listener is closed.
+func TestConflictWatchClaims(t *testing.T) {
+	var log bytes.Buffer
+	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	fc := &fakeClaims{done: make(chan struct{}), frames: []fakeFrame{
+		{err: fmt.Errorf("%w: truncated", netif.ErrNotClaim)},
+		{c: netif.Claim{Kind: netif.ClaimARPReply, Addr: netip.MustParseAddr("192.0.2.200"), MAC: otherMAC}},
+		{c: netif.Claim{Kind: netif.ClaimARPReply, Addr: vip, MAC: otherMAC}},
+	}}
+	r.in.io.Claims.Reader = fc
+	r.in.watchClaims()
+	select {
+	case <-fc.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not read to the end")
+	}
+	r.pump()
+	if st := r.wantConflicts(1); st.ClaimsUndecoded != 1 || st.LastConflict.Kind != "arp-reply" {
+		t.Fatalf("status %+v", st.ConflictStatus)
+	}
+	if !strings.Contains(log.String(), "does not decode") {
+		t.Fatalf("log:\n%s", log.String())
 	}
 }

@@ -116,6 +116,7 @@ func (in *Instance) Status() Status {
 			s.Drops[vrrp.DropReason(i).String()] = n
 		}
 	}
+	s.ClaimsUndecoded = in.conflict.undecoded.Load()
 	if n := in.queueFull.Load(); n > 0 {
 		s.Drops["queue_full"] = n
 	}

@@ -91,7 +91,7 @@ func TestVRRPSplitBrain(t *testing.T) {
 	if m.Conflicts == 0 || m.ConflictActive || m.ConflictReannounced == 0 || m.LastConflict == nil {
 		t.Errorf("lvs1's status after the heal: %+v", m.ConflictStatus)
 	}
-	if b.Conflicts == 0 || b.LastConflict == nil || b.LastConflict.Kind != "advert" || b.LastConflict.Source != lvs1Addr.String() {
+	if b.Conflicts == 0 || b.LastConflict == nil || b.LastConflict.Kind != "advert" || b.LastConflict.Source != lvs1Addr.String() || !b.LastConflict.Yielded {
 		t.Errorf("lvs2's status after the heal: %+v %+v", b.ConflictStatus, b.LastConflict)
 	}
 	if b.ConflictReannounced != 0 {

@@ -24,6 +24,9 @@ func writeConflicts(w io.Writer, st *daemon.Status) {
 			what := fmt.Sprintf("%s for %s from %s", c.Kind, c.VIP, c.MAC)
 			if c.Kind == "advert" {
 				what = fmt.Sprintf("advert from %s priority %d", c.Source, c.Priority)
+				if c.Yielded {
+					what += " (yielded)"
+				}
 			}
 			last = c.Time.Format(time.TimeOnly) + " " + what
 		}

@@ -75,6 +75,9 @@ type Conflict struct {
 	// Source and Priority are the other MASTER's (advert).
 	Source   string `json:"source,omitempty"`
 	Priority int    `json:"priority,omitempty"`
+	// Yielded is set when the advert was better than ours: we left
+	// MASTER (as after a partition heals, and as in a plain preemption).
+	Yielded bool `json:"yielded,omitempty"`
 }
 
 // ConflictStatus is the split-brain part of Status.
@@ -150,7 +153,10 @@ func (in *Instance) advertWhileMaster(now time.Time, a *vrrp.Advert, src netip.A
 		return
 	}
 	in.conflict.advert = true
-	in.conflictSeen(now, Conflict{Kind: "advert", Source: src.Unmap().String(), Priority: int(a.Priority)})
+	// As the machine decides (two owners: it steps down to 254).
+	p, src := in.m.Priority(), src.Unmap()
+	yield := a.Priority > p || a.Priority == vrrp.PriorityOwner || (a.Priority == p && src.Compare(in.io.Sender.Source()) > 0)
+	in.conflictSeen(now, Conflict{Kind: "advert", Source: src.String(), Priority: int(a.Priority), Yielded: yield})
 }
 
 func (in *Instance) conflictSeen(now time.Time, c Conflict) {
@@ -171,9 +177,14 @@ func (in *Instance) conflictSeen(now time.Time, c Conflict) {
 		cs.unlogged++
 		return
 	}
-	in.log.Warn("split brain: another node claims our VRRP instance while we are MASTER",
-		"kind", c.Kind, "vip", c.VIP, "mac", c.MAC, "source", c.Source, "priority", c.Priority,
-		"conflicts", n, "not_logged", cs.unlogged)
+	attrs := []any{"kind", c.Kind, "vip", c.VIP, "mac", c.MAC, "source", c.Source, "priority", c.Priority,
+		"conflicts", n, "not_logged", cs.unlogged}
+	if c.Yielded {
+		// A plain preemption looks the same: not a warning.
+		in.log.Info("another MASTER with a better priority or address: yielding (RFC 5798 §6.4.3)", attrs...)
+	} else {
+		in.log.Warn("split brain: another node claims our VRRP instance while we are MASTER", attrs...)
+	}
 	cs.loggedAt, cs.unlogged = now, 0
 }
 

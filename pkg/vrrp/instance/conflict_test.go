@@ -133,7 +133,7 @@ func TestConflictLowerPriorityMaster(t *testing.T) {
 	r.wantOps("send 100")
 	r.wantState(vrrp.StateMaster)
 	st := r.wantConflicts(1)
-	if c := st.LastConflict; c.Kind != "advert" || c.Source != peer.String() || c.Priority != 50 {
+	if c := st.LastConflict; c.Kind != "advert" || c.Source != peer.String() || c.Priority != 50 || c.Yielded {
 		t.Fatalf("last conflict %+v", c)
 	}
 	if !strings.Contains(log.String(), "source="+peer.String()) {
@@ -152,7 +152,12 @@ func TestConflictHigherPriorityMaster(t *testing.T) {
 	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
 	r.hear(200)
 	r.wantState(vrrp.StateBackup)
-	r.wantConflicts(1)
+	if c := r.wantConflicts(1).LastConflict; !c.Yielded || c.Priority != 200 {
+		t.Fatalf("last conflict %+v, want a yield to priority 200", c)
+	}
+	if warnLines(&log) != 0 || !strings.Contains(log.String(), "yielding") {
+		t.Fatalf("a yield is logged as INFO, not as a split-brain WARN:\n%s", log.String())
+	}
 	r.ops.take()
 	for range 4 {
 		r.advance(time.Second)

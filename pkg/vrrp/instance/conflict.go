@@ -107,8 +107,14 @@ type conflictState struct {
 	// undecoded counts the listener's frames that did not decode (the
 	// watch goroutine adds, Status reads).
 	undecoded atomic.Uint64
-	// advert is set when the episode had an advert from another router.
-	advert bool
+	// advert is set when the episode had an advert from another router,
+	// claims when it had an ARP / NA claim.
+	advert, claims bool
+	// fresh is set when the episode began within an advert interval of
+	// our becoming MASTER: the other one had not yet heard our first
+	// advert (a preemption's usual overlap), and our takeover's GARPs
+	// went out after anything it announced.
+	fresh bool
 
 	// Kept across episodes within one MASTER tenure (claims only):
 	// backoff is the delay of the next owed re-announcement, zero before
@@ -143,6 +149,7 @@ func (in *Instance) claimed(now time.Time, c netif.Claim) {
 			return
 		}
 	}
+	in.conflict.claims = true
 	in.conflictSeen(now, Conflict{Kind: string(c.Kind), VIP: c.Addr.String(), MAC: c.MAC.String()})
 }
 
@@ -163,11 +170,12 @@ func (in *Instance) conflictSeen(now time.Time, c Conflict) {
 	c.Time = now
 	cs := &in.conflict
 	starts := cs.last.IsZero()
+	in.mu.Lock()
 	if starts {
 		cs.masterEpoch = in.m.Stats().BecameMaster
+		cs.fresh = now.Sub(in.status.LastTransition) < in.cfg.AdvertInt
 	}
 	cs.last, cs.owedAt = now, time.Time{}
-	in.mu.Lock()
 	in.status.Conflicts++
 	in.status.ConflictActive = true
 	in.status.LastConflict = &c
@@ -207,8 +215,8 @@ func (in *Instance) conflictDue(now time.Time) {
 		return
 	}
 	repair := master && tenure == cs.masterEpoch
-	advert := cs.advert
-	cs.last, cs.advert = time.Time{}, false
+	advert, overlap := cs.advert, cs.fresh && !cs.claims
+	cs.last, cs.advert, cs.claims, cs.fresh = time.Time{}, false, false, false
 	in.mu.Lock()
 	in.status.ConflictActive = false
 	in.mu.Unlock()
@@ -220,6 +228,8 @@ func (in *Instance) conflictDue(now time.Time) {
 		cs.tenure, cs.backoff = tenure, 0
 	}
 	switch {
+	case overlap:
+		in.log.Info("the other MASTER yielded right after our takeover: its GARPs stand")
 	case advert:
 		cs.backoff = 0
 		in.reannounce(now, "the election settled it")

@@ -126,6 +126,8 @@ func TestConflictNotCountedWhileBackup(t *testing.T) {
 func TestConflictLowerPriorityMaster(t *testing.T) {
 	var log bytes.Buffer
 	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	r.advance(time.Second)
+	r.ops.take()
 	r.in.handle(Datagram{Payload: r.advert(100, self), Src: self, Dst: netip.MustParseAddr("224.0.0.18"), TTL: 255})
 	r.wantConflicts(0)
 	r.wantOps()
@@ -275,5 +277,24 @@ func TestConflictWatchClaims(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "does not decode") {
 		t.Fatalf("log:\n%s", log.String())
+	}
+}
+
+// A preemption's overlap: the old MASTER's last advert arrives just after
+// we took over (before it heard ours). It is counted, answered, and
+// needs no re-announcement: our takeover's GARPs came after its own.
+func TestConflictOverlapAfterTakeover(t *testing.T) {
+	var log bytes.Buffer
+	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	r.advance(100 * time.Millisecond)
+	r.ops.take()
+	r.hear(50)
+	r.wantOps("send 100")
+	r.advance(conflictQuietAdverts * time.Second)
+	if got := r.ops.take(); count(got, "notify /bin/m") != 0 {
+		t.Fatalf("re-announced after a preemption's overlap: %q", got)
+	}
+	if st := r.wantConflicts(1); st.ConflictActive || st.ConflictReannounced != 0 {
+		t.Fatalf("status %+v", st.ConflictStatus)
 	}
 }

@@ -14,7 +14,7 @@ import (
 const (
 	vipAttempts     = 4
 	vipRetryBackoff = 100 * time.Millisecond
-	vipFaultHold    = 10 * time.Second
+	vipFaultHold    = 3 * time.Second
 )
 
 // vipRetry is the state of VIPs that failed to be added.

@@ -23,7 +23,11 @@ deps:
 # test: the whole suite (unit, BPF prog.Run, end-to-end in namespaces, fuzz smoke).
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	@rm -f bin/report.txt bin/report-faults.txt
+	XDPVIP_REPORT=$(CURDIR)/bin/report.txt XDPVIP_FAULT_TABLE=$(CURDIR)/bin/report-faults.txt \
+		$(GO) test -count=1 -timeout 40m ./...; status=$$?; \
+		echo "==== suite reports (interop matrix, keepalived agreement, fault table)"; \
+		cat bin/report.txt bin/report-faults.txt 2>/dev/null; exit $$status
 	$(MAKE) fuzz FUZZTIME=5s FUZZLONG=60s
 
 # unit: only the tests that need neither root nor extra packages.

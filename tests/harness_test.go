@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		code := m.Run()
+		printSuiteReport(os.Stdout)
 		printFaultTable(os.Stdout)
 		return code
 	}()

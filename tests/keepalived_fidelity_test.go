@@ -288,6 +288,7 @@ func TestKeepalivedFidelity(t *testing.T) {
 	}
 	t.Logf("keepalived agreement: %d/%d files, %d values compared", agree, len(results), values)
 	fmt.Printf("keepalived agreement: %d/%d files, %d values compared\n", agree, len(results), values)
+	suiteReport("keepalived agreement: %d/%d files, %d values compared", agree, len(results), values)
 }
 
 func runFidelity(t *testing.T, idx int, file, fake string) *fidelityResult {

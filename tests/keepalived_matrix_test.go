@@ -75,6 +75,7 @@ func TestKeepalivedInteropMatrix(t *testing.T) {
 		}
 	}
 	t.Logf("interop matrix (case, original MASTER, results):\n%s", strings.Join(lines, "\n"))
+	suiteReport("interop matrix with keepalived 2.2.7 (case, original MASTER, results):\n%s", strings.Join(lines, "\n"))
 }
 
 func runMatrix(t *testing.T, tc matrixCase, xdpMaster bool) string {

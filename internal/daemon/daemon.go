@@ -153,7 +153,6 @@ func Run(ctx context.Context, opts Options) error {
 	d.reloadReqs = make(chan reloadRequest)
 	srv.Handle("reload", func(ctx context.Context) (any, error) { return d.requestReload(ctx, false) })
 	srv.Handle("reload-dry-run", func(ctx context.Context) (any, error) { return d.requestReload(ctx, true) })
-	go srv.Serve()
 	// Metrics are not worth failing over: a taken port is logged, and the
 	// daemon runs without them.
 	if ms, err := d.serveMetrics(); err != nil {
@@ -167,6 +166,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv.Handle("drain", func(context.Context) (any, error) { return d.routes.Drain() })
 	srv.Handle("undrain", func(context.Context) (any, error) { return d.routes.Undrain() })
+	// Answer once every instance has started (leftover VIPs dealt with) and
+	// every handler is registered.
+	go srv.Serve()
 	if err := d.routes.Start(ctx); err != nil {
 		d.shutdown()
 		return err

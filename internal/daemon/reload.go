@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/xdpvip/xdpvip/internal/lvsconfig"
 	"github.com/xdpvip/xdpvip/pkg/config"
@@ -202,6 +203,14 @@ func (d *Daemon) launchInstance(ctx context.Context, ri *runningInstance) error 
 	ri.cancel = cancel
 	ri.wg.Add(1)
 	go func() { defer ri.wg.Done(); ri.in.Run(ictx) }()
+	// The daemon answers (and a reload reports) only once the instance has
+	// dealt with what a previous daemon left: no stray VIP beside the
+	// MASTER's after `xdpvip status` answers.
+	select {
+	case <-ri.in.Started():
+	case <-time.After(2 * time.Second):
+		d.log.Warn("instance slow to start", "instance", ri.cfg.Name)
+	}
 	return nil
 }
 

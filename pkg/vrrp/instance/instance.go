@@ -257,6 +257,9 @@ type Instance struct {
 	becameBy map[string]uint64
 
 	done chan struct{}
+	// started is closed once the instance has left INIT (leftover VIPs
+	// adopted or removed, the first step taken).
+	started chan struct{}
 }
 
 // New prepares the runtime of cfg; nothing happens until Run.
@@ -272,12 +275,13 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 	}
 	in := &Instance{
 		cfg: cfg, d: d, io: d.IO, ctx: context.Background(),
-		log:    d.Log.With("instance", cfg.Name, "vrid", cfg.VRID),
-		inputs: make(chan Input, 64),
-		inbox:  make(chan Input, 256),
-		done:   make(chan struct{}),
-		track:  tracking{base: uint8(cfg.Priority), objs: append([]Tracked(nil), d.Tracked...)},
-		gaps:   newGapTracker(cfg.AdvertInt), becameBy: map[string]uint64{},
+		log:     d.Log.With("instance", cfg.Name, "vrid", cfg.VRID),
+		inputs:  make(chan Input, 64),
+		inbox:   make(chan Input, 256),
+		done:    make(chan struct{}),
+		started: make(chan struct{}),
+		track:   tracking{base: uint8(cfg.Priority), objs: append([]Tracked(nil), d.Tracked...)},
+		gaps:    newGapTracker(cfg.AdvertInt), becameBy: map[string]uint64{},
 	}
 	dev := cfg.Interface
 	if cfg.UseVMAC && cfg.VMACName != "" {
@@ -398,6 +402,10 @@ func (in *Instance) Deliver(x Input) {
 	}
 }
 
+// Started is closed once Run has left INIT: VIPs a previous daemon left
+// are adopted or removed by then.
+func (in *Instance) Started() <-chan struct{} { return in.started }
+
 // CountDrop counts a datagram the receive path could not even hand over.
 func (in *Instance) CountDrop(r vrrp.DropReason) { in.drops[r].Add(1) }
 
@@ -408,6 +416,7 @@ func (in *Instance) Run(ctx context.Context) {
 	in.ctx = ctx
 	in.startReceiver()
 	in.start()
+	close(in.started)
 	for in.runOnce(ctx) {
 	}
 }

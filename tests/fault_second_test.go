@@ -57,7 +57,9 @@ func startSecond(r *faultRun, m faultPeer, pidFile, bin string, args ...string) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	if second.Exited() {
-		line, _, _ := strings.Cut(strings.TrimSpace(second.Log()), "\n")
+		// The last line is the refusal (a debug start line may come first).
+		lines := strings.Split(strings.TrimSpace(second.Log()), "\n")
+		line := lines[len(lines)-1]
 		if m.Name() == "keepalived" {
 			line = "" // its first line is the start banner
 			if strings.Contains(second.Log(), "daemon is already running") {

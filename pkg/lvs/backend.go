@@ -50,6 +50,32 @@ type Dest struct {
 	Weight int
 	// Method is the forwarding method: "DR", "NAT" or "TUN".
 	Method string
+	// Tunnel is how a TUN real server's packets are encapsulated (the
+	// zero value is keepalived's default: IP-in-IP without checksums).
+	Tunnel Tunnel
+}
+
+// Tunnel types and checksum options, as keepalived spells them after
+// "lb_kind TUN" ("type ipip|gue|gre", "port N", "nocsum|csum|remcsum").
+const (
+	TunnelIPIP = "ipip"
+	TunnelGUE  = "gue"
+	TunnelGRE  = "gre"
+
+	TunnelNoCsum  = "nocsum"
+	TunnelCsum    = "csum"
+	TunnelRemCsum = "remcsum"
+)
+
+// Tunnel is the encapsulation of a TUN real server.
+type Tunnel struct {
+	// Type is TunnelIPIP, TunnelGUE or TunnelGRE; "" means TunnelIPIP.
+	Type string
+	// Port is the GUE destination port (only with TunnelGUE).
+	Port uint16
+	// Csum is TunnelNoCsum, TunnelCsum or TunnelRemCsum; "" means
+	// TunnelNoCsum (outer UDP/GRE checksum left out).
+	Csum string
 }
 
 // DestStats are a real server's counters as a backend reports them.

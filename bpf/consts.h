@@ -75,6 +75,48 @@
 #define IPV6_EXT_UNIT 8         /* Hdr Ext Len counts 8 octets, not the first 8 */
 #define IPV6_MAX_EXT 4
 #define IPV6_FRAG_OFFSET_M 0xfff9 /* offset bits and M: non-zero = a real fragment */
+#define IPV6_FRAG_OFFSET 0xfff8   /* the offset bits alone */
+/* What kind of fragment a frame is (struct flow_ctx.frag): a whole
+ * datagram, the first fragment (the one with the L4 header), or a later
+ * one. */
+#define FRAG_NONE 0
+#define FRAG_FIRST 1
+#define FRAG_LATER 2
+
+/* LVS-TUN encapsulation. GUE (draft-ietf-intarea-gue): a 4-byte header
+ * after UDP, version 0, no options, proto_ctype the inner protocol (4 or
+ * 41). The UDP source port is a flow hash in Linux's default local port
+ * range, as udp_flow_src_port() picks it for IPVS. */
+#define IPPROTO_ICMP_V4 1
+#define IPPROTO_ICMP_V6 58
+#define GUE_HLEN 4
+#define TUN_SPORT_MIN 32768
+#define TUN_SPORT_MAX 60999
+#define ECN_MASK 0x03
+#define ECN_CE 0x03
+#define ECN_ECT0 0x02
+#define IPV4_DF 0x4000
+#define IPV6_MIN_MTU 1280
+#define IPV4_MIN_MTU 68
+/* ICMP "too big" answers: type/code, TTL, and how much of the packet is
+ * quoted: as Linux does, up to 576 bytes of ICMP packet for IPv4, up to
+ * the IPv6 minimum MTU for ICMPv6 (RFC 4443 2.4 c). */
+#define ICMP4_DEST_UNREACH 3
+#define ICMP4_FRAG_NEEDED 4
+#define ICMP6_PKT_TOO_BIG 2
+#define ICMP_HLEN 8
+#define ICMP_TTL 64
+#define ICMP4_TOS 0xc0          /* IPTOS_PREC_INTERNETCONTROL, as Linux */
+#define ICMP4_QUOTE_MAX (576 - 20 - ICMP_HLEN)
+#define ICMP6_QUOTE_MAX (IPV6_MIN_MTU - 40 - ICMP_HLEN)
+/* frame_sum sums up to FRAME_SUM_CHUNKS chunks of CSUM_CHUNK bytes: GUE
+ * csum covers packets up to this size (a jumbo frame); larger ones are
+ * passed as not forwardable. */
+#define FRAME_SUM_CHUNKS 18
+#define FRAME_SUM_MAX (FRAME_SUM_CHUNKS * CSUM_CHUNK)
+/* The Ethernet header with up to VLAN_MAX_DEPTH tags (the parser's
+ * limit; a mask of the depth lets the verifier see it bounded). */
+#define L2_MAX (ETH_HLEN + (VLAN_MAX_DEPTH + 1) * VLAN_HLEN)
 
 #define NSEC_PER_SEC 1000000000ULL
 

@@ -155,7 +155,8 @@ struct ipv6_frag {
  * destination-options and fragment headers from next header nh and
  * returns the upper-layer protocol, the cursor past the last one. *frag
  * is set for a fragment header with a non-zero offset or M (an atomic
- * fragment, RFC 8200 §4.5 / RFC 6946, is a whole datagram). Returns
+ * fragment, RFC 8200 §4.5 / RFC 6946, is a whole datagram): FRAG_FIRST
+ * (offset 0), FRAG_LATER (an offset). Returns
  * PARSE_SHORT when a header runs past the frame or there are more than
  * IPV6_MAX_EXT, PARSE_NOT_FOR_US for a routing header with segments
  * left. */
@@ -169,7 +170,7 @@ static __always_inline int skip_ipv6_ext(struct cursor *c, int nh, __u8 *frag)
 			if ((void *)(fh + 1) > c->end)
 				return PARSE_SHORT;
 			if (fh->frag_off & bpf_htons(IPV6_FRAG_OFFSET_M))
-				*frag = 1;
+				*frag = (fh->frag_off & bpf_htons(IPV6_FRAG_OFFSET)) ? FRAG_LATER : FRAG_FIRST;
 			nh = fh->nexthdr;
 			c->pos = fh + 1;
 			continue;

@@ -30,6 +30,11 @@ enum counter {
 	CNT_FWD_TX,         /* VIP frames sent back out with XDP_TX */
 	CNT_FWD_REDIRECT,   /* VIP frames redirected to another interface */
 	CNT_FWD_NO_REAL,    /* VIP frames passed: no usable real server */
+	CNT_TUN_ICMP4_TOO_BIG, /* TUN: IPv4 with DF too big for the tunnel: ICMP
+				* fragmentation needed sent back (XDP_TX) */
+	CNT_TUN_ICMP6_TOO_BIG, /* TUN: IPv6 too big: ICMPv6 Packet Too Big sent back */
+	CNT_TUN_TOO_BIG_DROP,  /* TUN: too big and no ICMP to send (IPv4 without
+				* DF, a later IPv6 fragment): dropped */
 	CNT_MAX,
 };
 
@@ -45,6 +50,14 @@ enum svc_flag {
 /* struct real.flags */
 enum real_flag {
 	REAL_F_VALID = 0x1,     /* MAC resolved and in use */
+	REAL_F_TUN_CSUM = 0x2,  /* TUN GUE: outer UDP checksum (else 0) */
+};
+
+/* struct real.tun_type: how frames reach the real server. */
+enum tun_type {
+	TUN_NONE = 0,           /* DR: the frame as it came, MACs rewritten */
+	TUN_IPIP = 1,           /* IP-in-IP: outer IPv4 / IPv6, protocol 4 or 41 */
+	TUN_GUE = 2,            /* outer IP, UDP to tun_port, GUE header v0 */
 };
 
 /* Key of vrid_config and vrrp_peer_state. */
@@ -165,6 +178,14 @@ struct real {
 	__u16 vlan;             /* 802.1Q VID it is reached on through this
 				 * interface (host order); 0: as the frame
 				 * came; REAL_VLAN_UNTAGGED: untagged */
+	/* LVS-TUN (tun_type != TUN_NONE): mac is the next hop's (the real
+	 * server or its gateway), family the outer packet's. */
+	__u8 tun_type;          /* enum tun_type */
+	__u8 pad;
+	__be16 tun_port;        /* GUE destination port, network order */
+	__u8 tun_src[16];       /* outer source address (IPv4 in the first 4) */
+	__u16 mtu;              /* path MTU towards it, host order; 0: unknown */
+	__u8 pad2[2];
 };
 
 /* Per-real-server counters (per CPU). */

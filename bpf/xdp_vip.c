@@ -7,7 +7,9 @@
  *  - TCP/UDP to a virtual server whose VIP is active (this node is MASTER)
  *    and addressed to our MAC or the VRRP virtual MAC: pick a real server
  *    (flow table, persistence table, else Maglev table), rewrite the MACs and
- *    send it with XDP_TX or redirect (LVS direct routing).
+ *    send it with XDP_TX or redirect (LVS direct routing), or encapsulate it
+ *    (LVS-TUN: IP-in-IP or GUE) to a real server elsewhere; answer one too
+ *    big for the tunnel with ICMP.
  *  - Everything else: XDP_PASS, untouched.
  */
 #include <linux/bpf.h>
@@ -30,6 +32,7 @@ const struct vrrp_event *unused_vrrp_event __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum svc_flag *unused_svc_flag __attribute__((unused));
 const enum real_flag *unused_real_flag __attribute__((unused));
+const enum tun_type *unused_tun_type __attribute__((unused));
 const struct vrrp_hdr *unused_vrrp_hdr __attribute__((unused));
 
 static __always_inline void count(enum counter idx)
@@ -403,8 +406,15 @@ static __always_inline int handle_vrrp6(struct xdp_md *ctx, const struct cursor 
 struct flow_ctx {
 	struct flow_key fk;     /* 5-tuple; ports 0 for a fragment */
 	__u32 pkt_len;
-	__u8 frag;              /* an IPv4 or IPv6 fragment, first or not */
+	__u8 frag;              /* FRAG_NONE, FRAG_FIRST or FRAG_LATER */
 	__u8 vlans;             /* 802.1Q tags the frame came with (0-2) */
+	/* What TUN encapsulation copies from the IP header. */
+	__u8 tos;               /* IPv4 TOS / IPv6 traffic class */
+	__u8 ttl;               /* TTL / hop limit */
+	__u16 ip_len;           /* the IP packet's length by its header */
+	__be16 ip_id;           /* IPv4 identification */
+	__u8 df;                /* IPv4 Don't Fragment */
+	__u8 pad[3];
 };
 
 static __always_inline __u32 fold_addr(const __u8 *a, __u8 family)
@@ -543,6 +553,381 @@ static __always_inline int set_vlan(struct xdp_md *ctx, const struct real *r, __
 	return 0;
 }
 
+/* sum32 adds n 32-bit words of stack memory at p to sum (n a constant):
+ * a ones'-complement partial sum for csum_fold, in memory byte order like
+ * bpf_csum_diff's. */
+static __always_inline __u64 sum32(const void *p, int n, __u64 sum)
+{
+	const __u32 *w = p;
+
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		sum += w[i];
+	return sum;
+}
+
+/* csum_final is the checksum field for partial sum s. */
+static __always_inline __u16 csum_final(__u64 s)
+{
+	return (__u16)~csum_fold(s);
+}
+
+/* frame_sum adds bytes [off, off + len) of the frame to sum (a partial
+ * sum, folded by the caller) and returns it, < 0 on failure. The bytes are
+ * loaded into the scratch buffer CSUM_CHUNK at a time (bpf_csum_diff's
+ * limit before Linux 6.13, and it takes whole 32-bit words: the last
+ * word of an odd end is zero padded, as the checksum pads). Each length
+ * is masked after a compiler barrier, as msg_chunk does for 6.1. */
+static __always_inline __s64 frame_sum(struct xdp_md *ctx, __u32 off, __u32 len, __s64 sum)
+{
+	__u32 zero = 0;
+	struct scratch_buf *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s || len > FRAME_SUM_MAX)
+		return -1;
+	for (__u32 i = 0; i < FRAME_SUM_CHUNKS; i++) {
+		__u32 done = i * CSUM_CHUNK;
+		__u64 n, words;
+
+		if (done >= len)
+			break;
+		n = len - done;
+		if (n > CSUM_CHUNK)
+			n = CSUM_CHUNK;
+		barrier_var(n);
+		n = ((n - 1) & (CSUM_CHUNK - 1)) + 1;
+		words = (n + 3) & (2 * CSUM_CHUNK - 4);
+		*(__u32 *)(s->buf + (n & (2 * CSUM_CHUNK - 4))) = 0;
+		if (bpf_xdp_load_bytes(ctx, off + done, s->buf, n) < 0)
+			return -1;
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)s->buf, words, (__wsum)sum);
+		if (sum < 0)
+			return -1;
+	}
+	return sum;
+}
+
+/* An Ethernet header with up to VLAN_MAX_DEPTH tags as built for
+ * output: the tags (TPID, TCI pairs), then the EtherType. */
+struct l2hdr {
+	__u8 dst[ETH_ALEN];
+	__u8 src[ETH_ALEN];
+	__be16 w[1 + 2 * (VLAN_MAX_DEPTH + 1)];
+};
+
+/* l2_len is the length of the frame's Ethernet header and tags. */
+static __always_inline __u32 l2_len(const struct flow_ctx *f)
+{
+	return ETH_HLEN + VLAN_HLEN * (f->vlans & 3);
+}
+
+/* The fixed part of ICMP "fragmentation needed" (RFC 792, the next-hop
+ * MTU of RFC 1191) and ICMPv6 Packet Too Big (RFC 4443 3.2). */
+struct icmp_too_big {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__be32 mtu;             /* IPv4: 16 unused bits, then the MTU */
+};
+
+/* icmp_too_big answers the client, in place and with XDP_TX, that the
+ * packet is too big for the tunnel: the frame (its tags kept, its MACs
+ * swapped) becomes an ICMP from the VIP quoting the packet's start
+ * (IPv4: up to 576 bytes of ICMP; IPv6: up to the minimum MTU). */
+static __always_inline int icmp_too_big(struct xdp_md *ctx, const struct flow_ctx *f, __u32 limit)
+{
+	__u32 l2len = l2_len(f), quote = f->ip_len, frame_len, hlen;
+	struct icmp_too_big icmp = {};
+	struct l2hdr l2 = {};
+	__u8 mac[ETH_ALEN];
+	__s64 sum;
+	enum counter sent;
+	union {
+		struct {
+			struct iphdr ip;
+			struct icmp_too_big icmp;
+		} v4;
+		struct {
+			struct ipv6hdr ip6;
+			struct icmp_too_big icmp;
+		} v6;
+	} h = {};
+
+	if (bpf_xdp_load_bytes(ctx, 0, &l2, l2len) < 0)
+		return drop(CNT_TUN_TOO_BIG_DROP);
+	__builtin_memcpy(mac, l2.dst, ETH_ALEN);
+	__builtin_memcpy(l2.dst, l2.src, ETH_ALEN);
+	__builtin_memcpy(l2.src, mac, ETH_ALEN);
+	if (f->fk.family == FAMILY_V4) {
+		if (quote > ICMP4_QUOTE_MAX)
+			quote = ICMP4_QUOTE_MAX;
+		icmp.type = ICMP4_DEST_UNREACH;
+		icmp.code = ICMP4_FRAG_NEEDED;
+		icmp.mtu = bpf_htonl(limit & 0xffff);
+		sum = frame_sum(ctx, l2len, quote, sum32(&icmp, 2, 0));
+		if (sum < 0)
+			return drop(CNT_TUN_TOO_BIG_DROP);
+		icmp.checksum = csum_final(sum);
+		h.v4.icmp = icmp;
+		h.v4.ip.version = 4;
+		h.v4.ip.ihl = sizeof(struct iphdr) / IPV4_IHL_UNIT;
+		h.v4.ip.tos = ICMP4_TOS;
+		h.v4.ip.tot_len = bpf_htons(sizeof(h.v4) + quote);
+		h.v4.ip.frag_off = bpf_htons(IPV4_DF);
+		h.v4.ip.ttl = ICMP_TTL;
+		h.v4.ip.protocol = IPPROTO_ICMP_V4;
+		__builtin_memcpy(&h.v4.ip.saddr, f->fk.dst, IPV4_ADDR_LEN);
+		__builtin_memcpy(&h.v4.ip.daddr, f->fk.src, IPV4_ADDR_LEN);
+		h.v4.ip.check = csum_final(sum32(&h.v4.ip, 5, 0));
+		hlen = sizeof(h.v4);
+		sent = CNT_TUN_ICMP4_TOO_BIG;
+	} else {
+		struct pseudo6 ph = {};
+
+		if (quote > ICMP6_QUOTE_MAX)
+			quote = ICMP6_QUOTE_MAX;
+		icmp.type = ICMP6_PKT_TOO_BIG;
+		icmp.mtu = bpf_htonl(limit);
+		__builtin_memcpy(ph.src, f->fk.dst, IPV6_ADDR_LEN);
+		__builtin_memcpy(ph.dst, f->fk.src, IPV6_ADDR_LEN);
+		ph.len = bpf_htonl(sizeof(icmp) + quote);
+		ph.next_header = IPPROTO_ICMP_V6;
+		sum = frame_sum(ctx, l2len, quote, sum32(&icmp, 2, sum32(&ph, sizeof(ph) / 4, 0)));
+		if (sum < 0)
+			return drop(CNT_TUN_TOO_BIG_DROP);
+		icmp.checksum = csum_final(sum);
+		h.v6.icmp = icmp;
+		h.v6.ip6.version = 6;
+		h.v6.ip6.payload_len = bpf_htons(sizeof(icmp) + quote);
+		h.v6.ip6.nexthdr = IPPROTO_ICMP_V6;
+		h.v6.ip6.hop_limit = ICMP_TTL;
+		__builtin_memcpy(&h.v6.ip6.saddr, f->fk.dst, IPV6_ADDR_LEN);
+		__builtin_memcpy(&h.v6.ip6.daddr, f->fk.src, IPV6_ADDR_LEN);
+		hlen = sizeof(h.v6);
+		sent = CNT_TUN_ICMP6_TOO_BIG;
+	}
+	frame_len = ctx->data_end - ctx->data;
+	barrier_var(frame_len); /* a length, not pkt_end arithmetic */
+	if (bpf_xdp_adjust_tail(ctx, (int)(l2len + quote) - (int)frame_len))
+		return drop(CNT_TUN_TOO_BIG_DROP);
+	if (bpf_xdp_adjust_head(ctx, -(int)hlen))
+		return drop(CNT_TUN_TOO_BIG_DROP);
+	if (bpf_xdp_store_bytes(ctx, 0, &l2, l2len) < 0)
+		return drop(CNT_TUN_TOO_BIG_DROP);
+	if (f->fk.family == FAMILY_V4) {
+		if (bpf_xdp_store_bytes(ctx, l2len, &h.v4, sizeof(h.v4)) < 0)
+			return drop(CNT_TUN_TOO_BIG_DROP);
+	} else if (bpf_xdp_store_bytes(ctx, l2len, &h.v6, sizeof(h.v6)) < 0) {
+		return drop(CNT_TUN_TOO_BIG_DROP);
+	}
+	count(sent);
+	return XDP_TX;
+}
+
+/* tun_too_big handles a packet that does not fit the tunnel's path MTU
+ * with limit bytes left for it: IPv4 with DF and IPv6 (not a later
+ * fragment) are answered with ICMP; the rest is dropped, counted: IPVS
+ * would fragment an IPv4 packet without DF (the outer packet), which XDP
+ * cannot, and sends nothing for a later IPv6 fragment either. */
+static __always_inline int tun_too_big(struct xdp_md *ctx, const struct flow_ctx *f, __u32 limit)
+{
+	if (f->fk.family == FAMILY_V4 ? !f->df || limit < IPV4_MIN_MTU
+				      : f->frag == FRAG_LATER || limit < IPV6_MIN_MTU)
+		return drop(CNT_TUN_TOO_BIG_DROP);
+	return icmp_too_big(ctx, f, limit);
+}
+
+/* The outer headers of a TUN frame: IP, then for GUE UDP and the GUE
+ * header (version 0, no options: its second byte is proto_ctype). */
+struct gue_hdr {
+	__u8 ver_c_hlen;
+	__u8 proto_ctype;
+	__be16 flags;
+};
+struct outer4 {
+	struct iphdr ip;
+	struct udphdr udp;
+	struct gue_hdr gue;
+};
+struct outer6 {
+	struct ipv6hdr ip6;
+	struct udphdr udp;
+	struct gue_hdr gue;
+};
+
+/* tun_sport is the outer UDP source port of a GUE frame: a hash of the
+ * flow scaled into Linux's default local port range, as
+ * udp_flow_src_port() does (the flow's fragments hash with ports 0). */
+static __always_inline __be16 tun_sport(const struct flow_ctx *f)
+{
+	__u32 h = jhash_3words(fold_addr(f->fk.src, f->fk.family),
+			       ((__u32)f->fk.sport << 16) | f->fk.dport,
+			       fold_addr(f->fk.dst, f->fk.family) ^ f->fk.proto, HASH_SEED);
+
+	h ^= h << 16;
+	return bpf_htons((__u16)(((__u64)h * (TUN_SPORT_MAX - TUN_SPORT_MIN)) >> 32) + TUN_SPORT_MIN);
+}
+
+/* tun_l2 builds the outer frame's Ethernet header: to the next hop, from
+ * this interface, tagged as struct real.vlan says (0: the tags the frame
+ * came with; REAL_VLAN_UNTAGGED: none; a VID: one C-tag, priority and DEI
+ * of the frame's outer tag kept). Returns its length, 0 on failure. */
+static __always_inline __u32 tun_l2(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
+				    const __u8 *own, struct l2hdr *l2)
+{
+	__u32 tags = 0;
+	__be16 etype = bpf_htons(r->family == FAMILY_V4 ? ETH_P_IP : ETH_P_IPV6);
+
+	__builtin_memcpy(l2->dst, r->mac, ETH_ALEN);
+	__builtin_memcpy(l2->src, own, ETH_ALEN);
+	if (r->vlan == 0 && f->vlans) {
+		tags = f->vlans > 1 ? 2 : 1;
+		if (bpf_xdp_load_bytes(ctx, 2 * ETH_ALEN, l2->w, tags * VLAN_HLEN) < 0)
+			return 0;
+	} else if (r->vlan != 0 && r->vlan != REAL_VLAN_UNTAGGED) {
+		__be16 tci = 0;
+
+		if (f->vlans && bpf_xdp_load_bytes(ctx, ETH_HLEN, &tci, sizeof(tci)) < 0)
+			return 0;
+		tags = 1;
+		l2->w[0] = bpf_htons(ETH_P_8021Q);
+		l2->w[1] = (tci & bpf_htons(~VLAN_VID_MASK)) | bpf_htons(r->vlan & VLAN_VID_MASK);
+	}
+	if (tags == 0)
+		l2->w[0] = etype;
+	else if (tags == 1)
+		l2->w[2] = etype;
+	else
+		l2->w[4] = etype;
+	return ETH_HLEN + tags * VLAN_HLEN;
+}
+
+/* tun_encap rewrites the frame into the TUN frame for real r, in place:
+ * the outer Ethernet header (tun_l2), the outer IP header from the real's
+ * tunnel source to its address (TTL or hop limit and TOS or traffic class
+ * copied, ECN as the kernel's INET_ECN_encapsulate, DF and the
+ * identification copied from an IPv4 inner packet, as IPVS does), for GUE
+ * the UDP and GUE headers, then the IP packet byte for byte (trailing
+ * Ethernet padding cut). < 0 when it cannot (the frame is then unchanged,
+ * or broken only if a helper failed after the head moved). */
+static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
+				     const __u8 *own)
+{
+	__u32 l2len = l2_len(f), inner = f->ip_len, frame_len = ctx->data_end - ctx->data, l2out, hlen;
+	__u8 gue = r->tun_type == TUN_GUE;
+	__u8 inner_proto = f->fk.family == FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+	__u8 tos = f->tos;
+	__u16 udp_len = sizeof(struct udphdr) + GUE_HLEN + inner;
+	__s64 sum = 0;
+	struct l2hdr l2 = {};
+	union {
+		struct outer4 v4;
+		struct outer6 v6;
+	} o = {};
+
+	barrier_var(frame_len); /* a length, not pkt_end arithmetic */
+	if (l2len + inner > frame_len || inner < sizeof(struct iphdr))
+		return -1;
+	if ((tos & ECN_MASK) == ECN_CE)
+		tos = (tos & ~ECN_MASK) | ECN_ECT0;
+	if (gue && (r->flags & REAL_F_TUN_CSUM)) {
+		sum = frame_sum(ctx, l2len, inner, 0);
+		if (sum < 0)
+			return -1;
+	}
+	if (gue) {
+		struct udphdr *u = r->family == FAMILY_V4 ? &o.v4.udp : &o.v6.udp;
+		struct gue_hdr *g = r->family == FAMILY_V4 ? &o.v4.gue : &o.v6.gue;
+
+		u->source = tun_sport(f);
+		u->dest = r->tun_port;
+		u->len = bpf_htons(udp_len);
+		g->proto_ctype = inner_proto;
+	}
+	if (r->family == FAMILY_V4) {
+		struct iphdr *ip = &o.v4.ip;
+
+		hlen = gue ? sizeof(o.v4) : sizeof(o.v4.ip);
+		ip->version = 4;
+		ip->ihl = sizeof(*ip) / IPV4_IHL_UNIT;
+		ip->tos = tos;
+		ip->tot_len = bpf_htons(hlen + inner);
+		if (f->fk.family == FAMILY_V4) {
+			ip->id = f->ip_id;
+			ip->frag_off = f->df ? bpf_htons(IPV4_DF) : 0;
+		} else {
+			ip->id = (__be16)bpf_get_prandom_u32();
+		}
+		ip->ttl = f->ttl;
+		ip->protocol = gue ? IPPROTO_UDP : inner_proto;
+		__builtin_memcpy(&ip->saddr, r->tun_src, IPV4_ADDR_LEN);
+		__builtin_memcpy(&ip->daddr, r->addr, IPV4_ADDR_LEN);
+		ip->check = csum_final(sum32(ip, 5, 0));
+		if (gue && (r->flags & REAL_F_TUN_CSUM)) {
+			struct pseudo4 ph = {.proto = IPPROTO_UDP, .len = bpf_htons(udp_len)};
+
+			ph.src = ip->saddr;
+			ph.dst = ip->daddr;
+			sum = sum32(&o.v4.udp, 3, sum32(&ph, sizeof(ph) / 4, sum));
+			o.v4.udp.check = csum_final(sum) ?: 0xffff;
+		}
+	} else {
+		struct ipv6hdr *ip6 = &o.v6.ip6;
+		__be32 vtc = bpf_htonl((6 << 28) | ((__u32)tos << 20));
+
+		hlen = gue ? sizeof(o.v6) : sizeof(o.v6.ip6);
+		__builtin_memcpy(ip6, &vtc, sizeof(vtc));
+		ip6->payload_len = bpf_htons(hlen - sizeof(*ip6) + inner);
+		ip6->nexthdr = gue ? IPPROTO_UDP : inner_proto;
+		ip6->hop_limit = f->ttl;
+		__builtin_memcpy(&ip6->saddr, r->tun_src, IPV6_ADDR_LEN);
+		__builtin_memcpy(&ip6->daddr, r->addr, IPV6_ADDR_LEN);
+		if (gue && (r->flags & REAL_F_TUN_CSUM)) {
+			struct pseudo6 ph = {.len = bpf_htonl(udp_len), .next_header = IPPROTO_UDP};
+
+			__builtin_memcpy(ph.src, r->tun_src, IPV6_ADDR_LEN);
+			__builtin_memcpy(ph.dst, r->addr, IPV6_ADDR_LEN);
+			sum = sum32(&o.v6.udp, 3, sum32(&ph, sizeof(ph) / 4, sum));
+			o.v6.udp.check = csum_final(sum) ?: 0xffff;
+		}
+	}
+	l2out = tun_l2(ctx, r, f, own, &l2);
+	if (l2out == 0)
+		return -1;
+	if (frame_len > l2len + inner && bpf_xdp_adjust_tail(ctx, (int)(l2len + inner) - (int)frame_len))
+		return -1;
+	if (bpf_xdp_adjust_head(ctx, (int)l2len - (int)(l2out + hlen)))
+		return -1;
+	if (bpf_xdp_store_bytes(ctx, 0, &l2, l2out) < 0)
+		return -1;
+	if (r->family == FAMILY_V4)
+		return bpf_xdp_store_bytes(ctx, l2out, &o.v4, hlen);
+	return bpf_xdp_store_bytes(ctx, l2out, &o.v6, hlen);
+}
+
+/* tun_forward sends a frame to a TUN real server: encapsulated when it
+ * fits the path MTU, else answered or dropped by tun_too_big. */
+static __always_inline int tun_forward(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
+				       const struct iface_config *ic)
+{
+	__u32 overhead = (r->family == FAMILY_V4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) +
+			 (r->tun_type == TUN_GUE ? sizeof(struct udphdr) + GUE_HLEN : 0);
+	__u32 ifindex = r->ifindex;
+
+	if (r->mtu && f->ip_len + overhead > r->mtu)
+		return tun_too_big(ctx, f, r->mtu > overhead ? r->mtu - overhead : 0);
+	if (tun_encap(ctx, r, f, ic->mac) < 0) {
+		count(CNT_FWD_NO_REAL);
+		return XDP_PASS;
+	}
+	if (ifindex && ifindex != ic->ifindex) {
+		count(CNT_FWD_REDIRECT);
+		return bpf_redirect(ifindex, 0);
+	}
+	count(CNT_FWD_TX);
+	return XDP_TX;
+}
+
 static __always_inline int handle_fwd(struct xdp_md *ctx, struct ethhdr *eth, struct flow_ctx *f)
 {
 	__u32 zero = 0;
@@ -638,6 +1023,8 @@ forward:;
 		st->bytes += f->pkt_len;
 		st->new_flows += new_flow;
 	}
+	if (r->tun_type != TUN_NONE)
+		return tun_forward(ctx, r, f, ic);
 	__u8 mac[ETH_ALEN], own[ETH_ALEN];
 	__u32 ifindex = r->ifindex;
 
@@ -689,8 +1076,16 @@ int xdp_vip(struct xdp_md *ctx)
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		/* Any fragment, first (MF) or not (offset): by 3-tuple. */
-		f.frag = !!(ip->frag_off & bpf_htons(IPV4_MF | IPV4_FRAG_OFFSET_MASK));
+		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
+			f.frag = FRAG_LATER;
+		else if (ip->frag_off & bpf_htons(IPV4_MF))
+			f.frag = FRAG_FIRST;
 		f.fk.family = FAMILY_V4;
+		f.tos = ip->tos;
+		f.ttl = ip->ttl;
+		f.ip_len = bpf_ntohs(ip->tot_len);
+		f.ip_id = ip->id;
+		f.df = !!(ip->frag_off & bpf_htons(IPV4_DF));
 		__builtin_memcpy(f.fk.src, &ip->saddr, IPV4_ADDR_LEN);
 		__builtin_memcpy(f.fk.dst, &ip->daddr, IPV4_ADDR_LEN);
 	} else if (eth_proto == bpf_htons(ETH_P_IPV6)) {
@@ -707,6 +1102,9 @@ int xdp_vip(struct xdp_md *ctx)
 		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
 			return XDP_PASS;
 		f.fk.family = FAMILY_V6;
+		f.tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+		f.ttl = ip6->hop_limit;
+		f.ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		__builtin_memcpy(f.fk.src, &ip6->saddr, IPV6_ADDR_LEN);
 		__builtin_memcpy(f.fk.dst, &ip6->daddr, IPV6_ADDR_LEN);
 	} else {

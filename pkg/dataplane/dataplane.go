@@ -146,7 +146,7 @@ func Open(opts Options) (*Dataplane, error) {
 		d.objs.Close()
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
-	d.lvs.resolve = nc
+	d.lvs.resolve = neighCache{nc}
 	d.nl = nc
 	// Without VLAN information the program still forwards; frames keep
 	// their tags.

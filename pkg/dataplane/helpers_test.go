@@ -54,12 +54,19 @@ func requireBPF(t testing.TB) {
 // fakeResolver answers from a table instead of the neighbour table.
 type fakeResolver map[netip.Addr]fakeNeigh
 
+// fakeNeigh is a neighbour entry (DR: Lookup) or, with src set, a route's
+// next hop (TUN: LookupNextHop; mac is then the next hop's).
 type fakeNeigh struct {
 	mac     net.HardwareAddr
 	ifindex int
+	src     netip.Addr // the route's source address; zero: no route (LookupNextHop fails)
+	mtu     int
 }
 
-var errFakeUnknown = errors.New("fake resolver: unknown address")
+var (
+	errFakeUnknown = errors.New("fake resolver: unknown address")
+	errFakeNoRoute = errors.New("fake resolver: no route")
+)
 
 func (f fakeResolver) Lookup(a netip.Addr) (net.HardwareAddr, int, error) {
 	n, ok := f[a]
@@ -67,6 +74,17 @@ func (f fakeResolver) Lookup(a netip.Addr) (net.HardwareAddr, int, error) {
 		return nil, 0, fmt.Errorf("%w: %v", errFakeUnknown, a)
 	}
 	return n.mac, n.ifindex, nil
+}
+
+func (f fakeResolver) LookupNextHop(a netip.Addr) (nextHop, error) {
+	n, ok := f[a]
+	if !ok {
+		return nextHop{}, fmt.Errorf("%w: %v", errFakeUnknown, a)
+	}
+	if !n.src.IsValid() {
+		return nextHop{}, fmt.Errorf("%w: %v", errFakeNoRoute, a)
+	}
+	return nextHop{MAC: n.mac, Ifindex: n.ifindex, Src: n.src, MTU: n.mtu}, nil
 }
 
 // newTestDataplane loads the program without pins or an interface.

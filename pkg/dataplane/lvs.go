@@ -41,8 +41,11 @@ type svcEntry struct {
 	svc   lvs.Service
 	value xdpvipSvcValue            // what services holds for it
 	reals map[netip.AddrPort]uint32 // dest → real id
-	sig   string                    // the usable (key, weight) set of the current table
-	table *ebpf.Map                 // inner map currently in maglev_tables (nil when reused from pins)
+	// tunnels says how each real server of reals is reached (DR when
+	// absent: reals reused from pins before the first Apply).
+	tunnels map[netip.AddrPort]realTunnel
+	sig     string    // the usable (key, weight) set of the current table
+	table   *ebpf.Map // inner map currently in maglev_tables (nil when reused from pins)
 	// unresolved are the real servers the last refresh found without a
 	// usable neighbour entry (logged once, not at every refresh).
 	unresolved map[netip.AddrPort]bool
@@ -209,11 +212,12 @@ func (d *Dataplane) VIPActive(vip netip.Addr) (bool, error) {
 }
 
 // Apply implements lvs.Backend: afterwards the program forwards exactly
-// the given services. Fwmark services and non-DR real servers cannot be
-// done in XDP; they are skipped with a log line. A real server whose MAC
-// is not (yet) in the neighbour cache stays out of the Maglev table until
-// the cache resolves it in the background and says so (Apply never waits
-// for the network).
+// the given services. Fwmark services and NAT real servers cannot be done
+// in XDP, nor TUN real servers with GRE or remcsum; they are skipped with
+// a log line. TUN real servers (IP-in-IP, GUE) are encapsulated. A real
+// server whose MAC (DR) or next hop (TUN) is not (yet) in the neighbour
+// cache stays out of the Maglev table until the cache resolves it in the
+// background and says so (Apply never waits for the network).
 func (d *Dataplane) Apply(services []lvs.Service) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -300,17 +304,25 @@ func (s *lvsState) applyService(id svcIdent, svc lvs.Service) error {
 
 	// Real servers: allocate ids, drop the ones no longer listed.
 	wantReals := map[netip.AddrPort]lvs.Dest{}
+	tunnels := map[netip.AddrPort]realTunnel{}
 	for _, dst := range svc.Dests {
-		if dst.Method != "" && !strings.EqualFold(dst.Method, "DR") {
-			d.log.Warn("xdp dataplane: only DR real servers, skipping", "vip", id.addr, "rs", dst.Addr, "method", dst.Method)
+		t, why := forwarding(dst)
+		if why != "" {
+			d.log.Warn("xdp dataplane: real server not forwardable in XDP, skipping: "+why, "vip", id.addr, "rs", dst.Addr,
+				"method", dst.Method, "tunnel", dst.Tunnel.Type, "csum", dst.Tunnel.Csum)
 			continue
 		}
 		a := dst.Addr.Unmap()
-		if family(a) != family(id.addr) {
+		// A tunnel carries either family in either (IPVS's mixed-family
+		// TUN); direct routing sends the frame itself.
+		if t.typ == tunNone && family(a) != family(id.addr) {
 			return fmt.Errorf("%w: real server %v of %v is another family", ErrBadService, a, id.addr)
 		}
-		wantReals[netip.AddrPortFrom(a, dst.Port)] = dst
+		ap := netip.AddrPortFrom(a, dst.Port)
+		wantReals[ap] = dst
+		tunnels[ap] = t
 	}
+	e.tunnels = tunnels
 	var errs []error
 	for ap, rid := range e.reals {
 		if _, ok := wantReals[ap]; !ok {
@@ -372,19 +384,26 @@ func (s *lvsState) refreshService(id svcIdent, e *svcEntry) error {
 	for _, ap := range aps {
 		rid := e.reals[ap]
 		r := xdpvipReal{SvcId: e.id, Addr: addr16(ap.Addr()), Family: family(ap.Addr()), Port: ap.Port()}
-		mac, ifindex, err := s.resolve.Lookup(ap.Addr())
+		var err error
+		if t := e.tunnels[ap]; t.typ != tunNone {
+			err = s.resolveTunnel(&r, ap.Addr(), t, family(id.addr))
+		} else {
+			var mac net.HardwareAddr
+			var ifindex int
+			if mac, ifindex, err = s.resolve.Lookup(ap.Addr()); err == nil {
+				copy(r.Mac[:], mac)
+				r.Ifindex, r.Vlan = s.egress(ifindex)
+				r.Flags = realValid
+			}
+		}
 		if err != nil {
+			r = xdpvipReal{SvcId: e.id, Addr: r.Addr, Family: r.Family, Port: r.Port}
 			if !e.unresolved[ap] {
 				d.log.Warn("xdp dataplane: real server not resolved yet", "rs", ap.Addr(), "err", err)
 			}
 			unresolved[ap] = true
-		} else {
-			if e.unresolved[ap] {
-				d.log.Info("xdp dataplane: real server resolved", "rs", ap.Addr(), "mac", net.HardwareAddr(mac).String())
-			}
-			copy(r.Mac[:], mac)
-			r.Ifindex, r.Vlan = s.egress(ifindex)
-			r.Flags = realValid
+		} else if e.unresolved[ap] {
+			d.log.Info("xdp dataplane: real server resolved", "rs", ap.Addr(), "mac", net.HardwareAddr(r.Mac[:]).String())
 		}
 		if err := d.objs.Reals.Put(rid, &r); err != nil {
 			errs = append(errs, fmt.Errorf("dataplane: write real %v: %w", ap, err))

@@ -5,19 +5,45 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+
+	"github.com/xdpvip/xdpvip/pkg/netif"
 )
 
 var errNoResolver = errors.New("dataplane: no neighbour resolver (loaded without an interface)")
 
 // neighbours finds the MAC and egress interface of a real server without
-// waiting for the network (netif.NeighCache in production).
+// waiting for the network (netif.NeighCache in production): Lookup for a
+// DR real server (on link), LookupNextHop for a TUN real server (any
+// routed address: the next hop's MAC, the egress interface, the source
+// address and MTU of the route).
 type neighbours interface {
 	Lookup(addr netip.Addr) (mac net.HardwareAddr, ifindex int, err error)
+	LookupNextHop(addr netip.Addr) (nextHop, error)
 }
+
+// nextHop is where the kernel would send a packet for an address: the
+// fields of netif.NextHop (the contract pkg/netif implements).
+type nextHop struct {
+	MAC     net.HardwareAddr // the neighbour that takes it (the address itself, or the gateway)
+	Ifindex int              // egress interface
+	Gateway netip.Addr       // the route's gateway; zero when on link
+	Src     netip.Addr       // the source address towards it (the route's prefsrc)
+	MTU     int              // the route's MTU, else the egress link's
+}
+
+// errNoNextHop: the neighbour cache of this build resolves on-link
+// addresses only (pkg/netif without LookupNextHop).
+var errNoNextHop = errors.New("dataplane: next-hop lookups (TUN real servers) need pkg/netif's LookupNextHop")
+
+// neighCache is the neighbour cache as the dataplane uses it.
+type neighCache struct{ *netif.NeighCache }
+
+func (neighCache) LookupNextHop(netip.Addr) (nextHop, error) { return nextHop{}, errNoNextHop }
 
 type noResolver struct{}
 
 func (noResolver) Lookup(netip.Addr) (net.HardwareAddr, int, error) { return nil, 0, errNoResolver }
+func (noResolver) LookupNextHop(netip.Addr) (nextHop, error)        { return nextHop{}, errNoResolver }
 
 // startNeighbourRefresh rewrites the real servers' entries and tables
 // whenever the neighbour cache's answer for one of them changes (resolved
@@ -66,9 +92,10 @@ func (d *Dataplane) keepNeighbours() {
 	d.nl.Keep(addrs)
 }
 
-// Unresolved lists the real servers (of DR services) the program does not
-// forward to yet because their MAC is not known: Apply returns before the
-// neighbour cache resolves a new real server, and this says when it has.
+// Unresolved lists the real servers the program does not forward to yet
+// because their MAC is not known (DR), or their next hop, route or a path
+// MTU the tunnel fits is not (TUN): Apply returns before the neighbour
+// cache resolves a new real server, and this says when it has.
 func (d *Dataplane) Unresolved() []netip.Addr {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -360,6 +360,10 @@ var counterNames = func() map[xdpvipCounter]string {
 		xdpvipCounterCNT_FWD_TX:       "fwd_tx",
 		xdpvipCounterCNT_FWD_REDIRECT: "fwd_redirect",
 		xdpvipCounterCNT_FWD_NO_REAL:  "fwd_no_real",
+		// TUN frames too big for the tunnel: answered with ICMP, or dropped.
+		xdpvipCounterCNT_TUN_ICMP4TOO_BIG: "tun_icmp4_too_big",
+		xdpvipCounterCNT_TUN_ICMP6TOO_BIG: "tun_icmp6_too_big",
+		xdpvipCounterCNT_TUN_TOO_BIG_DROP: "tun_too_big_drop",
 	}
 	for _, d := range dropCounters {
 		m[d.c] = d.reason.String()
@@ -369,7 +373,8 @@ var counterNames = func() map[xdpvipCounter]string {
 
 // Counters returns every counter of the program, summed over CPUs, by name:
 // the VRRP drop reasons (see DropCounters), vrrp_valid, ringbuf_full,
-// fwd_tx, fwd_redirect and fwd_no_real.
+// fwd_tx, fwd_redirect, fwd_no_real and the TUN too-big counters
+// tun_icmp4_too_big, tun_icmp6_too_big and tun_too_big_drop.
 func (d *Dataplane) Counters() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(counterNames))
 	for idx, name := range counterNames {

@@ -16,25 +16,28 @@ import (
 type xdpvipCounter uint32
 
 const (
-	xdpvipCounterCNT_TRUNCATED    xdpvipCounter = 0
-	xdpvipCounterCNT_TTL          xdpvipCounter = 1
-	xdpvipCounterCNT_VERSION      xdpvipCounter = 2
-	xdpvipCounterCNT_TYPE         xdpvipCounter = 3
-	xdpvipCounterCNT_VRID         xdpvipCounter = 4
-	xdpvipCounterCNT_LENGTH       xdpvipCounter = 5
-	xdpvipCounterCNT_ADDR_COUNT   xdpvipCounter = 6
-	xdpvipCounterCNT_CHECKSUM     xdpvipCounter = 7
-	xdpvipCounterCNT_AUTH_TYPE    xdpvipCounter = 8
-	xdpvipCounterCNT_AUTH         xdpvipCounter = 9
-	xdpvipCounterCNT_INTERVAL     xdpvipCounter = 10
-	xdpvipCounterCNT_UNICAST_PEER xdpvipCounter = 11
-	xdpvipCounterCNT_FAMILY       xdpvipCounter = 12
-	xdpvipCounterCNT_VRRP_VALID   xdpvipCounter = 13
-	xdpvipCounterCNT_RINGBUF_FULL xdpvipCounter = 14
-	xdpvipCounterCNT_FWD_TX       xdpvipCounter = 15
-	xdpvipCounterCNT_FWD_REDIRECT xdpvipCounter = 16
-	xdpvipCounterCNT_FWD_NO_REAL  xdpvipCounter = 17
-	xdpvipCounterCNT_MAX          xdpvipCounter = 18
+	xdpvipCounterCNT_TRUNCATED        xdpvipCounter = 0
+	xdpvipCounterCNT_TTL              xdpvipCounter = 1
+	xdpvipCounterCNT_VERSION          xdpvipCounter = 2
+	xdpvipCounterCNT_TYPE             xdpvipCounter = 3
+	xdpvipCounterCNT_VRID             xdpvipCounter = 4
+	xdpvipCounterCNT_LENGTH           xdpvipCounter = 5
+	xdpvipCounterCNT_ADDR_COUNT       xdpvipCounter = 6
+	xdpvipCounterCNT_CHECKSUM         xdpvipCounter = 7
+	xdpvipCounterCNT_AUTH_TYPE        xdpvipCounter = 8
+	xdpvipCounterCNT_AUTH             xdpvipCounter = 9
+	xdpvipCounterCNT_INTERVAL         xdpvipCounter = 10
+	xdpvipCounterCNT_UNICAST_PEER     xdpvipCounter = 11
+	xdpvipCounterCNT_FAMILY           xdpvipCounter = 12
+	xdpvipCounterCNT_VRRP_VALID       xdpvipCounter = 13
+	xdpvipCounterCNT_RINGBUF_FULL     xdpvipCounter = 14
+	xdpvipCounterCNT_FWD_TX           xdpvipCounter = 15
+	xdpvipCounterCNT_FWD_REDIRECT     xdpvipCounter = 16
+	xdpvipCounterCNT_FWD_NO_REAL      xdpvipCounter = 17
+	xdpvipCounterCNT_TUN_ICMP4TOO_BIG xdpvipCounter = 18
+	xdpvipCounterCNT_TUN_ICMP6TOO_BIG xdpvipCounter = 19
+	xdpvipCounterCNT_TUN_TOO_BIG_DROP xdpvipCounter = 20
+	xdpvipCounterCNT_MAX              xdpvipCounter = 21
 )
 
 type xdpvipFlowKey struct {
@@ -100,6 +103,12 @@ type xdpvipReal struct {
 	Addr    [16]uint8
 	Port    uint16
 	Vlan    uint16
+	TunType uint8
+	Pad     uint8
+	TunPort uint16
+	TunSrc  [16]uint8
+	Mtu     uint16
+	Pad2    [2]uint8
 }
 
 type xdpvipRealCounters struct {
@@ -112,7 +121,8 @@ type xdpvipRealCounters struct {
 type xdpvipRealFlag uint32
 
 const (
-	xdpvipRealFlagREAL_F_VALID xdpvipRealFlag = 1
+	xdpvipRealFlagREAL_F_VALID    xdpvipRealFlag = 1
+	xdpvipRealFlagREAL_F_TUN_CSUM xdpvipRealFlag = 2
 )
 
 type xdpvipScratchBuf struct {
@@ -150,6 +160,14 @@ type xdpvipSvcValue struct {
 	Flags           uint8
 	Pad             [3]uint8
 }
+
+type xdpvipTunType uint32
+
+const (
+	xdpvipTunTypeTUN_NONE xdpvipTunType = 0
+	xdpvipTunTypeTUN_IPIP xdpvipTunType = 1
+	xdpvipTunTypeTUN_GUE  xdpvipTunType = 2
+)
 
 type xdpvipVipBitmap struct {
 	_    structs.HostLayout
@@ -245,6 +263,7 @@ const (
 	xdpvipVarUnusedCounter   = "unused_counter"
 	xdpvipVarUnusedRealFlag  = "unused_real_flag"
 	xdpvipVarUnusedSvcFlag   = "unused_svc_flag"
+	xdpvipVarUnusedTunType   = "unused_tun_type"
 	xdpvipVarUnusedVrrpEvent = "unused_vrrp_event"
 	xdpvipVarUnusedVrrpHdr   = "unused_vrrp_hdr"
 )
@@ -324,6 +343,7 @@ type xdpvipVariableSpecs struct {
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedRealFlag  *ebpf.VariableSpec `ebpf:"unused_real_flag"`
 	UnusedSvcFlag   *ebpf.VariableSpec `ebpf:"unused_svc_flag"`
+	UnusedTunType   *ebpf.VariableSpec `ebpf:"unused_tun_type"`
 	UnusedVrrpEvent *ebpf.VariableSpec `ebpf:"unused_vrrp_event"`
 	UnusedVrrpHdr   *ebpf.VariableSpec `ebpf:"unused_vrrp_hdr"`
 }
@@ -396,6 +416,7 @@ type xdpvipVariables struct {
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedRealFlag  *ebpf.Variable `ebpf:"unused_real_flag"`
 	UnusedSvcFlag   *ebpf.Variable `ebpf:"unused_svc_flag"`
+	UnusedTunType   *ebpf.Variable `ebpf:"unused_tun_type"`
 	UnusedVrrpEvent *ebpf.Variable `ebpf:"unused_vrrp_event"`
 	UnusedVrrpHdr   *ebpf.Variable `ebpf:"unused_vrrp_hdr"`
 }

@@ -558,11 +558,15 @@ static __always_inline int set_vlan(struct xdp_md *ctx, const struct real *r, __
  * bpf_csum_diff's. */
 static __always_inline __u64 sum32(const void *p, int n, __u64 sum)
 {
-	const __u32 *w = p;
-
 #pragma unroll
-	for (int i = 0; i < n; i++)
-		sum += w[i];
+	for (int i = 0; i < n; i++) {
+		__u32 w;
+
+		/* memcpy, not a __u32 pointer: the words alias byte fields,
+		 * which the compiler may otherwise store after the loads */
+		__builtin_memcpy(&w, (const __u8 *)p + i * sizeof(w), sizeof(w));
+		sum += w;
+	}
 	return sum;
 }
 
@@ -572,8 +576,9 @@ static __always_inline __u16 csum_final(__u64 s)
 	return (__u16)~csum_fold(s);
 }
 
-/* frame_sum adds bytes [off, off + len) of the frame to sum (a partial
- * sum, folded by the caller) and returns it, < 0 on failure. The bytes are
+/* frame_sum adds bytes [off, off + len) of the frame to sum (a
+ * non-negative partial sum, folded by the caller) and returns it, < 0 on
+ * failure. The bytes are
  * loaded into the scratch buffer CSUM_CHUNK at a time (bpf_csum_diff's
  * limit before Linux 6.13, and it takes whole 32-bit words: the last
  * word of an odd end is zero padded, as the checksum pads). Each length
@@ -585,6 +590,9 @@ static __always_inline __s64 frame_sum(struct xdp_md *ctx, __u32 off, __u32 len,
 
 	if (!s || len > FRAME_SUM_MAX)
 		return -1;
+	/* the seed is 32 bits: end-around carry the higher ones in */
+	sum = (sum & 0xffffffff) + ((__u64)sum >> 32);
+	sum = (sum & 0xffffffff) + ((__u64)sum >> 32);
 	for (__u32 i = 0; i < FRAME_SUM_CHUNKS; i++) {
 		__u32 done = i * CSUM_CHUNK;
 		__u64 n, words;

@@ -378,3 +378,280 @@ func TestTunnelPaddingAndNoDF(t *testing.T) {
 		checkTunnel(t, out, padded, 14, tunWant{c: tc.c, nextHop: routerMAC, src: tc.src, rs: tc.rs})
 	}
 }
+
+// tcpOfLen is a TCP frame to c's service whose IP packet is ipLen bytes.
+func tcpOfLen(c tunCase, ipLen int) []byte {
+	hdr := packet.IPv4Len + packet.TCPLen
+	if c.vip.Is6() {
+		hdr = packet.IPv6Len + packet.TCPLen
+	}
+	payload := bytes.Repeat([]byte{0x61}, ipLen-hdr)
+	return packet.TCPFrame(lbMAC, clientMAC, c.client(), netip.AddrPortFrom(c.vip, c.port), packet.ACK, payload)
+}
+
+// checkTooBig decodes the ICMP "fragmentation needed" or ICMPv6 Packet
+// Too Big the program answered in with (in's IP packet after inL2 bytes,
+// from client to vip): the frame back to the client, its tags kept, from
+// the VIP, quoting the packet's start, every checksum verified.
+func checkTooBig(t *testing.T, out, in []byte, inL2 int, client, vip netip.Addr, limit int) {
+	t.Helper()
+	inner := ipPacket(in, inL2)
+	if !bytes.Equal(out[0:6], in[6:12]) || !bytes.Equal(out[6:12], in[0:6]) {
+		t.Errorf("MACs %v -> %v, want the input's swapped", net.HardwareAddr(out[6:12]), net.HardwareAddr(out[0:6]))
+	}
+	if !bytes.Equal(out[12:inL2], in[12:inL2]) {
+		t.Errorf("tags and EtherType % x, want the input's % x", out[12:inL2], in[12:inL2])
+	}
+	ip := out[inL2:]
+	if client.Is4() {
+		tot := int(binary.BigEndian.Uint16(ip[2:4]))
+		checkFields(t, "ICMP's IPv4", []field{
+			{"version/IHL", ip[0], uint8(0x45)},
+			{"TOS", ip[1], uint8(0xc0)},
+			{"total length", tot, len(ip)},
+			{"flags/fragment offset", binary.BigEndian.Uint16(ip[6:8]), uint16(0x4000)},
+			{"TTL", ip[8], uint8(64)},
+			{"protocol", ip[9], uint8(1)},
+			{"header checksum", binary.BigEndian.Uint16(ip[10:12]), checksumWithZero(ip[:20], 10)},
+			{"source", netip.AddrFrom4([4]byte(ip[12:16])), vip},
+			{"destination", netip.AddrFrom4([4]byte(ip[16:20])), client},
+		})
+		icmp := ip[20:]
+		checkFields(t, "ICMP", []field{
+			{"type", icmp[0], uint8(3)},
+			{"code", icmp[1], uint8(4)},
+			{"checksum verifies", packet.Checksum(icmp, 0), uint16(0)},
+			{"unused", binary.BigEndian.Uint16(icmp[4:6]), uint16(0)},
+			{"next-hop MTU", int(binary.BigEndian.Uint16(icmp[6:8])), limit},
+			{"quote", string(icmp[8:]), string(inner[:min(len(inner), 548)])},
+		})
+		return
+	}
+	vtcfl := binary.BigEndian.Uint32(ip[0:4])
+	checkFields(t, "ICMPv6's IPv6", []field{
+		{"version/class/flow", vtcfl, uint32(6 << 28)},
+		{"payload length", int(binary.BigEndian.Uint16(ip[4:6])), len(ip) - 40},
+		{"next header", ip[6], uint8(58)},
+		{"hop limit", ip[7], uint8(64)},
+		{"source", netip.AddrFrom16([16]byte(ip[8:24])), vip},
+		{"destination", netip.AddrFrom16([16]byte(ip[24:40])), client},
+	})
+	icmp := ip[40:]
+	checkFields(t, "ICMPv6", []field{
+		{"type", icmp[0], uint8(2)},
+		{"code", icmp[1], uint8(0)},
+		{"checksum verifies", packet.Checksum(icmp, packet.PseudoHeaderSum(vip, client, 58, len(icmp))), uint16(0)},
+		{"MTU", int(binary.BigEndian.Uint32(icmp[4:8])), limit},
+		{"quote", string(icmp[8:]), string(inner[:min(len(inner), 1232)])},
+	})
+}
+
+// TestTunnelTooBig: with a 1400-byte path MTU, a packet of exactly the
+// room the tunnel leaves is encapsulated into a 1400-byte packet; one
+// byte more is answered with ICMP (IPv4 with DF) or ICMPv6 (IPv6), naming
+// the room as the MTU, for every encapsulation; IPv4 without DF and a
+// later IPv6 fragment are dropped; a tagged frame's answer keeps its tag.
+func TestTunnelTooBig(t *testing.T) {
+	const mtu = 1400
+	d := tunDataplane(t, mtu, nil)
+	for _, c := range tunCases {
+		t.Run(c.name, func(t *testing.T) {
+			limit := mtu - c.overhead()
+			src := tunSrc4
+			if c.rs.Is6() {
+				src = tunSrc6
+			}
+			fits := tcpOfLen(c, limit)
+			out := runCounted(t, d, fits, xdpTX, map[string]uint64{"fwd_tx": 1})
+			checkTunnel(t, out, fits, 14, tunWant{c: c, nextHop: routerMAC, src: src, rs: c.rs})
+			if len(out)-14 != mtu {
+				t.Errorf("encapsulated packet of %d bytes, want the MTU %d", len(out)-14, mtu)
+			}
+			big := tcpOfLen(c, limit+1)
+			counter := "tun_icmp4_too_big"
+			if c.vip.Is6() {
+				counter = "tun_icmp6_too_big"
+			}
+			out = runCounted(t, d, big, xdpTX, map[string]uint64{counter: 1})
+			checkTooBig(t, out, big, 14, c.client().Addr(), c.vip, limit)
+			tagged := vlanTagged(big, 0x8100, 100)
+			out = runCounted(t, d, tagged, xdpTX, map[string]uint64{counter: 1})
+			checkTooBig(t, out, tagged, 18, c.client().Addr(), c.vip, limit)
+			if c.vip.Is4() {
+				noDF := withTOSTTL(big, 0, 64, 7, false)
+				runCounted(t, d, noDF, xdpDrop, map[string]uint64{"tun_too_big_drop": 1})
+			}
+		})
+	}
+	// IPv6 fragments to fragVIP6 (IP-in-IP over IPv6: 1360 bytes of room):
+	// the first fragment gets an ICMPv6, a later one is dropped.
+	whole := packet.UDPFrame(lbMAC, clientMAC, tunClient6, netip.AddrPortFrom(fragVIP6, 53), make([]byte, 1400))
+	first := withExt6(whole, fragExt(0, true, 9))
+	out := runCounted(t, d, first, xdpTX, map[string]uint64{"tun_icmp6_too_big": 1})
+	checkTooBig(t, out, first, 14, tunClient6.Addr(), fragVIP6, mtu-40)
+	runCounted(t, d, withExt6(whole, fragExt(100, true, 9)), xdpDrop, map[string]uint64{"tun_too_big_drop": 1})
+	// An IPv4 fragment has no DF: dropped.
+	whole4 := packet.UDPFrame(lbMAC, clientMAC, tunClient4, netip.AddrPortFrom(fragVIP4, 53), make([]byte, 1400))
+	runCounted(t, d, fragment4(whole4, true, 0, 3), xdpDrop, map[string]uint64{"tun_too_big_drop": 1})
+}
+
+// TestTunnelVLANs: the outer frame is tagged as the real server's next
+// hop is reached: on a VLAN of this interface one C-tag of that VID
+// (pushed, or replacing the frame's tags, the outer tag's priority kept),
+// on the interface itself untagged; without VLAN information the frame's
+// tags are kept.
+func TestTunnelVLANs(t *testing.T) {
+	c4, c6 := tunCases[0], tunCases[1] // IPIP v4 in v4 (tunRS4), v6 in v6 (tunRS6)
+	tcp := func(c tunCase) []byte {
+		return packet.TCPFrame(lbMAC, clientMAC, c.client(), netip.AddrPortFrom(c.vip, c.port), packet.ACK, []byte("x"))
+	}
+	tag := func(tpid, tci uint16) []byte { return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tpid), tci) }
+	const prio5 = 5 << 13
+	t.Run("real servers' next hops on VLAN 100 and untagged", func(t *testing.T) {
+		res := tunResolver(1500)
+		n := res[tunRS4]
+		n.ifindex = vlan100Ifindex
+		res[tunRS4] = n
+		d := newTestDataplane(t, 251, res)
+		d.lvs.links = fakeVLANs{vlan100Ifindex: {lbIfindex, 100}}
+		if err := d.Apply([]lvs.Service{
+			tcpService(c4.vip, c4.port, tunDest(c4.rs, c4.port, c4.typ, c4.csum)),
+			tcpService(c6.vip, c6.port, tunDest(c6.rs, c6.port, c6.typ, c6.csum)),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []netip.Addr{svcVIP4, svcVIP6} {
+			if err := d.SetVIPActive(v, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name string
+			c    tunCase
+			in   []byte
+			l2   int
+			tags []byte
+		}{
+			{"untagged: tag 100 pushed", c4, tcp(c4), 14, tag(0x8100, 100)},
+			{"VLAN 7 priority 5: VID 100, priority kept", c4, withTCI(vlanTagged(tcp(c4), 0x8100, 7), 0, prio5|7), 18, tag(0x8100, prio5|100)},
+			{"QinQ: one tag 100", c4, withTCI(vlanTagged(tcp(c4), 0x88a8, 10, 7), 0, prio5|10), 22, tag(0x8100, prio5|100)},
+			{"VLAN 100 to an untagged next hop: popped", c6, vlanTagged(tcp(c6), 0x8100, 100), 18, nil},
+			{"QinQ to an untagged next hop: both popped", c6, vlanTagged(tcp(c6), 0x88a8, 10, 100), 22, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				src := tunSrc4
+				if tc.c.rs.Is6() {
+					src = tunSrc6
+				}
+				out := runCounted(t, d, tc.in, xdpTX, map[string]uint64{"fwd_tx": 1})
+				checkTunnel(t, out, tc.in, tc.l2, tunWant{c: tc.c, nextHop: routerMAC, src: src, rs: tc.c.rs, tags: tc.tags})
+			})
+		}
+	})
+	t.Run("without VLAN information: tags kept", func(t *testing.T) {
+		d := tunDataplane(t, 1500, nil)
+		for _, tc := range []struct {
+			name string
+			in   []byte
+			l2   int
+		}{
+			{"one tag", withTCI(vlanTagged(tcp(c4), 0x8100, 7), 0, prio5|7), 18},
+			{"QinQ", vlanTagged(tcp(c4), 0x88a8, 10, 7), 22},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				out := runCounted(t, d, tc.in, xdpTX, map[string]uint64{"fwd_tx": 1})
+				checkTunnel(t, out, tc.in, tc.l2, tunWant{c: c4, nextHop: routerMAC, src: tunSrc4, rs: tunRS4, tags: tc.in[12 : tc.l2-2]})
+			})
+		}
+	})
+}
+
+// TestTunnelFragmentsAndRedirect: every fragment of a datagram, IPv4 (to
+// a GUE csum real server) and IPv6 (IP-in-IP), is encapsulated whole to
+// the VIP's one real server; a real server whose next hop is behind
+// another interface is redirected there.
+func TestTunnelFragmentsAndRedirect(t *testing.T) {
+	d := tunDataplane(t, 1500, nil)
+	payload := bytes.Repeat([]byte{0x5a}, 200)
+	whole4 := packet.UDPFrame(lbMAC, clientMAC, tunClient4, netip.AddrPortFrom(fragVIP4, 53), payload)
+	whole6 := packet.UDPFrame(lbMAC, clientMAC, tunClient6, netip.AddrPortFrom(fragVIP6, 53), payload)
+	gue := tunWant{c: tunCase{typ: lvs.TunnelGUE, csum: lvs.TunnelCsum}, nextHop: routerMAC, src: tunSrc4, rs: tunRS4}
+	ipip6 := tunWant{c: tunCase{typ: lvs.TunnelIPIP}, nextHop: routerMAC, src: tunSrc6, rs: tunRS6}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		w    tunWant
+	}{
+		{"IPv4 first", fragment4(whole4, true, 0, 11), gue},
+		{"IPv4 middle", fragment4(whole4, true, 9, 11), gue},
+		{"IPv4 last", fragment4(whole4, false, 18, 11), gue},
+		{"IPv6 first", withExt6(whole6, fragExt(0, true, 12)), ipip6},
+		{"IPv6 later", withExt6(whole6, fragExt(9, false, 12)), ipip6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := runCounted(t, d, tc.in, xdpTX, map[string]uint64{"fwd_tx": 1})
+			checkTunnel(t, out, tc.in, 14, tc.w)
+		})
+	}
+	t.Run("next hop behind another interface", func(t *testing.T) {
+		in := packet.TCPFrame(lbMAC, clientMAC, tunClient4, netip.AddrPortFrom(svcVIP4, 90), packet.SYN, nil)
+		out := runCounted(t, d, in, xdpRedirect, map[string]uint64{"fwd_redirect": 1})
+		checkTunnel(t, out, in, 14, tunWant{c: tunCase{typ: lvs.TunnelIPIP}, nextHop: router2MAC, src: tunSrc4Far, rs: tunRS4Far})
+	})
+}
+
+// TestTunnelApply: what Apply writes for TUN real servers (type, port in
+// network order, checksum flag, source, MTU, the next hop's MAC), which
+// ones it skips (NAT, GRE, remcsum, GUE without a port) and which it
+// keeps out of the table until they resolve (no route, no source of the
+// real server's family, a path MTU that leaves IPv6 less than 1280 bytes).
+func TestTunnelApply(t *testing.T) {
+	noRoute := netip.MustParseAddr("203.0.113.99")
+	narrow6 := netip.MustParseAddr("2001:db8:3::1") // MTU 1300 over IPv6: 1260 for IPv6 inside
+	res := tunResolver(1500)
+	res[noRoute] = fakeNeigh{mac: routerMAC, ifindex: lbIfindex} // no source: no route
+	res[narrow6] = fakeNeigh{mac: routerMAC, ifindex: lbIfindex, src: tunSrc6, mtu: 1300}
+	d := newTestDataplane(t, 251, res)
+	gre := tunDest(tunRS4, 85, lvs.TunnelGRE, "")
+	remcsum := tunDest(tunRS4, 86, lvs.TunnelGUE, lvs.TunnelRemCsum)
+	noPort := tunDest(tunRS4, 87, lvs.TunnelGUE, "")
+	noPort.Tunnel.Port = 0
+	nat := lvs.Dest{Addr: rs2, Port: 88, Weight: 1, Method: "NAT"}
+	svcs := []lvs.Service{
+		tcpService(svcVIP4, 80, tunDest(tunRS4, 80, lvs.TunnelGUE, lvs.TunnelCsum), tunDest(tunRS6, 80, "", ""), gre, remcsum, noPort, nat, tunDest(noRoute, 80, "", "")),
+		tcpService(svcVIP6, 80, tunDest(narrow6, 80, "", ""), tunDest(tunRS4, 80, "", "")),
+		tcpService(svcVIP4, 81, tunDest(narrow6, 81, "", "")), // IPv4 inside: 1260 is plenty
+	}
+	if err := d.Apply(svcs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(d.Unresolved()), fmt.Sprint([]netip.Addr{noRoute, narrow6}); got != want {
+		t.Errorf("Unresolved() = %s, want %s", got, want)
+	}
+	e := d.lvs.services[svcIdent{proto: lvs.ProtoTCP, addr: svcVIP4, port: 80}]
+	if len(e.reals) != 3 {
+		t.Errorf("service has real servers %v, want the GUE, IP-in-IP and unroutable ones (GRE, remcsum, GUE without a port, NAT skipped)", e.reals)
+	}
+	var r xdpvipReal
+	if err := d.objs.Reals.Lookup(e.reals[netip.AddrPortFrom(tunRS4, 80)], &r); err != nil {
+		t.Fatal(err)
+	}
+	want := xdpvipReal{Mac: [6]byte(routerMAC), Flags: realValid | realTunCsum, Family: 4, Ifindex: lbIfindex, SvcId: e.id,
+		Addr: addr16(tunRS4), Port: 80, TunType: tunGUE, TunPort: htons(guePort), TunSrc: addr16(tunSrc4), Mtu: 1500}
+	if r != want {
+		t.Errorf("GUE real server entry\n got %+v\nwant %+v", r, want)
+	}
+	if err := d.objs.Reals.Lookup(e.reals[netip.AddrPortFrom(noRoute, 80)], &r); err != nil || r.Flags&realValid != 0 {
+		t.Errorf("unroutable real server entry %+v, %v: want not valid", r, err)
+	}
+	// A route appears: the refresh puts it in the table.
+	res[noRoute] = fakeNeigh{mac: routerMAC, ifindex: lbIfindex, src: tunSrc4, mtu: 1500}
+	d.refreshNeighbours()
+	if got, want := fmt.Sprint(d.Unresolved()), fmt.Sprint([]netip.Addr{narrow6}); got != want {
+		t.Errorf("after the route appeared, Unresolved() = %s, want %s", got, want)
+	}
+	// Direct routing still needs the service's family.
+	if err := d.Apply([]lvs.Service{tcpService(svcVIP4, 80, dest(rs6, 80, 1))}); err == nil {
+		t.Error("Apply accepted an IPv6 DR real server of an IPv4 service")
+	}
+}

@@ -505,7 +505,9 @@ func TestTunnelVLANs(t *testing.T) {
 	tcp := func(c tunCase) []byte {
 		return packet.TCPFrame(lbMAC, clientMAC, c.client(), netip.AddrPortFrom(c.vip, c.port), packet.ACK, []byte("x"))
 	}
-	tag := func(tpid, tci uint16) []byte { return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tpid), tci) }
+	tag := func(tpid, tci uint16) []byte {
+		return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tpid), tci)
+	}
 	const prio5 = 5 << 13
 	t.Run("real servers' next hops on VLAN 100 and untagged", func(t *testing.T) {
 		res := tunResolver(1500)

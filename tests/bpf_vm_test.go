@@ -10,9 +10,9 @@ import (
 )
 
 // bpfGuestTests are pkg/dataplane's tests that must pass on the guest
-// kernel: every prog.Run fixture (VRRP and DR), the ring buffer, the
-// adverts larger than one bpf_csum_diff call takes before Linux 6.13, and
-// attach/pin/detach on a real interface.
+// kernel: every prog.Run fixture (VRRP, DR and TUN), the ring buffer, the
+// adverts larger than one bpf_csum_diff call takes before Linux 6.13,
+// attach/pin/detach on a real interface, and the VLAN and TUN wire tests.
 var bpfGuestTests = []string{
 	"TestVRRPFixtures",
 	"TestVRRPManyAddresses",
@@ -43,6 +43,13 @@ var bpfGuestTests = []string{
 	"TestNetlinkVLANsAndEgress",
 	"TestAdvertTimeIsTheMonotonicClock",
 	"TestVLANDirectRoutingOverTheWire",
+	"TestTunnelFixtures",
+	"TestTunnelPaddingAndNoDF",
+	"TestTunnelTooBig",
+	"TestTunnelVLANs",
+	"TestTunnelFragmentsAndRedirect",
+	"TestTunnelApply",
+	"TestTunnelOverTheWire",
 }
 
 // debianKernels are the Debian 12 kernel series the BPF suite runs on:
@@ -67,8 +74,9 @@ func TestBPFOnDebianKernel(t *testing.T) {
 				MetaPackage: k.meta,
 				// xfrm_user, nfnetlink: the lab's netlink handles open
 				// every family vishvananda/netlink supports; 8021q and
-				// bonding for the VLAN tests.
-				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q", "bonding"),
+				// bonding for the VLAN tests; ipip, ip6_tunnel and fou for
+				// the real server decapsulating in the TUN test.
+				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q", "bonding", "ipip", "ip6_tunnel", "fou"),
 				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool", "/usr/sbin/ethtool"),
 				Files:        []ipvsvm.File{{Src: bin, Dst: "/dataplane.test", Mode: 0o755}},
 				Command: "mount -t bpf bpf /sys/fs/bpf && uname -r && /dataplane.test -test.v -test.count=1 -test.timeout=200s -test.run '^(" +

@@ -1,0 +1,243 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdpvip/xdpvip/internal/testnet"
+	"github.com/xdpvip/xdpvip/pkg/lvs"
+)
+
+// TestTunnelOverTheWire: client, load balancer, router and real server on
+// one bridge, in two subnets: the client and the load balancer in
+// 10.91.1.0/24 and 2001:db8:91:1::/64, the real server in 10.91.2.0/24 and
+// 2001:db8:91:2::/64, reached through the router (which has both). The
+// program on the load balancer encapsulates the client's TCP to the VIPs
+// towards the router's MAC; the real server decapsulates (tunl0 for
+// IP-in-IP, ip6tnl0 for IPv6 in IPv6, a fou GUE port into tunl0), has the
+// VIPs on lo and answers the client directly through the router. Each
+// connection sends 6000 bytes: the full-size segments do not fit the
+// tunnel, so the client's stack must take the program's ICMP (ICMPv6)
+// "too big", lower its path MTU and resend, or the byte count never
+// comes back.
+//
+// Needs the ipip, ip6_tunnel and fou modules: run in the qemu guests
+// (tests/bpf_vm_test.go); this host's kernel has none.
+func TestTunnelOverTheWire(t *testing.T) {
+	requireBPF(t)
+	n := testnet.New(t)
+	client := n.AddHost("client", "10.91.1.50/24", testnet.WithAddr("2001:db8:91:1::50/64"))
+	lb := n.AddHost("lb", "10.91.1.11/24", testnet.WithAddr("2001:db8:91:1::11/64"))
+	router := n.AddHost("router", "10.91.1.1/24", testnet.WithAddr("10.91.2.1/24"), testnet.WithAddr("2001:db8:91:1::1/64"), testnet.WithAddr("2001:db8:91:2::1/64"))
+	rs := n.AddHost("rs", "10.91.2.21/24", testnet.WithAddr("2001:db8:91:2::21/64"))
+	vip4, vip6 := netip.MustParseAddr("10.91.1.100"), netip.MustParseAddr("2001:db8:91:1::100")
+	rs4, rs6 := netip.MustParseAddr("10.91.2.21"), netip.MustParseAddr("2001:db8:91:2::21")
+
+	for _, dev := range []string{"tunl0", "ip6tnl0"} {
+		if out, err := rs.Exec(context.Background(), "ip", "link", "set", dev, "up"); err != nil {
+			t.Skipf("no %s in this kernel (the ipip and ip6_tunnel modules; the qemu guest suite has them): %v: %s", dev, err, out)
+		}
+	}
+	if out, err := rs.Exec(context.Background(), "ip", "fou", "add", "port", strconv.Itoa(guePort), "gue"); err != nil {
+		t.Skipf("no GUE receive port (the fou module; the qemu guest suite has it): %v: %s", err, out)
+	}
+
+	router.MustExec("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0")
+	for _, h := range []*testnet.Host{client, lb} {
+		h.MustExec("ip", "route", "add", "10.91.2.0/24", "via", "10.91.1.1")
+		h.MustExec("ip", "-6", "route", "add", "2001:db8:91:2::/64", "via", "2001:db8:91:1::1")
+	}
+	rs.MustExec("ip", "route", "add", "default", "via", "10.91.2.1")
+	rs.MustExec("ip", "-6", "route", "add", "default", "via", "2001:db8:91:2::1")
+	// The real server: the VIPs on lo, never answering ARP for them on the
+	// shared bridge, accepting decapsulated packets whose source is not
+	// routed back through the tunnel.
+	for _, kv := range []string{"all.arp_ignore=1", "all.arp_announce=2", "eth0.arp_ignore=1", "eth0.arp_announce=2",
+		"all.rp_filter=0", "default.rp_filter=0", "eth0.rp_filter=0", "tunl0.rp_filter=0", "lo.rp_filter=0"} {
+		rs.MustExec("sysctl", "-qw", "net.ipv4.conf."+kv)
+	}
+	rs.MustExec("ip", "addr", "add", vip4.String()+"/32", "dev", "lo")
+	rs.MustExec("ip", "addr", "add", vip6.String()+"/128", "dev", "lo")
+	// The load balancer owns the VIPs (ARP / NDP), as keepalived's VRRP
+	// instance would.
+	lb.MustExec("ip", "addr", "add", vip4.String()+"/32", "dev", lb.Iface())
+	lb.MustExec("ip", "addr", "add", vip6.String()+"/128", "dev", lb.Iface(), "nodad")
+	// The client's checksums finished in software (a frame sent on with
+	// XDP_TX loses CHECKSUM_PARTIAL; see TestVLANDirectRoutingOverTheWire).
+	client.MustExec("ethtool", "-K", client.Iface(), "tx", "off")
+	n.AttachSwitchPass(lb)
+
+	// The server answers each connection with the number of bytes it read
+	// up to the newline.
+	count := func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "%d\n", len(line))
+	}
+	for _, a := range []string{vip4.String() + ":80", vip4.String() + ":81", "[" + vip6.String() + "]:80"} {
+		serveTCPIn(t, rs, a, count)
+	}
+
+	d := openIn(t, lb, Options{Iface: lb.Iface(), BPFDir: testBPFDir(t)})
+	t.Cleanup(func() { d.Close(); Detach(filepath.Dir(d.pinDir), lb.Iface()) })
+	lb.MustExec("ping", "-c", "1", "-W", "2", rs4.String())
+	lb.MustExec("ping", "-6", "-c", "1", "-W", "2", rs6.String())
+	if _, err := d.lvs.resolve.LookupNextHop(rs4); errors.Is(err, errNoNextHop) {
+		// Until pkg/netif's NeighCache.LookupNextHop is merged: the same
+		// answer from netlink in the load balancer's namespace.
+		h, err := lb.Handle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.mu.Lock()
+		d.lvs.resolve = routeResolver{neighbours: d.lvs.resolve, h: h}
+		d.mu.Unlock()
+	}
+	gue := tunDest(rs4, 81, lvs.TunnelGUE, lvs.TunnelNoCsum)
+	if err := d.Apply([]lvs.Service{
+		tcpService(vip4, 80, tunDest(rs4, 80, lvs.TunnelIPIP, "")),
+		tcpService(vip4, 81, gue),
+		tcpService(vip6, 80, tunDest(rs6, 80, lvs.TunnelIPIP, "")),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testnet.Eventually(t, 10*time.Second, func() error {
+		if u := d.Unresolved(); len(u) > 0 {
+			return fmt.Errorf("real servers not resolved: %v", u)
+		}
+		return nil
+	})
+	for _, v := range []netip.Addr{vip4, vip6} {
+		if err := d.SetVIPActive(v, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const size = 6000
+	for _, tc := range []struct {
+		name, network, addr string
+		tooBig              string
+	}{
+		{"IP-in-IP", "tcp4", vip4.String() + ":80", "tun_icmp4_too_big"},
+		{"GUE", "tcp4", vip4.String() + ":81", "tun_icmp4_too_big"},
+		{"IPv6 in IPv6", "tcp6", "[" + vip6.String() + "]:80", "tun_icmp6_too_big"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counters(t, d)
+			const conns = 5
+			for i := range conns {
+				client.MustDo(func() error {
+					c, err := net.DialTimeout(tc.network, tc.addr, 3*time.Second)
+					if err != nil {
+						return fmt.Errorf("connection %d: %w", i, err)
+					}
+					defer c.Close()
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.WriteString(c, strings.Repeat("x", size-1)+"\n"); err != nil {
+						return fmt.Errorf("connection %d: write: %w", i, err)
+					}
+					line, err := bufio.NewReader(c).ReadString('\n')
+					if err != nil || line != strconv.Itoa(size)+"\n" {
+						return fmt.Errorf("connection %d: read %q, %v; want %d", i, line, err, size)
+					}
+					return nil
+				})
+			}
+			delta := counterDelta(before, counters(t, d))
+			// SYN, the data, ACKs and FIN: several frames per connection.
+			if delta["fwd_tx"] < 3*conns || delta["fwd_redirect"] != 0 || delta["fwd_no_real"] != 0 {
+				t.Errorf("counters changed by %v: want at least %d encapsulated with XDP_TX", delta, 3*conns)
+			}
+			t.Logf("counters changed by %v", delta)
+		})
+	}
+	// The client learnt the tunnel's MTU from the ICMP (the first
+	// connection of each family; the route cache keeps it after).
+	c := counters(t, d)
+	if c["tun_icmp4_too_big"] == 0 || c["tun_icmp6_too_big"] == 0 {
+		t.Errorf("counters %v: no too-big answers, but 6000-byte writes cannot fit", c)
+	}
+}
+
+// serveTCPIn listens on addr (TCP, either family) in h's namespace until
+// t ends and hands each connection to handle.
+func serveTCPIn(t *testing.T, h *testnet.Host, addr string, handle func(net.Conn)) {
+	t.Helper()
+	var ln net.Listener
+	h.MustDo(func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+}
+
+// routeResolver answers LookupNextHop from the kernel's route and
+// neighbour tables through h (the test's stand-in for pkg/netif's
+// NeighCache.LookupNextHop while that is not merged).
+type routeResolver struct {
+	neighbours
+	h *netlink.Handle
+}
+
+func (r routeResolver) LookupNextHop(addr netip.Addr) (nextHop, error) {
+	routes, err := r.h.RouteGet(addr.AsSlice())
+	if err != nil || len(routes) == 0 {
+		return nextHop{}, fmt.Errorf("route to %v: %v", addr, err)
+	}
+	rt := routes[0]
+	nh := nextHop{Ifindex: rt.LinkIndex, MTU: rt.MTU}
+	nh.Src, _ = netip.AddrFromSlice(rt.Src)
+	nh.Src = nh.Src.Unmap()
+	via := addr
+	if gw, ok := netip.AddrFromSlice(rt.Gw); ok {
+		nh.Gateway, via = gw.Unmap(), gw.Unmap()
+	}
+	if nh.MTU == 0 {
+		l, err := r.h.LinkByIndex(rt.LinkIndex)
+		if err != nil {
+			return nextHop{}, err
+		}
+		nh.MTU = l.Attrs().MTU
+	}
+	fam := netlink.FAMILY_V4
+	if via.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	neighs, err := r.h.NeighList(rt.LinkIndex, fam)
+	if err != nil {
+		return nextHop{}, err
+	}
+	for _, n := range neighs {
+		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == via && len(n.HardwareAddr) == 6 &&
+			n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) != 0 {
+			nh.MAC = n.HardwareAddr
+			return nh, nil
+		}
+	}
+	return nextHop{}, fmt.Errorf("no neighbour entry for %v", via)
+}

@@ -197,15 +197,19 @@ func (h *Host) MustDo(f func() error) {
 	}
 }
 
-// ServeTCP listens on addr (host:port, TCP over IPv4) in h's namespace
-// until t ends and hands each connection to handle in a goroutine of its
-// own.
+// ServeTCP listens on addr (host:port, TCP over IPv4; over IPv6 when host
+// is a bracketed IPv6 address) in h's namespace until t ends and hands
+// each connection to handle in a goroutine of its own.
 func (h *Host) ServeTCP(t testing.TB, addr string, handle func(net.Conn)) {
 	t.Helper()
+	network := "tcp4"
+	if strings.HasPrefix(addr, "[") {
+		network = "tcp6"
+	}
 	var ln net.Listener
 	if err := h.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen(network, addr)
 		return err
 	}); err != nil {
 		t.Fatalf("testnet: %s: %v", h.Name(), err)

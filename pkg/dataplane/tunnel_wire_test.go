@@ -92,7 +92,7 @@ func TestTunnelOverTheWire(t *testing.T) {
 		fmt.Fprintf(c, "%d\n", len(line))
 	}
 	for _, a := range []string{vip4.String() + ":80", vip4.String() + ":81", "[" + vip6.String() + "]:80"} {
-		serveTCPIn(t, rs, a, count)
+		rs.ServeTCP(t, a, count)
 	}
 
 	d := openIn(t, lb, Options{Iface: lb.Iface(), BPFDir: testBPFDir(t)})
@@ -173,27 +173,6 @@ func TestTunnelOverTheWire(t *testing.T) {
 	if c["tun_icmp4_too_big"] == 0 || c["tun_icmp6_too_big"] == 0 {
 		t.Errorf("counters %v: no too-big answers, but 6000-byte writes cannot fit", c)
 	}
-}
-
-// serveTCPIn listens on addr (TCP, either family) in h's namespace until
-// t ends and hands each connection to handle.
-func serveTCPIn(t *testing.T, h *testnet.Host, addr string, handle func(net.Conn)) {
-	t.Helper()
-	var ln net.Listener
-	h.MustDo(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
 }
 
 // routeResolver answers LookupNextHop from the kernel's route and

@@ -90,6 +90,9 @@
 #define IPPROTO_ICMP_V4 1
 #define IPPROTO_ICMP_V6 58
 #define GUE_HLEN 4
+#define GRE_HLEN 4              /* flags and version, protocol */
+#define GRE_HLEN_CSUM 8         /* and the checksum and a reserved word */
+#define GRE_F_CSUM 0x8000       /* the C flag */
 #define TUN_SPORT_MIN 32768
 #define TUN_SPORT_MAX 60999
 #define ECN_MASK 0x03
@@ -110,9 +113,10 @@
 #define ICMP4_QUOTE_MAX (576 - 20 - ICMP_HLEN)
 #define ICMP6_QUOTE_MAX (IPV6_MIN_MTU - 40 - ICMP_HLEN)
 /* frame_sum sums up to FRAME_SUM_CHUNKS chunks of CSUM_CHUNK bytes: GUE
- * csum covers packets up to this size (a jumbo frame); larger ones are
- * passed as not forwardable. */
-#define FRAME_SUM_CHUNKS 18
+ * and GRE csum cover inner packets up to this size (more than a frame of
+ * one page, the most XDP without multi-buffer support sees); larger ones
+ * are passed as not forwardable. */
+#define FRAME_SUM_CHUNKS 8
 #define FRAME_SUM_MAX (FRAME_SUM_CHUNKS * CSUM_CHUNK)
 /* The Ethernet header with up to VLAN_MAX_DEPTH tags (the parser's
  * limit; a mask of the depth lets the verifier see it bounded). */

@@ -50,7 +50,8 @@ enum svc_flag {
 /* struct real.flags */
 enum real_flag {
 	REAL_F_VALID = 0x1,     /* MAC resolved and in use */
-	REAL_F_TUN_CSUM = 0x2,  /* TUN GUE: outer UDP checksum (else 0) */
+	REAL_F_TUN_CSUM = 0x2,  /* TUN GUE: the UDP checksum (else 0); GRE: the
+				 * GRE checksum (else none) */
 };
 
 /* struct real.tun_type: how frames reach the real server. */
@@ -58,6 +59,7 @@ enum tun_type {
 	TUN_NONE = 0,           /* DR: the frame as it came, MACs rewritten */
 	TUN_IPIP = 1,           /* IP-in-IP: outer IPv4 / IPv6, protocol 4 or 41 */
 	TUN_GUE = 2,            /* outer IP, UDP to tun_port, GUE header v0 */
+	TUN_GRE = 3,            /* outer IP, protocol 47, GRE header (RFC 2784) */
 };
 
 /* Key of vrid_config and vrrp_peer_state. */

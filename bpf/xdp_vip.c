@@ -8,7 +8,7 @@
  *    and addressed to our MAC or the VRRP virtual MAC: pick a real server
  *    (flow table, persistence table, else Maglev table), rewrite the MACs and
  *    send it with XDP_TX or redirect (LVS direct routing), or encapsulate it
- *    (LVS-TUN: IP-in-IP or GUE) to a real server elsewhere; answer one too
+ *    (LVS-TUN: IP-in-IP, GUE or GRE) to a real server elsewhere; answer one too
  *    big for the tunnel with ICMP.
  *  - Everything else: XDP_PASS, untouched.
  */
@@ -593,6 +593,10 @@ static __always_inline __s64 frame_sum(struct xdp_md *ctx, __u32 off, __u32 len,
 	/* the seed is 32 bits: end-around carry the higher ones in */
 	sum = (sum & 0xffffffff) + ((__u64)sum >> 32);
 	sum = (sum & 0xffffffff) + ((__u64)sum >> 32);
+	/* Unrolled: as a loop, clang drops the chunk count for the length
+	 * test, and 6.1's verifier, which lost the length's bound, walks
+	 * it until "the sequence of 8193 jumps is too complex". */
+#pragma unroll
 	for (__u32 i = 0; i < FRAME_SUM_CHUNKS; i++) {
 		__u32 done = i * CSUM_CHUNK;
 		__u64 n, words;
@@ -745,23 +749,47 @@ static __always_inline int tun_too_big(struct xdp_md *ctx, const struct flow_ctx
 	return icmp_too_big(ctx, f, limit);
 }
 
-/* The outer headers of a TUN frame: IP, then for GUE UDP and the GUE
- * header (version 0, no options: its second byte is proto_ctype). */
+/* What follows a TUN frame's outer IP header: for GUE the UDP header
+ * and the GUE header (version 0, no options: its second byte is
+ * proto_ctype); for GRE (RFC 2784) flags and version (0, or the checksum
+ * flag), the protocol (an EtherType), and with the checksum flag the
+ * checksum and a reserved word; nothing for IP-in-IP. */
 struct gue_hdr {
 	__u8 ver_c_hlen;
 	__u8 proto_ctype;
 	__be16 flags;
 };
+struct gre_hdr {
+	__be16 flags;
+	__be16 proto;
+	__u16 csum;
+	__be16 reserved;
+};
+union tun_hdr {
+	struct {
+		struct udphdr udp;
+		struct gue_hdr gue;
+	} g;
+	struct gre_hdr gre;
+};
 struct outer4 {
 	struct iphdr ip;
-	struct udphdr udp;
-	struct gue_hdr gue;
+	union tun_hdr t;
 };
 struct outer6 {
 	struct ipv6hdr ip6;
-	struct udphdr udp;
-	struct gue_hdr gue;
+	union tun_hdr t;
 };
+
+/* tun_hdr_len is the length of r's union tun_hdr part. */
+static __always_inline __u32 tun_hdr_len(const struct real *r)
+{
+	if (r->tun_type == TUN_GUE)
+		return sizeof(struct udphdr) + GUE_HLEN;
+	if (r->tun_type == TUN_GRE)
+		return (r->flags & REAL_F_TUN_CSUM) ? GRE_HLEN_CSUM : GRE_HLEN;
+	return 0;
+}
 
 /* tun_sport is the outer UDP source port of a GUE frame: a hash of the
  * flow scaled into Linux's default local port range, as
@@ -810,24 +838,73 @@ static __always_inline __u32 tun_l2(struct xdp_md *ctx, const struct real *r, co
 	return ETH_HLEN + tags * VLAN_HLEN;
 }
 
+/* tun_hdr builds r's union tun_hdr for an inner packet of inner bytes at
+ * the frame's offset l2len and returns the outer IP protocol, < 0 on
+ * failure. With REAL_F_TUN_CSUM (GUE, GRE) the checksum covers the
+ * inner packet: GUE's UDP one with its pseudo-header (a zero result sent
+ * as 0xffff), GRE's its header and the payload. */
+static __always_inline int tun_hdr(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
+				   __u32 l2len, __u32 inner, union tun_hdr *t)
+{
+	__u8 inner_proto = f->fk.family == FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+	__u8 csum = r->tun_type != TUN_IPIP && (r->flags & REAL_F_TUN_CSUM);
+	__u16 udp_len = sizeof(struct udphdr) + GUE_HLEN + inner;
+	__s64 sum = 0;
+
+	if (r->tun_type == TUN_IPIP)
+		return inner_proto;
+	if (csum) {
+		sum = frame_sum(ctx, l2len, inner, 0);
+		if (sum < 0)
+			return -1;
+	}
+	if (r->tun_type == TUN_GRE) {
+		t->gre.flags = csum ? bpf_htons(GRE_F_CSUM) : 0;
+		t->gre.proto = bpf_htons(f->fk.family == FAMILY_V4 ? ETH_P_IP : ETH_P_IPV6);
+		if (csum)
+			t->gre.csum = csum_final(sum32(&t->gre, sizeof(t->gre) / 4, sum));
+		return IPPROTO_GRE;
+	}
+	t->g.udp.source = tun_sport(f);
+	t->g.udp.dest = r->tun_port;
+	t->g.udp.len = bpf_htons(udp_len);
+	t->g.gue.proto_ctype = inner_proto;
+	if (!csum)
+		return IPPROTO_UDP;
+	if (r->family == FAMILY_V4) {
+		struct pseudo4 ph = {.proto = IPPROTO_UDP, .len = bpf_htons(udp_len)};
+
+		__builtin_memcpy(&ph.src, r->tun_src, IPV4_ADDR_LEN);
+		__builtin_memcpy(&ph.dst, r->addr, IPV4_ADDR_LEN);
+		sum = sum32(&ph, sizeof(ph) / 4, sum);
+	} else {
+		struct pseudo6 ph = {.len = bpf_htonl(udp_len), .next_header = IPPROTO_UDP};
+
+		__builtin_memcpy(ph.src, r->tun_src, IPV6_ADDR_LEN);
+		__builtin_memcpy(ph.dst, r->addr, IPV6_ADDR_LEN);
+		sum = sum32(&ph, sizeof(ph) / 4, sum);
+	}
+	t->g.udp.check = csum_final(sum32(&t->g, sizeof(t->g) / 4, sum)) ?: 0xffff;
+	return IPPROTO_UDP;
+}
+
 /* tun_encap rewrites the frame into the TUN frame for real r, in place:
  * the outer Ethernet header (tun_l2), the outer IP header from the real's
  * tunnel source to its address (TTL or hop limit and TOS or traffic class
  * copied, ECN as the kernel's INET_ECN_encapsulate, DF and the
- * identification copied from an IPv4 inner packet, as IPVS does), for GUE
- * the UDP and GUE headers, then the IP packet byte for byte (trailing
+ * identification copied from an IPv4 inner packet, as IPVS does), the
+ * tunnel's header (tun_hdr), then the IP packet byte for byte (trailing
  * Ethernet padding cut). < 0 when it cannot (the frame is then unchanged,
  * or broken only if a helper failed after the head moved). */
 static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
 				     const __u8 *own)
 {
 	__u32 l2len = l2_len(f), inner = f->ip_len, frame_len = ctx->data_end - ctx->data, l2out, hlen;
-	__u8 gue = r->tun_type == TUN_GUE;
-	__u8 inner_proto = f->fk.family == FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+	__u32 thlen = tun_hdr_len(r);
 	__u8 tos = f->tos;
-	__u16 udp_len = sizeof(struct udphdr) + GUE_HLEN + inner;
-	__s64 sum = 0;
 	struct l2hdr l2 = {};
+	union tun_hdr th = {};
+	int proto;
 	union {
 		struct outer4 v4;
 		struct outer6 v6;
@@ -838,24 +915,13 @@ static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, c
 		return -1;
 	if ((tos & ECN_MASK) == ECN_CE)
 		tos = (tos & ~ECN_MASK) | ECN_ECT0;
-	if (gue && (r->flags & REAL_F_TUN_CSUM)) {
-		sum = frame_sum(ctx, l2len, inner, 0);
-		if (sum < 0)
-			return -1;
-	}
-	if (gue) {
-		struct udphdr *u = r->family == FAMILY_V4 ? &o.v4.udp : &o.v6.udp;
-		struct gue_hdr *g = r->family == FAMILY_V4 ? &o.v4.gue : &o.v6.gue;
-
-		u->source = tun_sport(f);
-		u->dest = r->tun_port;
-		u->len = bpf_htons(udp_len);
-		g->proto_ctype = inner_proto;
-	}
+	proto = tun_hdr(ctx, r, f, l2len, inner, &th);
+	if (proto < 0)
+		return -1;
 	if (r->family == FAMILY_V4) {
 		struct iphdr *ip = &o.v4.ip;
 
-		hlen = gue ? sizeof(o.v4) : sizeof(o.v4.ip);
+		hlen = sizeof(*ip) + thlen;
 		ip->version = 4;
 		ip->ihl = sizeof(*ip) / IPV4_IHL_UNIT;
 		ip->tos = tos;
@@ -867,37 +933,23 @@ static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, c
 			ip->id = (__be16)bpf_get_prandom_u32();
 		}
 		ip->ttl = f->ttl;
-		ip->protocol = gue ? IPPROTO_UDP : inner_proto;
+		ip->protocol = proto;
 		__builtin_memcpy(&ip->saddr, r->tun_src, IPV4_ADDR_LEN);
 		__builtin_memcpy(&ip->daddr, r->addr, IPV4_ADDR_LEN);
 		ip->check = csum_final(sum32(ip, 5, 0));
-		if (gue && (r->flags & REAL_F_TUN_CSUM)) {
-			struct pseudo4 ph = {.proto = IPPROTO_UDP, .len = bpf_htons(udp_len)};
-
-			ph.src = ip->saddr;
-			ph.dst = ip->daddr;
-			sum = sum32(&o.v4.udp, 3, sum32(&ph, sizeof(ph) / 4, sum));
-			o.v4.udp.check = csum_final(sum) ?: 0xffff;
-		}
+		o.v4.t = th;
 	} else {
 		struct ipv6hdr *ip6 = &o.v6.ip6;
 		__be32 vtc = bpf_htonl((6 << 28) | ((__u32)tos << 20));
 
-		hlen = gue ? sizeof(o.v6) : sizeof(o.v6.ip6);
+		hlen = sizeof(*ip6) + thlen;
 		__builtin_memcpy(ip6, &vtc, sizeof(vtc));
-		ip6->payload_len = bpf_htons(hlen - sizeof(*ip6) + inner);
-		ip6->nexthdr = gue ? IPPROTO_UDP : inner_proto;
+		ip6->payload_len = bpf_htons(thlen + inner);
+		ip6->nexthdr = proto;
 		ip6->hop_limit = f->ttl;
 		__builtin_memcpy(&ip6->saddr, r->tun_src, IPV6_ADDR_LEN);
 		__builtin_memcpy(&ip6->daddr, r->addr, IPV6_ADDR_LEN);
-		if (gue && (r->flags & REAL_F_TUN_CSUM)) {
-			struct pseudo6 ph = {.len = bpf_htonl(udp_len), .next_header = IPPROTO_UDP};
-
-			__builtin_memcpy(ph.src, r->tun_src, IPV6_ADDR_LEN);
-			__builtin_memcpy(ph.dst, r->addr, IPV6_ADDR_LEN);
-			sum = sum32(&o.v6.udp, 3, sum32(&ph, sizeof(ph) / 4, sum));
-			o.v6.udp.check = csum_final(sum) ?: 0xffff;
-		}
+		o.v6.t = th;
 	}
 	l2out = tun_l2(ctx, r, f, own, &l2);
 	if (l2out == 0)
@@ -918,8 +970,7 @@ static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, c
 static __always_inline int tun_forward(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
 				       const struct iface_config *ic)
 {
-	__u32 overhead = (r->family == FAMILY_V4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) +
-			 (r->tun_type == TUN_GUE ? sizeof(struct udphdr) + GUE_HLEN : 0);
+	__u32 overhead = (r->family == FAMILY_V4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) + tun_hdr_len(r);
 	__u32 ifindex = r->ifindex;
 
 	if (r->mtu && f->ip_len + overhead > r->mtu)

@@ -213,8 +213,8 @@ func (d *Dataplane) VIPActive(vip netip.Addr) (bool, error) {
 
 // Apply implements lvs.Backend: afterwards the program forwards exactly
 // the given services. Fwmark services and NAT real servers cannot be done
-// in XDP, nor TUN real servers with GRE or remcsum; they are skipped with
-// a log line. TUN real servers (IP-in-IP, GUE) are encapsulated. A real
+// in XDP, nor TUN real servers with remcsum; they are skipped with a log
+// line. TUN real servers (IP-in-IP, GUE, GRE) are encapsulated. A real
 // server whose MAC (DR) or next hop (TUN) is not (yet) in the neighbour
 // cache stays out of the Maglev table until the cache resolves it in the
 // background and says so (Apply never waits for the network).

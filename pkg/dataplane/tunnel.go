@@ -10,15 +10,17 @@ import (
 )
 
 // LVS-TUN in XDP: a TUN real server's frames are encapsulated by the
-// program (IP-in-IP or GUE, struct real.tun_type) towards the next hop the
-// kernel would use for the real server's address; the outer family is the
-// real server's, the inner the service's (all four mixes, as IPVS does).
+// program (IP-in-IP, GUE or GRE, struct real.tun_type) towards the next
+// hop the kernel would use for the real server's address; the outer
+// family is the real server's, the inner the service's (all four mixes,
+// as IPVS does).
 
 // Tunnel types and flags of struct real (enum tun_type, enum real_flag).
 const (
 	tunNone = uint8(xdpvipTunTypeTUN_NONE)
 	tunIPIP = uint8(xdpvipTunTypeTUN_IPIP)
 	tunGUE  = uint8(xdpvipTunTypeTUN_GUE)
+	tunGRE  = uint8(xdpvipTunTypeTUN_GRE)
 
 	realTunCsum = uint8(xdpvipRealFlagREAL_F_TUN_CSUM)
 )
@@ -30,6 +32,7 @@ const (
 	ipv6HeaderLen = 40
 	udpHeaderLen  = 8
 	gueHeaderLen  = 4
+	greHeaderLen  = 4 // 8 with the checksum
 	minMTU4       = 68
 	minMTU6       = 1280
 	maxRealMTU    = 0xffff // struct real.mtu is 16 bits
@@ -48,7 +51,7 @@ type realTunnel struct {
 }
 
 // forwarding classifies a real server: its tunnel, or why XDP cannot
-// forward to it (NAT, GRE, remcsum, GUE without a port), "" when it can.
+// forward to it (NAT, remcsum, GUE without a port), "" when it can.
 func forwarding(dst lvs.Dest) (realTunnel, string) {
 	switch {
 	case dst.Method == "" || strings.EqualFold(dst.Method, "DR"):
@@ -75,7 +78,7 @@ func forwarding(dst lvs.Dest) (realTunnel, string) {
 		}
 		t.typ, t.port = tunGUE, dst.Tunnel.Port
 	case lvs.TunnelGRE:
-		return realTunnel{}, "GRE tunnels are not done in XDP"
+		t.typ = tunGRE
 	default:
 		return realTunnel{}, fmt.Sprintf("unknown tunnel type %q", dst.Tunnel.Type)
 	}
@@ -89,8 +92,14 @@ func (t realTunnel) overhead(outer uint8) int {
 	if outer == 6 {
 		n = ipv6HeaderLen
 	}
-	if t.typ == tunGUE {
+	switch t.typ {
+	case tunGUE:
 		n += udpHeaderLen + gueHeaderLen
+	case tunGRE:
+		n += greHeaderLen
+		if t.flags&realTunCsum != 0 {
+			n += greHeaderLen
+		}
 	}
 	return n
 }

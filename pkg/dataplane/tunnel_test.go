@@ -59,6 +59,11 @@ var tunCases = []tunCase{
 	{"GUE v6 in v6 csum", svcVIP6, 83, tunRS6, lvs.TunnelGUE, lvs.TunnelCsum},
 	{"GUE v4 in v6 csum", svcVIP4, 84, tunRS6, lvs.TunnelGUE, lvs.TunnelCsum},
 	{"GUE v6 in v4 csum", svcVIP6, 84, tunRS4, lvs.TunnelGUE, lvs.TunnelCsum},
+	{"GRE v4 in v4", svcVIP4, 85, tunRS4, lvs.TunnelGRE, ""},
+	{"GRE v4 in v4 csum", svcVIP4, 86, tunRS4, lvs.TunnelGRE, lvs.TunnelCsum},
+	{"GRE v6 in v6 csum", svcVIP6, 85, tunRS6, lvs.TunnelGRE, lvs.TunnelCsum},
+	{"GRE v6 in v4", svcVIP6, 86, tunRS4, lvs.TunnelGRE, ""},
+	{"GRE v4 in v6 csum", svcVIP4, 87, tunRS6, lvs.TunnelGRE, lvs.TunnelCsum},
 }
 
 // overhead is what the encapsulation of c adds.
@@ -67,8 +72,13 @@ func (c tunCase) overhead() int {
 	if c.rs.Is6() {
 		n = packet.IPv6Len
 	}
-	if c.typ == lvs.TunnelGUE {
+	switch {
+	case c.typ == lvs.TunnelGUE:
 		n += packet.UDPLen + 4
+	case c.typ == lvs.TunnelGRE && c.csum == lvs.TunnelCsum:
+		n += 8
+	case c.typ == lvs.TunnelGRE:
+		n += 4
 	}
 	return n
 }
@@ -193,8 +203,11 @@ func checkTunnel(t *testing.T, out, in []byte, inL2 int, w tunWant) uint16 {
 	}
 	gue := w.c.typ == lvs.TunnelGUE
 	proto := innerProto
-	if gue {
+	switch w.c.typ {
+	case lvs.TunnelGUE:
 		proto = packet.ProtoUDP
+	case lvs.TunnelGRE:
+		proto = 47
 	}
 	var body []byte // after the outer IP header
 	if w.rs.Is4() {
@@ -268,6 +281,25 @@ func checkTunnel(t *testing.T, out, in []byte, inL2 int, w tunWant) uint16 {
 		}
 		body = udp[12:]
 	}
+	if w.c.typ == lvs.TunnelGRE {
+		gre := body
+		innerType := packet.EtherTypeIPv4
+		if innerProto == 41 {
+			innerType = packet.EtherTypeIPv6
+		}
+		flags, hlen := uint16(0), 4
+		if w.c.csum == lvs.TunnelCsum {
+			flags, hlen = 0x8000, 8
+			if packet.Checksum(gre, 0) != 0 || binary.BigEndian.Uint16(gre[6:8]) != 0 {
+				t.Errorf("GRE checksum %#04x does not verify (or reserved % x is not zero)", binary.BigEndian.Uint16(gre[4:6]), gre[6:8])
+			}
+		}
+		checkFields(t, "GRE", []field{
+			{"flags and version", binary.BigEndian.Uint16(gre[0:2]), flags},
+			{"protocol", binary.BigEndian.Uint16(gre[2:4]), innerType},
+		})
+		body = gre[hlen:]
+	}
 	if !bytes.Equal(body, inner) {
 		t.Errorf("inner packet differs from the input's IP packet\n got % x\nwant % x", body[:min(len(body), 60)], inner[:min(len(inner), 60)])
 	}
@@ -316,8 +348,9 @@ func runCounted(t *testing.T, d *Dataplane, in []byte, verdict uint32, want map[
 	return opts.DataOut
 }
 
-// TestTunnelFixtures: every encapsulation (IP-in-IP and GUE, each family
-// in each, GUE with and without checksum) decoded field by field, for
+// TestTunnelFixtures: every encapsulation (IP-in-IP, GUE and GRE, each
+// family in each, GUE and GRE with and without checksum) decoded field by
+// field, for
 // TCP with an odd payload (CE marked: the outer header says ECT(0)) and
 // for a padded UDP frame (ECT(1), no DF); the GUE source port is the
 // flow's.
@@ -604,7 +637,7 @@ func TestTunnelFragmentsAndRedirect(t *testing.T) {
 
 // TestTunnelApply: what Apply writes for TUN real servers (type, port in
 // network order, checksum flag, source, MTU, the next hop's MAC), which
-// ones it skips (NAT, GRE, remcsum, GUE without a port) and which it
+// ones it skips (NAT, remcsum, GUE without a port) and which it
 // keeps out of the table until they resolve (no route, no source of the
 // real server's family, a path MTU that leaves IPv6 less than 1280 bytes).
 func TestTunnelApply(t *testing.T) {
@@ -614,7 +647,7 @@ func TestTunnelApply(t *testing.T) {
 	res[noRoute] = fakeNeigh{mac: routerMAC, ifindex: lbIfindex} // no source: no route
 	res[narrow6] = fakeNeigh{mac: routerMAC, ifindex: lbIfindex, src: tunSrc6, mtu: 1300}
 	d := newTestDataplane(t, 251, res)
-	gre := tunDest(tunRS4, 85, lvs.TunnelGRE, "")
+	gre := tunDest(tunRS4, 85, lvs.TunnelGRE, lvs.TunnelCsum)
 	remcsum := tunDest(tunRS4, 86, lvs.TunnelGUE, lvs.TunnelRemCsum)
 	noPort := tunDest(tunRS4, 87, lvs.TunnelGUE, "")
 	noPort.Tunnel.Port = 0
@@ -631,8 +664,8 @@ func TestTunnelApply(t *testing.T) {
 		t.Errorf("Unresolved() = %s, want %s", got, want)
 	}
 	e := d.lvs.services[svcIdent{proto: lvs.ProtoTCP, addr: svcVIP4, port: 80}]
-	if len(e.reals) != 3 {
-		t.Errorf("service has real servers %v, want the GUE, IP-in-IP and unroutable ones (GRE, remcsum, GUE without a port, NAT skipped)", e.reals)
+	if len(e.reals) != 4 {
+		t.Errorf("service has real servers %v, want the GUE, IP-in-IP, GRE and unroutable ones (remcsum, GUE without a port, NAT skipped)", e.reals)
 	}
 	var r xdpvipReal
 	if err := d.objs.Reals.Lookup(e.reals[netip.AddrPortFrom(tunRS4, 80)], &r); err != nil {

@@ -167,6 +167,7 @@ const (
 	xdpvipTunTypeTUN_NONE xdpvipTunType = 0
 	xdpvipTunTypeTUN_IPIP xdpvipTunType = 1
 	xdpvipTunTypeTUN_GUE  xdpvipTunType = 2
+	xdpvipTunTypeTUN_GRE  xdpvipTunType = 3
 )
 
 type xdpvipVipBitmap struct {

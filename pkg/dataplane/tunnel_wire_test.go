@@ -27,7 +27,7 @@ import (
 // program on the load balancer encapsulates the client's TCP to the VIPs
 // towards the router's MAC; the real server decapsulates (tunl0 for
 // IP-in-IP, ip6tnl0 for IPv6 in IPv6, a fou GUE port into tunl0, gre0 for
-// GRE with its checksum), has the
+// GRE, a GRE device with icsum for GRE with checksums), has the
 // VIPs on lo and answers the client directly through the router. Each
 // connection sends 6000 bytes: the full-size segments do not fit the
 // tunnel, so the client's stack must take the program's ICMP (ICMPv6)
@@ -42,9 +42,13 @@ func TestTunnelOverTheWire(t *testing.T) {
 	client := n.AddHost("client", "10.91.1.50/24", testnet.WithAddr("2001:db8:91:1::50/64"))
 	lb := n.AddHost("lb", "10.91.1.11/24", testnet.WithAddr("2001:db8:91:1::11/64"))
 	router := n.AddHost("router", "10.91.1.1/24", testnet.WithAddr("10.91.2.1/24"), testnet.WithAddr("2001:db8:91:1::1/64"), testnet.WithAddr("2001:db8:91:2::1/64"))
-	rs := n.AddHost("rs", "10.91.2.21/24", testnet.WithAddr("2001:db8:91:2::21/64"))
+	rs := n.AddHost("rs", "10.91.2.21/24", testnet.WithAddr("10.91.2.22/24"), testnet.WithAddr("2001:db8:91:2::21/64"))
 	vip4, vip6 := netip.MustParseAddr("10.91.1.100"), netip.MustParseAddr("2001:db8:91:1::100")
 	rs4, rs6 := netip.MustParseAddr("10.91.2.21"), netip.MustParseAddr("2001:db8:91:2::21")
+	// The real server's second address ends GRE with checksums: the
+	// kernel drops GRE whose checksum flag differs from the receiving
+	// tunnel's icsum, and the fallback gre0 (for rs4) has none.
+	rsGRECsum := netip.MustParseAddr("10.91.2.22")
 
 	for _, dev := range []string{"tunl0", "ip6tnl0", "gre0"} {
 		if out, err := rs.Exec(context.Background(), "ip", "link", "set", dev, "up"); err != nil {
@@ -54,23 +58,28 @@ func TestTunnelOverTheWire(t *testing.T) {
 	if out, err := rs.Exec(context.Background(), "ip", "fou", "add", "port", strconv.Itoa(guePort), "gue"); err != nil {
 		t.Skipf("no GUE receive port (the fou module; the qemu guest suite has it): %v: %s", err, out)
 	}
+	rs.MustExec("ip", "link", "add", "grecsum", "type", "gre", "local", rsGRECsum.String(), "icsum")
+	rs.MustExec("ip", "link", "set", "grecsum", "up")
 
 	// One setting per sysctl call: the guest's busybox sysctl takes one.
 	for _, kv := range []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
 		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0"} {
 		router.MustExec("sysctl", "-qw", kv)
 	}
-	for _, h := range []*testnet.Host{client, lb} {
-		h.MustExec("ip", "route", "add", "10.91.2.0/24", "via", "10.91.1.1")
-		h.MustExec("ip", "-6", "route", "add", "2001:db8:91:2::/64", "via", "2001:db8:91:1::1")
-	}
+	client.MustExec("ip", "route", "add", "10.91.2.0/24", "via", "10.91.1.1")
+	client.MustExec("ip", "-6", "route", "add", "2001:db8:91:2::/64", "via", "2001:db8:91:1::1")
+	// The load balancer's routes name their source (the tunnels' outer
+	// source): IPv6 source selection could otherwise pick the VIP, which
+	// the real server has too.
+	lb.MustExec("ip", "route", "add", "10.91.2.0/24", "via", "10.91.1.1", "src", "10.91.1.11")
+	lb.MustExec("ip", "-6", "route", "add", "2001:db8:91:2::/64", "via", "2001:db8:91:1::1", "src", "2001:db8:91:1::11")
 	rs.MustExec("ip", "route", "add", "default", "via", "10.91.2.1")
 	rs.MustExec("ip", "-6", "route", "add", "default", "via", "2001:db8:91:2::1")
 	// The real server: the VIPs on lo, never answering ARP for them on the
 	// shared bridge, accepting decapsulated packets whose source is not
 	// routed back through the tunnel.
 	for _, kv := range []string{"all.arp_ignore=1", "all.arp_announce=2", "eth0.arp_ignore=1", "eth0.arp_announce=2",
-		"all.rp_filter=0", "default.rp_filter=0", "eth0.rp_filter=0", "tunl0.rp_filter=0", "gre0.rp_filter=0", "lo.rp_filter=0"} {
+		"all.rp_filter=0", "default.rp_filter=0", "eth0.rp_filter=0", "tunl0.rp_filter=0", "gre0.rp_filter=0", "grecsum.rp_filter=0", "lo.rp_filter=0"} {
 		rs.MustExec("sysctl", "-qw", "net.ipv4.conf."+kv)
 	}
 	rs.MustExec("ip", "addr", "add", vip4.String()+"/32", "dev", "lo")
@@ -78,7 +87,7 @@ func TestTunnelOverTheWire(t *testing.T) {
 	// The load balancer owns the VIPs (ARP / NDP), as keepalived's VRRP
 	// instance would.
 	lb.MustExec("ip", "addr", "add", vip4.String()+"/32", "dev", lb.Iface())
-	lb.MustExec("ip", "addr", "add", vip6.String()+"/128", "dev", lb.Iface(), "nodad")
+	lb.MustExec("ip", "addr", "add", vip6.String()+"/128", "dev", lb.Iface(), "nodad", "preferred_lft", "0")
 	// The client's checksums finished in software (a frame sent on with
 	// XDP_TX loses CHECKSUM_PARTIAL; see TestVLANDirectRoutingOverTheWire).
 	client.MustExec("ethtool", "-K", client.Iface(), "tx", "off")
@@ -95,13 +104,14 @@ func TestTunnelOverTheWire(t *testing.T) {
 		}
 		fmt.Fprintf(c, "%d\n", len(line))
 	}
-	for _, a := range []string{vip4.String() + ":80", vip4.String() + ":81", vip4.String() + ":82", "[" + vip6.String() + "]:80"} {
+	for _, a := range []string{vip4.String() + ":80", vip4.String() + ":81", vip4.String() + ":82", vip4.String() + ":83", "[" + vip6.String() + "]:80"} {
 		rs.ServeTCP(t, a, count)
 	}
 
 	d := openIn(t, lb, Options{Iface: lb.Iface(), BPFDir: testBPFDir(t)})
 	t.Cleanup(func() { d.Close(); Detach(filepath.Dir(d.pinDir), lb.Iface()) })
 	lb.MustExec("ping", "-c", "1", "-W", "2", rs4.String())
+	lb.MustExec("ping", "-c", "1", "-W", "2", rsGRECsum.String())
 	lb.MustExec("ping", "-6", "-c", "1", "-W", "2", rs6.String())
 	if _, err := d.lvs.resolve.LookupNextHop(rs4); errors.Is(err, errNoNextHop) {
 		// Until pkg/netif's NeighCache.LookupNextHop is merged: the same
@@ -118,7 +128,8 @@ func TestTunnelOverTheWire(t *testing.T) {
 	if err := d.Apply([]lvs.Service{
 		tcpService(vip4, 80, tunDest(rs4, 80, lvs.TunnelIPIP, "")),
 		tcpService(vip4, 81, gue),
-		tcpService(vip4, 82, tunDest(rs4, 82, lvs.TunnelGRE, lvs.TunnelCsum)),
+		tcpService(vip4, 82, tunDest(rs4, 82, lvs.TunnelGRE, "")),
+		tcpService(vip4, 83, tunDest(rsGRECsum, 83, lvs.TunnelGRE, lvs.TunnelCsum)),
 		tcpService(vip6, 80, tunDest(rs6, 80, lvs.TunnelIPIP, "")),
 	}); err != nil {
 		t.Fatal(err)
@@ -139,11 +150,12 @@ func TestTunnelOverTheWire(t *testing.T) {
 		name, network, addr string
 		tooBig              string
 	}{
-		// In order of a shrinking room (1480, 1472, 1468 bytes): the
-		// client's path MTU for the VIP, learnt from the last one, is too
-		// big for the next, so each must answer too big again.
+		// In order of a shrinking room (1480, 1476, 1472, 1468 bytes):
+		// the client's path MTU for the VIP, learnt from the last one, is
+		// too big for the next, so each must answer too big again.
 		{"IP-in-IP", "tcp4", vip4.String() + ":80", "tun_icmp4_too_big"},
-		{"GRE with checksum", "tcp4", vip4.String() + ":82", "tun_icmp4_too_big"},
+		{"GRE", "tcp4", vip4.String() + ":82", "tun_icmp4_too_big"},
+		{"GRE with checksum", "tcp4", vip4.String() + ":83", "tun_icmp4_too_big"},
 		{"GUE", "tcp4", vip4.String() + ":81", "tun_icmp4_too_big"},
 		{"IPv6 in IPv6", "tcp6", "[" + vip6.String() + "]:80", "tun_icmp6_too_big"},
 	} {
@@ -151,7 +163,7 @@ func TestTunnelOverTheWire(t *testing.T) {
 			before := counters(t, d)
 			const conns = 5
 			for i := range conns {
-				client.MustDo(func() error {
+				err := client.Do(func() error {
 					c, err := net.DialTimeout(tc.network, tc.addr, 3*time.Second)
 					if err != nil {
 						return fmt.Errorf("connection %d: %w", i, err)
@@ -167,6 +179,9 @@ func TestTunnelOverTheWire(t *testing.T) {
 					}
 					return nil
 				})
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
 			delta := counterDelta(before, counters(t, d))
 			// SYN, the data, ACKs and FIN: several frames per connection.

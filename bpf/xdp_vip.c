@@ -411,10 +411,10 @@ struct flow_ctx {
 	/* What TUN encapsulation copies from the IP header. */
 	__u8 tos;               /* IPv4 TOS / IPv6 traffic class */
 	__u8 ttl;               /* TTL / hop limit */
-	__u16 ip_len;           /* the IP packet's length by its header */
+	__u32 ip_len;           /* the IP packet's length by its header */
 	__be16 ip_id;           /* IPv4 identification */
 	__u8 df;                /* IPv4 Don't Fragment */
-	__u8 pad[3];
+	__u8 pad;
 };
 
 static __always_inline __u32 fold_addr(const __u8 *a, __u8 family)
@@ -718,8 +718,7 @@ static __always_inline int icmp_too_big(struct xdp_md *ctx, const struct flow_ct
 		hlen = sizeof(h.v6);
 		sent = CNT_TUN_ICMP6_TOO_BIG;
 	}
-	frame_len = ctx->data_end - ctx->data;
-	barrier_var(frame_len); /* a length, not pkt_end arithmetic */
+	frame_len = bpf_xdp_get_buff_len(ctx); /* with any fragments (test_run makes them) */
 	if (bpf_xdp_adjust_tail(ctx, (int)(l2len + quote) - (int)frame_len))
 		return drop(CNT_TUN_TOO_BIG_DROP);
 	if (bpf_xdp_adjust_head(ctx, -(int)hlen))
@@ -899,7 +898,7 @@ static __always_inline int tun_hdr(struct xdp_md *ctx, const struct real *r, con
 static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, const struct flow_ctx *f,
 				     const __u8 *own)
 {
-	__u32 l2len = l2_len(f), inner = f->ip_len, frame_len = ctx->data_end - ctx->data, l2out, hlen;
+	__u32 l2len = l2_len(f), inner = f->ip_len, frame_len = bpf_xdp_get_buff_len(ctx), l2out, hlen;
 	__u32 thlen = tun_hdr_len(r);
 	__u8 tos = f->tos;
 	struct l2hdr l2 = {};
@@ -910,8 +909,7 @@ static __always_inline int tun_encap(struct xdp_md *ctx, const struct real *r, c
 		struct outer6 v6;
 	} o = {};
 
-	barrier_var(frame_len); /* a length, not pkt_end arithmetic */
-	if (l2len + inner > frame_len || inner < sizeof(struct iphdr))
+	if (l2len + inner > frame_len)
 		return -1;
 	if ((tos & ECN_MASK) == ECN_CE)
 		tos = (tos & ~ECN_MASK) | ECN_ECT0;
@@ -971,8 +969,18 @@ static __always_inline int tun_forward(struct xdp_md *ctx, const struct real *r,
 				       const struct iface_config *ic)
 {
 	__u32 overhead = (r->family == FAMILY_V4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) + tun_hdr_len(r);
-	__u32 ifindex = r->ifindex;
+	__u32 ifindex = r->ifindex, frame_len = bpf_xdp_get_buff_len(ctx);
 
+	/* An IP header that claims more than the frame holds, or less than
+	 * itself: the kernel's to drop, neither encapsulated nor answered.
+	 * (The frame's length with any fragments: prog.Run makes them for
+	 * frames above a page; drivers do not for a program without
+	 * BPF_F_XDP_HAS_FRAGS.) */
+	if (l2_len(f) + f->ip_len > frame_len ||
+	    f->ip_len < (f->fk.family == FAMILY_V4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr))) {
+		count(CNT_FWD_NO_REAL);
+		return XDP_PASS;
+	}
 	if (r->mtu && f->ip_len + overhead > r->mtu)
 		return tun_too_big(ctx, f, r->mtu > overhead ? r->mtu - overhead : 0);
 	if (tun_encap(ctx, r, f, ic->mac) < 0) {
@@ -1132,7 +1140,7 @@ int xdp_vip(struct xdp_md *ctx)
 		 * interface's: the kernel hands them to that device. */
 		if (l4 == IPPROTO_VRRP || (l4 == PARSE_BAD_IHL && ip->protocol == IPPROTO_VRRP))
 			return f.vlans ? XDP_PASS : handle_vrrp4(ctx, &c, data, ip, l4 == IPPROTO_VRRP);
-		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
+		if ((l4 != IPPROTO_TCP && l4 != IPPROTO_UDP) || ip->version != 4)
 			return XDP_PASS;
 		/* Any fragment, first (MF) or not (offset): by 3-tuple. */
 		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
@@ -1158,7 +1166,7 @@ int xdp_vip(struct xdp_md *ctx)
 			return XDP_PASS;
 		if (l4 == IPPROTO_VRRP)
 			return f.vlans ? XDP_PASS : handle_vrrp6(ctx, &c, data, ip6, f.frag);
-		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
+		if ((l4 != IPPROTO_TCP && l4 != IPPROTO_UDP) || ip6->version != 6)
 			return XDP_PASS;
 		f.fk.family = FAMILY_V6;
 		f.tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);

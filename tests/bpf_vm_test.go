@@ -49,6 +49,7 @@ var bpfGuestTests = []string{
 	"TestTunnelVLANs",
 	"TestTunnelFragmentsAndRedirect",
 	"TestTunnelApply",
+	"TestTunnelBadHeaders",
 	"TestTunnelOverTheWire",
 }
 

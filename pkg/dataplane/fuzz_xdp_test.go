@@ -27,13 +27,15 @@ func tagsLen(f []byte) int {
 	return n
 }
 
-// FuzzXDPProgram feeds any frame to the program (with DR services in
-// IPv4 and IPv6, fragment entries, VLAN real servers and VRRP instances)
-// and checks what it may do: never abort; a passed frame is untouched; a
-// forwarded one leaves from this MAC to a real server's, with only its
-// Ethernet header and tags changed.
+// FuzzXDPProgram feeds any frame to the program (with DR and TUN services
+// in IPv4 and IPv6, fragment entries, VLAN real servers and VRRP
+// instances) and checks what it may do: never abort; a passed frame is
+// untouched; a forwarded one leaves from this MAC to a real server's,
+// with only its Ethernet header and tags changed, or to the tunnels'
+// router ending with the frame's IP packet; a too-big answer goes back to
+// the sender quoting the start of the frame's IP packet.
 func FuzzXDPProgram(f *testing.F) {
-	res := testResolver()
+	res := tunResolver(1400)
 	res[rs1] = fakeNeigh{mac: rsMAC[rs1], ifindex: vlan100Ifindex}
 	d := newTestDataplane(f, 251, res)
 	d.lvs.links = fakeVLANs{vlan100Ifindex: {lbIfindex, 100}}
@@ -42,11 +44,15 @@ func FuzzXDPProgram(f *testing.F) {
 		tcpService(svcVIP4, 80, dest(rs1, 80, 1), dest(rs2, 80, 1)),
 		udpService(svcVIP4, 53, dest(rs3, 53, 1)),
 		tcpService(svcVIP6, 443, dest(rs6, 443, 1)),
+		tcpService(svcVIP4, 82, tunDest(tunRS4, 82, lvs.TunnelGUE, lvs.TunnelCsum)),
+		tcpService(svcVIP4, 86, tunDest(tunRS6, 86, lvs.TunnelGRE, lvs.TunnelCsum)),
+		tcpService(svcVIP6, 81, tunDest(tunRS4, 81, lvs.TunnelIPIP, "")),
+		udpService(fragVIP6, 53, tunDest(tunRS6, 53, lvs.TunnelGUE, "")),
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, v := range []netip.Addr{svcVIP4, svcVIP6} {
+	for _, v := range []netip.Addr{svcVIP4, svcVIP6, fragVIP6} {
 		if err := d.SetVIPActive(v, true); err != nil {
 			f.Fatal(err)
 		}
@@ -65,6 +71,10 @@ func FuzzXDPProgram(f *testing.F) {
 		advertFrame(f, v3adv(53, vip6), peer6, vrrp.Group6, 255, nil),
 		withExt6(advertFrame(f, v3adv(53, vip6), peer6, vrrp.Group6, 255, nil), hopByHop(1)),
 		vlanTagged(advertFrame(f, v3adv(51, vip4), peer4, vrrp.Group4, 255, nil), 0x8100, 100),
+		packet.TCPFrame(lbMAC, clientMAC, c4, netip.AddrPortFrom(svcVIP4, 82), packet.ACK, make([]byte, 33)),
+		packet.TCPFrame(lbMAC, clientMAC, c4, netip.AddrPortFrom(svcVIP4, 86), packet.ACK, make([]byte, 1400)),
+		vlanTagged(packet.TCPFrame(lbMAC, clientMAC, c6, netip.AddrPortFrom(svcVIP6, 81), packet.ACK, make([]byte, 1400)), 0x8100, 7),
+		withExt6(packet.UDPFrame(lbMAC, clientMAC, c6, netip.AddrPortFrom(fragVIP6, 53), make([]byte, 99)), fragExt(9, true, 4)),
 	} {
 		f.Add(seed)
 	}
@@ -85,14 +95,52 @@ func FuzzXDPProgram(f *testing.F) {
 				t.Fatalf("passed frame changed:\n in % x\nout % x", in, out)
 			}
 		case xdpTX, xdpRedirect:
-			if !macOwner(out[0:6]).IsValid() || !bytes.Equal(out[6:12], lbMAC) {
-				t.Fatalf("forwarded from % x to % x: not this MAC to a real server's", out[6:12], out[0:6])
-			}
-			if !bytes.Equal(out[12+tagsLen(out):], in[12+tagsLen(in):]) {
-				t.Fatalf("forwarded frame changed past its Ethernet header and tags:\n in % x\nout % x", in, out)
+			inIP := in[min(len(in), 14+tagsLen(in)):]
+			switch {
+			case macOwner(out[0:6]).IsValid():
+				if !bytes.Equal(out[6:12], lbMAC) || !bytes.Equal(out[12+tagsLen(out):], in[12+tagsLen(in):]) {
+					t.Fatalf("forwarded frame changed past its Ethernet header and tags, or not from this MAC:\n in % x\nout % x", in, out)
+				}
+			case bytes.Equal(out[0:6], routerMAC) && bytes.Equal(out[6:12], lbMAC) && isEncapsulation(out, inIP):
+			case bytes.Equal(out[0:6], in[6:12]) && bytes.Equal(out[6:12], in[0:6]):
+				l2 := 14 + tagsLen(out)
+				hdr := 28
+				if len(out) > l2 && out[l2]>>4 == 6 {
+					hdr = 48
+				}
+				if len(out) < l2+hdr || !bytes.HasPrefix(inIP, out[l2+hdr:]) {
+					t.Fatalf("too-big answer does not quote the IP packet's start:\n in % x\nout % x", in, out)
+				}
+			default:
+				t.Fatalf("forwarded from % x to % x: not this MAC to a real server's, an encapsulation to the router, or an answer to the sender:\n in % x\nout % x", out[6:12], out[0:6], in, out)
 			}
 		default:
 			t.Fatalf("verdict %d (%s)", v, verdictNames[v])
 		}
 	})
+}
+
+// isEncapsulation says whether out ends with the IP packet at the start
+// of inIP (by its header's length).
+func isEncapsulation(out, inIP []byte) bool {
+	p := headerLenPacket(inIP)
+	return p != nil && bytes.HasSuffix(out, p)
+}
+
+// headerLenPacket is the IP packet at the start of b by its header's
+// length field, nil when b is shorter or not IP.
+func headerLenPacket(b []byte) []byte {
+	n := 0
+	switch {
+	case len(b) >= packet.IPv4Len && b[0]>>4 == 4:
+		n = int(binary.BigEndian.Uint16(b[2:4]))
+	case len(b) >= packet.IPv6Len && b[0]>>4 == 6:
+		n = packet.IPv6Len + int(binary.BigEndian.Uint16(b[4:6]))
+	default:
+		return nil
+	}
+	if n > len(b) {
+		return nil
+	}
+	return b[:n]
 }

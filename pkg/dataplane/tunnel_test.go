@@ -690,3 +690,28 @@ func TestTunnelApply(t *testing.T) {
 		t.Error("Apply accepted an IPv6 DR real server of an IPv4 service")
 	}
 }
+
+// TestTunnelBadHeaders: an IP header claiming more than the frame holds,
+// or a version that is not the EtherType's, is left to the kernel:
+// neither encapsulated nor answered.
+func TestTunnelBadHeaders(t *testing.T) {
+	d := tunDataplane(t, 1400, nil)
+	c4, c6 := tunCases[0], tunCases[1]
+	long4 := tcpOfLen(c4, 200)
+	binary.BigEndian.PutUint16(long4[14+2:], 1500) // more than the frame, and too big for the path
+	long6 := tcpOfLen(c6, 200)
+	binary.BigEndian.PutUint16(long6[14+4:], 0xffff)
+	v2 := tcpOfLen(c4, 200)
+	v2[14] = 0x25
+	for name, in := range map[string][]byte{"IPv4 total length past the frame": long4, "IPv6 payload length 0xffff": long6} {
+		t.Run(name, func(t *testing.T) {
+			out := runCounted(t, d, in, xdpPass, map[string]uint64{"fwd_no_real": 1})
+			if !bytes.Equal(out, in) {
+				t.Errorf("passed frame changed")
+			}
+		})
+	}
+	if out := runCounted(t, d, v2, xdpPass, map[string]uint64{}); !bytes.Equal(out, v2) {
+		t.Errorf("IP version 2 frame changed")
+	}
+}

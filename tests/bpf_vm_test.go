@@ -75,9 +75,10 @@ func TestBPFOnDebianKernel(t *testing.T) {
 				MetaPackage: k.meta,
 				// xfrm_user, nfnetlink: the lab's netlink handles open
 				// every family vishvananda/netlink supports; 8021q and
-				// bonding for the VLAN tests; ipip, ip6_tunnel, fou and
-				// ip_gre for the real server decapsulating in the TUN test.
-				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q", "bonding", "ipip", "ip6_tunnel", "fou", "ip_gre"),
+				// bonding for the VLAN tests; ipip, ip6_tunnel, fou, fou6
+				// and ip_gre for the real server decapsulating in the TUN
+				// test.
+				Modules:      append(append([]string{}, ipvsvm.DefaultModules...), "xfrm_user", "nfnetlink", "8021q", "bonding", "ipip", "ip6_tunnel", "fou", "fou6", "ip_gre"),
 				HostBinaries: append(append([]string{}, ipvsvm.DefaultHostBinaries...), "/usr/sbin/bpftool", "/usr/sbin/ethtool"),
 				Files:        []ipvsvm.File{{Src: bin, Dst: "/dataplane.test", Mode: 0o755}},
 				Command: "mount -t bpf bpf /sys/fs/bpf && uname -r && /dataplane.test -test.v -test.count=1 -test.timeout=200s -test.run '^(" +

@@ -26,15 +26,16 @@ import (
 // 2001:db8:91:2::/64, reached through the router (which has both). The
 // program on the load balancer encapsulates the client's TCP to the VIPs
 // towards the router's MAC; the real server decapsulates (tunl0 for
-// IP-in-IP, ip6tnl0 for IPv6 in IPv6, a fou GUE port into tunl0, gre0 for
-// GRE, a GRE device with icsum for GRE with checksums), has the
+// IP-in-IP, an ip6tnl device for IPv4 and IPv6 in IPv6, fou GUE ports
+// (IPv4 and IPv6) into those, gre0 for GRE, a GRE device with icsum for GRE
+// with checksums), has the
 // VIPs on lo and answers the client directly through the router. Each
 // connection sends 6000 bytes: the full-size segments do not fit the
 // tunnel, so the client's stack must take the program's ICMP (ICMPv6)
 // "too big", lower its path MTU and resend, or the byte count never
 // comes back.
 //
-// Needs the ipip, ip6_tunnel, fou and ip_gre modules: run in the qemu guests
+// Needs the ipip, ip6_tunnel, fou, fou6 and ip_gre modules: run in the qemu guests
 // (tests/bpf_vm_test.go); this host's kernel has none.
 func TestTunnelOverTheWire(t *testing.T) {
 	requireBPF(t)
@@ -50,13 +51,21 @@ func TestTunnelOverTheWire(t *testing.T) {
 	// tunnel's icsum, and the fallback gre0 (for rs4) has none.
 	rsGRECsum := netip.MustParseAddr("10.91.2.22")
 
-	for _, dev := range []string{"tunl0", "ip6tnl0", "gre0"} {
+	for _, dev := range []string{"tunl0", "gre0"} {
 		if out, err := rs.Exec(context.Background(), "ip", "link", "set", dev, "up"); err != nil {
-			t.Skipf("no %s in this kernel (the ipip, ip6_tunnel and ip_gre modules; the qemu guest suite has them): %v: %s", dev, err, out)
+			t.Skipf("no %s in this kernel (the ipip and ip_gre modules; the qemu guest suite has them): %v: %s", dev, err, out)
 		}
 	}
-	if out, err := rs.Exec(context.Background(), "ip", "fou", "add", "port", strconv.Itoa(guePort), "gue"); err != nil {
-		t.Skipf("no GUE receive port (the fou module; the qemu guest suite has it): %v: %s", err, out)
+	// IPv6 outside: one ip6tnl device for either family inside (the
+	// fallback ip6tnl0 takes IPv6 in IPv6 only).
+	if out, err := rs.Exec(context.Background(), "ip", "link", "add", "tun6", "type", "ip6tnl", "mode", "any", "local", rs6.String()); err != nil {
+		t.Skipf("no ip6tnl devices in this kernel (the ip6_tunnel module; the qemu guest suite has it): %v: %s", err, out)
+	}
+	rs.MustExec("ip", "link", "set", "tun6", "up")
+	for _, fou := range [][]string{{"gue"}, {"gue", "-6"}} {
+		if out, err := rs.Exec(context.Background(), "ip", append([]string{"fou", "add", "port", strconv.Itoa(guePort)}, fou...)...); err != nil {
+			t.Skipf("no GUE receive port %v (the fou and fou6 modules; the qemu guest suite has them): %v: %s", fou, err, out)
+		}
 	}
 	rs.MustExec("ip", "link", "add", "grecsum", "type", "gre", "local", rsGRECsum.String(), "icsum")
 	rs.MustExec("ip", "link", "set", "grecsum", "up")
@@ -79,7 +88,7 @@ func TestTunnelOverTheWire(t *testing.T) {
 	// shared bridge, accepting decapsulated packets whose source is not
 	// routed back through the tunnel.
 	for _, kv := range []string{"all.arp_ignore=1", "all.arp_announce=2", "eth0.arp_ignore=1", "eth0.arp_announce=2",
-		"all.rp_filter=0", "default.rp_filter=0", "eth0.rp_filter=0", "tunl0.rp_filter=0", "gre0.rp_filter=0", "grecsum.rp_filter=0", "lo.rp_filter=0"} {
+		"all.rp_filter=0", "default.rp_filter=0", "eth0.rp_filter=0", "tunl0.rp_filter=0", "gre0.rp_filter=0", "grecsum.rp_filter=0", "tun6.rp_filter=0", "lo.rp_filter=0"} {
 		rs.MustExec("sysctl", "-qw", "net.ipv4.conf."+kv)
 	}
 	rs.MustExec("ip", "addr", "add", vip4.String()+"/32", "dev", "lo")
@@ -104,7 +113,8 @@ func TestTunnelOverTheWire(t *testing.T) {
 		}
 		fmt.Fprintf(c, "%d\n", len(line))
 	}
-	for _, a := range []string{vip4.String() + ":80", vip4.String() + ":81", vip4.String() + ":82", vip4.String() + ":83", "[" + vip6.String() + "]:80"} {
+	for _, a := range []string{vip4.String() + ":80", vip4.String() + ":81", vip4.String() + ":82", vip4.String() + ":83", vip4.String() + ":84",
+		"[" + vip6.String() + "]:80", "[" + vip6.String() + "]:81"} {
 		rs.ServeTCP(t, a, count)
 	}
 
@@ -130,7 +140,9 @@ func TestTunnelOverTheWire(t *testing.T) {
 		tcpService(vip4, 81, gue),
 		tcpService(vip4, 82, tunDest(rs4, 82, lvs.TunnelGRE, "")),
 		tcpService(vip4, 83, tunDest(rsGRECsum, 83, lvs.TunnelGRE, lvs.TunnelCsum)),
+		tcpService(vip4, 84, tunDest(rs6, 84, lvs.TunnelIPIP, "")),
 		tcpService(vip6, 80, tunDest(rs6, 80, lvs.TunnelIPIP, "")),
+		tcpService(vip6, 81, tunDest(rs6, 81, lvs.TunnelGUE, lvs.TunnelCsum)),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +169,9 @@ func TestTunnelOverTheWire(t *testing.T) {
 		{"GRE", "tcp4", vip4.String() + ":82", "tun_icmp4_too_big"},
 		{"GRE with checksum", "tcp4", vip4.String() + ":83", "tun_icmp4_too_big"},
 		{"GUE", "tcp4", vip4.String() + ":81", "tun_icmp4_too_big"},
+		{"IPv4 in IPv6", "tcp4", vip4.String() + ":84", "tun_icmp4_too_big"}, // 1460
 		{"IPv6 in IPv6", "tcp6", "[" + vip6.String() + "]:80", "tun_icmp6_too_big"},
+		{"GUE over IPv6 with checksum", "tcp6", "[" + vip6.String() + "]:81", "tun_icmp6_too_big"}, // 1448
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := counters(t, d)

@@ -196,13 +196,90 @@ func toKernelDest(d lvs.Dest) (kipvs.Destination, error) {
 	if addr.Is6() {
 		fam = kipvs.INET6
 	}
-	return kipvs.Destination{
+	kd := kipvs.Destination{
 		Address:   addr,
 		Port:      d.Port,
 		Family:    fam,
 		FwdMethod: fwd,
 		Weight:    uint32(d.Weight),
-	}, nil
+	}
+	if fwd == kipvs.Tunnel {
+		// Other methods send the zero tunnel (keepalived sends the
+		// options it read after any method; the kernel uses them only for
+		// TUN).
+		if kd.TunnelType, kd.TunnelPort, kd.TunnelFlags, err = KernelTunnel(d.Tunnel); err != nil {
+			return kipvs.Destination{}, fmt.Errorf("real server %s: %w", addr, err)
+		}
+	}
+	return kd, nil
+}
+
+// KernelTunnel returns a TUN real server's tunnel in the kernel's terms
+// (IPVS_DEST_ATTR_TUN_TYPE, _TUN_PORT, _TUN_FLAGS: IP_VS_CONN_F_TUNNEL_TYPE_IPIP
+// 0, _GUE 1, _GRE 2; IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM 0, _CSUM 1, _REMCSUM 2),
+// after checking it as keepalived does (lvs.NormalizeTunnel).
+func KernelTunnel(t lvs.Tunnel) (kipvs.TunnelType, uint16, kipvs.TunnelFlags, error) {
+	n, err := lvs.NormalizeTunnel(t)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%w: %v", ErrInvalidService, err)
+	}
+	typ := kipvs.IPIP
+	switch n.Type {
+	case lvs.TunnelGUE:
+		typ = kipvs.GUE
+	case lvs.TunnelGRE:
+		typ = kipvs.GRE
+	}
+	flags := kipvs.TunnelEncapNoChecksum
+	switch n.Csum {
+	case lvs.TunnelCsum:
+		flags = kipvs.TunnelEncapChecksum
+	case lvs.TunnelRemCsum:
+		flags = kipvs.TunnelEncapRemoteChecksum
+	}
+	return typ, n.Port, flags, nil
+}
+
+// destFromKernel is a real server read from the kernel in the lvs model's
+// terms: the method, weight and (for TUN) the tunnel, normalised as the
+// Manager normalises them, so it compares equal to the Dest that created it.
+// A tunnel type or flag this code does not know is kept as its number
+// ("type 7").
+func destFromKernel(d kipvs.Destination) lvs.Dest {
+	out := lvs.Dest{Addr: d.Address.Unmap(), Port: d.Port, Weight: int(d.Weight)}
+	switch d.FwdMethod {
+	case kipvs.DirectRoute:
+		out.Method = "DR"
+	case kipvs.Masquerade:
+		out.Method = "NAT"
+	case kipvs.Tunnel:
+		out.Method = "TUN"
+	default:
+		out.Method = d.FwdMethod.String()
+	}
+	if d.FwdMethod != kipvs.Tunnel {
+		return out
+	}
+	switch d.TunnelType {
+	case kipvs.IPIP:
+	case kipvs.GUE:
+		out.Tunnel.Type = lvs.TunnelGUE
+	case kipvs.GRE:
+		out.Tunnel.Type = lvs.TunnelGRE
+	default:
+		out.Tunnel.Type = fmt.Sprintf("type %d", d.TunnelType)
+	}
+	out.Tunnel.Port = d.TunnelPort
+	switch d.TunnelFlags {
+	case kipvs.TunnelEncapNoChecksum:
+	case kipvs.TunnelEncapChecksum:
+		out.Tunnel.Csum = lvs.TunnelCsum
+	case kipvs.TunnelEncapRemoteChecksum:
+		out.Tunnel.Csum = lvs.TunnelRemCsum
+	default:
+		out.Tunnel.Csum = fmt.Sprintf("flags %#x", uint16(d.TunnelFlags))
+	}
+	return out
 }
 
 // serviceChanged tells whether the kernel's service differs from the

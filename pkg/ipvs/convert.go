@@ -214,37 +214,42 @@ func toKernelDest(d lvs.Dest) (kipvs.Destination, error) {
 	return kd, nil
 }
 
+// The kernel's tunnel types and encapsulation flags (include/uapi/linux/
+// ip_vs.h: IP_VS_CONN_F_TUNNEL_TYPE_IPIP 0, _GUE 1, _GRE 2;
+// IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM 0, _CSUM 1, _REMCSUM 2) by the lvs
+// model's normalised words ("" for the defaults).
+var (
+	kernelTunnelTypes = map[string]kipvs.TunnelType{"": kipvs.IPIP, lvs.TunnelGUE: kipvs.GUE, lvs.TunnelGRE: kipvs.GRE}
+	kernelTunnelFlags = map[string]kipvs.TunnelFlags{"": kipvs.TunnelEncapNoChecksum, lvs.TunnelCsum: kipvs.TunnelEncapChecksum,
+		lvs.TunnelRemCsum: kipvs.TunnelEncapRemoteChecksum}
+)
+
 // KernelTunnel returns a TUN real server's tunnel in the kernel's terms
-// (IPVS_DEST_ATTR_TUN_TYPE, _TUN_PORT, _TUN_FLAGS: IP_VS_CONN_F_TUNNEL_TYPE_IPIP
-// 0, _GUE 1, _GRE 2; IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM 0, _CSUM 1, _REMCSUM 2),
-// after checking it as keepalived does (lvs.NormalizeTunnel).
+// (IPVS_DEST_ATTR_TUN_TYPE, _TUN_PORT, _TUN_FLAGS), after checking it as
+// keepalived does (lvs.NormalizeTunnel).
 func KernelTunnel(t lvs.Tunnel) (kipvs.TunnelType, uint16, kipvs.TunnelFlags, error) {
 	n, err := lvs.NormalizeTunnel(t)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("%w: %v", ErrInvalidService, err)
 	}
-	typ := kipvs.IPIP
-	switch n.Type {
-	case lvs.TunnelGUE:
-		typ = kipvs.GUE
-	case lvs.TunnelGRE:
-		typ = kipvs.GRE
+	return kernelTunnelTypes[n.Type], n.Port, kernelTunnelFlags[n.Csum], nil
+}
+
+// wordOf returns the key of m whose value is v, or "" and false.
+func wordOf[V comparable](m map[string]V, v V) (string, bool) {
+	for k, x := range m {
+		if x == v {
+			return k, true
+		}
 	}
-	flags := kipvs.TunnelEncapNoChecksum
-	switch n.Csum {
-	case lvs.TunnelCsum:
-		flags = kipvs.TunnelEncapChecksum
-	case lvs.TunnelRemCsum:
-		flags = kipvs.TunnelEncapRemoteChecksum
-	}
-	return typ, n.Port, flags, nil
+	return "", false
 }
 
 // destFromKernel is a real server read from the kernel in the lvs model's
 // terms: the method, weight and (for TUN) the tunnel, normalised as the
 // Manager normalises them, so it compares equal to the Dest that created it.
 // A tunnel type or flag this code does not know is kept as its number
-// ("type 7").
+// ("type 7", "flags 0x10").
 func destFromKernel(d kipvs.Destination) lvs.Dest {
 	out := lvs.Dest{Addr: d.Address.Unmap(), Port: d.Port, Weight: int(d.Weight)}
 	switch d.FwdMethod {
@@ -260,25 +265,14 @@ func destFromKernel(d kipvs.Destination) lvs.Dest {
 	if d.FwdMethod != kipvs.Tunnel {
 		return out
 	}
-	switch d.TunnelType {
-	case kipvs.IPIP:
-	case kipvs.GUE:
-		out.Tunnel.Type = lvs.TunnelGUE
-	case kipvs.GRE:
-		out.Tunnel.Type = lvs.TunnelGRE
-	default:
+	var ok bool
+	if out.Tunnel.Type, ok = wordOf(kernelTunnelTypes, d.TunnelType); !ok {
 		out.Tunnel.Type = fmt.Sprintf("type %d", d.TunnelType)
 	}
-	out.Tunnel.Port = d.TunnelPort
-	switch d.TunnelFlags {
-	case kipvs.TunnelEncapNoChecksum:
-	case kipvs.TunnelEncapChecksum:
-		out.Tunnel.Csum = lvs.TunnelCsum
-	case kipvs.TunnelEncapRemoteChecksum:
-		out.Tunnel.Csum = lvs.TunnelRemCsum
-	default:
+	if out.Tunnel.Csum, ok = wordOf(kernelTunnelFlags, d.TunnelFlags); !ok {
 		out.Tunnel.Csum = fmt.Sprintf("flags %#x", uint16(d.TunnelFlags))
 	}
+	out.Tunnel.Port = d.TunnelPort
 	return out
 }
 

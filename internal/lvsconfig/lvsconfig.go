@@ -118,7 +118,7 @@ func tunnel(method string, t config.Tunnel) lvs.Tunnel {
 	if method != config.MethodTUN {
 		return lvs.Tunnel{}
 	}
-	return lvs.Tunnel{Type: t.Type, Port: t.Port, Csum: t.Csum}
+	return t.LVS()
 }
 
 // Monitor is one real server's health monitor, before it is started.

@@ -134,7 +134,7 @@ func (b *builder) method(n *node, prev Tunnel) (string, Tunnel, bool) {
 	case problem == "":
 		return s, t, true
 	case s == MethodTUN:
-		b.d.errorf(n.pos, n.key, "%s (keepalived reports it and keeps the previous tunnel settings)", problem)
+		b.d.errorf(n.pos, n.key, "%s: keepalived reports it and keeps the previous tunnel settings", problem)
 	default:
 		b.d.warnf(n.pos, n.key, "%s: keepalived reports it and ignores the line's tunnel options, which %s does not use", problem, s)
 	}

@@ -397,6 +397,18 @@ type Tunnel struct {
 // DefaultTunnel is keepalived's tunnel when none is written.
 var DefaultTunnel = Tunnel{Type: lvs.TunnelIPIP, Csum: lvs.TunnelNoCsum}
 
+// LVS is the tunnel in the lvs model's type.
+func (t Tunnel) LVS() lvs.Tunnel { return lvs.Tunnel{Type: t.Type, Port: t.Port, Csum: t.Csum} }
+
+// Forwarding is a server's method as `xdpvip check-config` prints it: with
+// the tunnel in keepalived's words for TUN ("TUN type gue port 6080 csum").
+func Forwarding(method string, t Tunnel) string {
+	if method != MethodTUN {
+		return method
+	}
+	return method + " " + t.LVS().Options()
+}
+
 // VirtualServerGroupEntry is one line of a virtual_server_group: an address
 // range with an optional port, or a fwmark.
 type VirtualServerGroupEntry struct {

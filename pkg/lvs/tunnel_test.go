@@ -189,3 +189,46 @@ func FuzzNormalizeTunnel(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteListTunInfo: `xdpvip lvs --tun-info` prints the lines ipvsadm
+// 1.31 prints for `ipvsadm -Ln --tun-info` over the same real servers
+// (pkg/ipvs's TestVMTunnels reads them from a kernel in a qemu guest).
+func TestWriteListTunInfo(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	vs := lvs.VirtualServer{
+		Key: lvs.ServiceKey{Proto: lvs.ProtoUDP, Addr: a("10.1.0.9"), Port: 53}, Scheduler: "rr", Method: "TUN",
+		RealServers: []lvs.RealServer{
+			{Addr: a("10.2.0.1"), Weight: 1},
+			{Addr: a("10.2.0.2"), Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6080}},
+			{Addr: a("10.2.0.3"), Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6081, Csum: "csum"}},
+			{Addr: a("10.2.0.4"), Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6082, Csum: "remcsum"}},
+			{Addr: a("10.2.0.5"), Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gre"}},
+			{Addr: a("10.2.0.6"), Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gre", Csum: "csum"}},
+			{Addr: a("10.2.0.7"), Weight: 1, Method: "DR"},
+			{Addr: a("2001:db8::8"), Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6083}},
+		},
+	}
+	m := lvs.NewManager(&lvstest.Backend{}, lvs.ManagerOptions{})
+	if err := m.Configure([]lvs.VirtualServer{vs}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := lvs.WriteList(&buf, m.Views(nil), lvs.ListOptions{TunInfo: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := "xdpvip Virtual Server\n" +
+		"Prot LocalAddress:Port Scheduler Flags\n" +
+		"  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n" +
+		"UDP  10.1.0.9:53 rr\n" +
+		"  -> 10.2.0.1:53                  Tunnel  ipip          1      0          0         \n" +
+		"  -> 10.2.0.2:53                  Tunnel  gue:6080:-c   1      0          0         \n" +
+		"  -> 10.2.0.3:53                  Tunnel  gue:6081:+c   1      0          0         \n" +
+		"  -> 10.2.0.4:53                  Tunnel  gue:6082:r+c  1      0          0         \n" +
+		"  -> 10.2.0.5:53                  Tunnel  gre:-c        1      0          0         \n" +
+		"  -> 10.2.0.6:53                  Tunnel  gre:+c        1      0          0         \n" +
+		"  -> 10.2.0.7:53                  Route   n/a           1      0          0         \n" +
+		"  -> [2001:db8::8]:53             Tunnel  gue:6083:-c   1      0          0         \n"
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/script"
 )
 
 func init() {
@@ -41,6 +42,15 @@ func runCheckConfig(args []string) int {
 		return 2
 	}
 	cfg, diags, err := config.LoadWith(*file, config.Options{ConfigID: *configID})
+	var notes []string
+	if cfg != nil {
+		// The scripts as the daemon checks them at start and reload
+		// (keepalived's check_script_secure): a script that will not run
+		// is a warning at its definition.
+		rep := script.CheckConfig(cfg, script.Host{})
+		diags = append(diags, rep.Diagnostics...)
+		notes = rep.Notes
+	}
 	nerr := 0
 	for _, d := range diags {
 		if d.Severity == config.Error {
@@ -48,6 +58,11 @@ func runCheckConfig(args []string) int {
 			fmt.Fprintf(os.Stderr, "%s\n", d)
 		} else {
 			fmt.Fprintf(os.Stderr, "%s: %s: warning: %s\n", d.Pos, d.Keyword, d.Message)
+		}
+	}
+	if !*quiet {
+		for _, n := range notes {
+			fmt.Fprintf(os.Stderr, "%s\n", n)
 		}
 	}
 	switch {

@@ -1,0 +1,196 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/internal/testnet"
+)
+
+// keepalived 2.2.7 checks every script before it runs anything
+// (check_script_secure): a vrrp_script whose program is not there is
+// disabled ("Disabling track script chk since not found/accessible") and
+// taken out of the instances that track it, so they run as if it were not
+// tracked. xdpvip does the same: a pair tracking a missing weight-0 script
+// elects a MASTER that holds the VIP (before, xdpvip counted the script as
+// failing and stayed in FAULT forever), with keepalived in the same pair.
+
+// missingScriptConf is VI_1 of VRRPConf tracking vrrp_script chk (weight 0:
+// a failing chk means FAULT) whose program is prog, with script security
+// on (scripts run as root).
+func missingScriptConf(name string, prio int, prog string) string {
+	return fmt.Sprintf(`global_defs {
+    router_id %s
+    enable_script_security
+    script_user root
+}
+vrrp_script chk {
+    script "%s"
+    interval 1
+    weight 0
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int 1
+    virtual_ipaddress {
+        192.0.2.100/24
+    }
+    track_script {
+        chk
+    }
+}
+`, name, prog, prio)
+}
+
+const disabledChk = "Disabling track script chk since not found/accessible"
+
+// scriptState is chk as `xdpvip status --json` shows it.
+func scriptState(t *testing.T, n *Node) daemon.ScriptStatus {
+	t.Helper()
+	out, err := n.CLI("status", "--json")
+	if err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var st struct {
+		Scripts []daemon.ScriptStatus `json:"scripts"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	for _, s := range st.Scripts {
+		if s.Name == "chk" {
+			return s
+		}
+	}
+	t.Fatalf("status --json lists no script chk:\n%s", out)
+	return daemon.ScriptStatus{}
+}
+
+func TestScriptSecurityMissingTrackedScript(t *testing.T) {
+	testnet.Require(t)
+	missing := filepath.Join(t.TempDir(), "nonexistent", "chk.sh")
+
+	t.Run("check-config", func(t *testing.T) {
+		conf := filepath.Join(t.TempDir(), "keepalived.conf")
+		if err := os.WriteFile(conf, []byte(missingScriptConf("lvs1", 100, missing)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(xdpvipBin, "check-config", "-q", "-f", conf).CombinedOutput()
+		if err != nil {
+			t.Fatalf("check-config refuses: %v\n%s", err, out)
+		}
+		// The vrrp_script block starts on line 6.
+		want := conf + ":6: vrrp_script: warning: " + disabledChk
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out)
+		}
+		if _, err := os.Stat(keepalivedBin); err == nil {
+			// keepalived -t exits 5 for any message; the text matters.
+			ka, _ := exec.Command(keepalivedBin, "-t", "-f", conf).CombinedOutput()
+			if !strings.Contains(string(ka), disabledChk) {
+				t.Errorf("keepalived -t does not say %q (the reference moved?):\n%s", disabledChk, ka)
+			}
+		}
+	})
+
+	t.Run("xdpvip-pair", func(t *testing.T) {
+		n := testnet.New(t)
+		a := n.AddHost("lvs1", "192.0.2.11/24")
+		b := n.AddHost("lvs2", "192.0.2.12/24")
+		na := StartXdpvip(t, a, missingScriptConf("lvs1", 100, missing), "--dataplane", "none")
+		nb := StartXdpvip(t, b, missingScriptConf("lvs2", 90, missing), "--dataplane", "none")
+		na.WaitState("VI_1", "MASTER", 8*time.Second)
+		nb.WaitState("VI_1", "BACKUP", 3*time.Second)
+		if !HasAddr(t, a, "192.0.2.100") || HasAddr(t, b, "192.0.2.100") {
+			t.Fatal("the VIP is not on lvs1 alone")
+		}
+		for _, nd := range []*Node{na, nb} {
+			s := scriptState(t, nd)
+			if s.Disabled != disabledChk || s.Running || s.OK {
+				t.Errorf("%s: chk in status %+v, want disabled %q, not running", nd.Host.Name(), s, disabledChk)
+			}
+			if !strings.Contains(nd.Proc.Log(), disabledChk) {
+				t.Errorf("%s: the daemon did not log %q", nd.Host.Name(), disabledChk)
+			}
+		}
+		// The instance holds MASTER: nothing tracks chk, nothing fails.
+		time.Sleep(3 * time.Second)
+		if st, err := na.Instance("VI_1"); err != nil || st.State != "MASTER" {
+			t.Fatalf("lvs1 left MASTER: %+v %v", st, err)
+		}
+
+		// Every reload checks again: the program appears and fails, so
+		// chk is tracked and its failure (weight 0) is a FAULT; lvs2
+		// takes over. It disappears again: lvs1 recovers.
+		if err := os.MkdirAll(filepath.Dir(missing), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(missing, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(filepath.Dir(missing)) })
+		if out, err := na.CLI("reload"); err != nil {
+			t.Fatalf("reload: %v\n%s", err, out)
+		}
+		na.WaitState("VI_1", "FAULT", 8*time.Second)
+		nb.WaitState("VI_1", "MASTER", 8*time.Second)
+		if s := scriptState(t, na); s.Disabled != "" || !s.Running {
+			t.Errorf("after the program appeared: chk %+v, want tracked and running", s)
+		}
+		if err := os.Remove(missing); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := na.CLI("reload"); err != nil {
+			t.Fatalf("reload: %v\n%s", err, out)
+		}
+		na.WaitState("VI_1", "MASTER", 8*time.Second)
+		nb.WaitState("VI_1", "BACKUP", 3*time.Second)
+		if s := scriptState(t, na); s.Disabled != disabledChk {
+			t.Errorf("after the program went: chk %+v, want disabled again", s)
+		}
+	})
+
+	t.Run("with-keepalived", func(t *testing.T) {
+		RequireKeepalived(t)
+		n := testnet.New(t)
+		xh := n.AddHost("xdpvip", "192.0.2.11/24")
+		kh := n.AddHost("ka", "192.0.2.12/24")
+		// keepalived has the higher priority: it must become MASTER
+		// (it disables chk too) while xdpvip waits as BACKUP, not FAULT.
+		k := StartKeepalived(t, kh, missingScriptConf("ka", 100, missing))
+		x := StartXdpvip(t, xh, missingScriptConf("xdpvip", 90, missing), "--dataplane", "none")
+		k.WaitState("VI_1", "MASTER", 10*time.Second)
+		x.WaitState("VI_1", "BACKUP", 5*time.Second)
+		if !HasAddr(t, kh, "192.0.2.100") || HasAddr(t, xh, "192.0.2.100") {
+			t.Fatal("the VIP is not on keepalived alone")
+		}
+		if k.LogCount(disabledChk) == 0 {
+			t.Errorf("keepalived did not log %q:\n%s", disabledChk, k.Proc.Log())
+		}
+		// keepalived leaves: xdpvip takes over and holds the VIP.
+		k.Stop()
+		x.WaitState("VI_1", "MASTER", 6*time.Second)
+		testnet.Eventually(t, 3*time.Second, func() error {
+			if !HasAddr(t, xh, "192.0.2.100") {
+				return fmt.Errorf("VIP not on xdpvip")
+			}
+			return nil
+		})
+		// And keepalived, back, preempts it as a running peer would.
+		k.Restart()
+		k.WaitState("VI_1", "MASTER", 10*time.Second)
+		x.WaitState("VI_1", "BACKUP", 5*time.Second)
+		x.Stop(syscall.SIGTERM)
+	})
+}

@@ -349,7 +349,7 @@ func realpathAs(name string, id Identity, groups []uint32) (string, error) {
 			}
 			continue
 		}
-		if rest != "" && st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		if (rest != "" || strings.HasSuffix(name, "/")) && st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 			return "", syscall.ENOTDIR
 		}
 		done = next

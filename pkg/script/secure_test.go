@@ -510,3 +510,33 @@ func TestCheckConfigNoInstances(t *testing.T) {
 		t.Errorf("checked without an instance: %v", rep.Diagnostics)
 	}
 }
+
+// FuzzCheckSecurity: any command line gets an answer, never a panic, and
+// the answer is consistent.
+func FuzzCheckSecurity(f *testing.F) {
+	for _, s := range []string{"/bin/true", "true", "sh -c 'exit 1'", "</dev/null", " < /x", "/tmp/../bin/sh", "/bin/true/",
+		"'", `a\`, "/proc/self/exe", "/dev/null", "./x.sh", "..", "/", "//bin//./true", "/nonexistent/x.sh arg"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, line string, enforce bool) {
+		if strings.ContainsRune(line, 0) {
+			return // not a C string: keepalived cannot hold it
+		}
+		s := CheckSecurity(line, Identity{}, SecurityOptions{Enforce: enforce, PATH: DefaultPATH, Groups: []uint32{}})
+		switch {
+		case s.Flags&FlagSystem != 0 && s.Flags != FlagSystem:
+			t.Fatalf("%q: a file-open check with more flags %#x", line, s.Flags)
+		case s.Flags&FlagExecutable != 0 && s.Flags&FlagIsScript == 0:
+			t.Fatalf("%q: executable but not a script: %#x", line, s.Flags)
+		case s.Flags&FlagInhibit != 0 && !s.Disabled():
+			t.Fatalf("%q: inhibited but not disabled", line)
+		case s.Flags&FlagInsecure != 0 && enforce && s.Flags&FlagInhibit == 0:
+			t.Fatalf("%q: insecure under enable_script_security but not inhibited", line)
+		case s.Program != "" && !filepath.IsAbs(s.Program):
+			t.Fatalf("%q: program %q is not absolute", line, s.Program)
+		case s.Disabled() && s.Flags&FlagNotFound != 0 && len(s.Notes) == 0:
+			t.Fatalf("%q: not found without a note", line)
+		}
+	})
+}

@@ -91,6 +91,36 @@ type checker struct {
 	defaultID   Identity
 	defaultErr  string // why there is no default script user ("" when there is one)
 	defaultSeen bool   // defaultErr reported once
+
+	// flags are the Flags of every script of the pass so far (vrrp or
+	// check), found the first script with FlagIsScript.
+	flags Flags
+	found *config.Pos
+}
+
+// secure is CheckSecurity, remembering what the pass found.
+func (c *checker) secure(pos config.Pos, line string, id Identity) Security {
+	s := CheckSecurity(line, id, c.host.Security)
+	c.flags |= s.Flags
+	if s.Flags&FlagIsScript != 0 && c.found == nil {
+		c.found = &pos
+	}
+	return s
+}
+
+// violation ends a pass as keepalived does: scripts found while
+// enable_script_security is off are a SECURITY VIOLATION. pkg/config
+// already warns when script_user is not set either, so only the case
+// with script_user is reported here.
+func (c *checker) violation(what string) {
+	if c.found != nil && !c.cfg.Global.EnableScriptSecurity && c.cfg.Global.ScriptUser != "" {
+		msg := "SECURITY VIOLATION - " + what + " are being executed but script_security not enabled."
+		if c.flags&FlagInsecure != 0 {
+			msg += " There are insecure scripts."
+		}
+		c.warn(*c.found, "enable_script_security", msg)
+	}
+	c.flags, c.found = 0, nil
 }
 
 // CheckConfig checks every script of cfg as keepalived 2.2.7 does at
@@ -106,9 +136,11 @@ func CheckConfig(cfg *config.Config, host Host) *Report {
 	c.resolveDefault()
 	if len(cfg.Instances) > 0 {
 		c.vrrp()
+		c.violation("scripts")
 	}
 	if len(cfg.VirtualServers) > 0 {
 		c.check()
+		c.violation("check scripts")
 	}
 	return c.rep
 }
@@ -276,7 +308,7 @@ func (c *checker) vrrpScript(vs *config.VRRPScript) {
 		off("Unable to set default user for vrrp script " + vs.Name + " - removing")
 		return
 	}
-	s := CheckSecurity(vs.Script.Command, id, c.host.Security)
+	s := c.secure(vs.Pos, vs.Script.Command, id)
 	c.notes(vs.Pos, "vrrp_script", s)
 	switch {
 	case s.Flags&FlagInhibit != 0:
@@ -324,7 +356,7 @@ func (c *checker) notify(pos config.Pos, owner, keyword string, sc *config.Scrip
 		}
 		return
 	}
-	s := CheckSecurity(sc.Command, id, c.host.Security)
+	s := c.secure(pos, sc.Command, id)
 	if s.NotifyDisabled() {
 		reason := "a file-open check (\"</path\") is not run as a notify script"
 		if s.Flags&FlagSystem == 0 {
@@ -391,7 +423,7 @@ func (c *checker) misc(vs *config.VirtualServer, rs *config.RealServer, ch *conf
 		off("Unable to set default user for misc script "+cmd+" - removing", false)
 		return
 	}
-	s := CheckSecurity(ch.MiscPath.Command, id, c.host.Security)
+	s := c.secure(ch.Pos, ch.MiscPath.Command, id)
 	c.notes(ch.Pos, string(config.MiscCheck), s)
 	switch {
 	case s.Flags&FlagInhibit != 0:

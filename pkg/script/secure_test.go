@@ -540,3 +540,39 @@ func FuzzCheckSecurity(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckConfigSecurityViolation: scripts found while
+// enable_script_security is off are keepalived's SECURITY VIOLATION (with
+// script_user set; pkg/config warns when it is not).
+func TestCheckConfigSecurityViolation(t *testing.T) {
+	d := secureDir(t)
+	ok := file(t, d, "ok.sh", 0o755, 0, 0)
+	userDir := subdir(t, d, "user", 0o755, nobody, nobody)
+	bad := file(t, userDir, "bad.sh", 0o755, 0, 0)
+	conf := func(global, prog string) string {
+		return "global_defs {\n" + global + "\n}\nvrrp_script chk {\n  script \"" + prog + "\"\n}\n" + instanceHead + "  track_script {\n    chk\n  }\n}\n"
+	}
+	users := fakeUsers(map[string][2]uint32{"root": {0, 0}})
+	for _, tt := range []struct {
+		global, prog, want string
+	}{
+		{"script_user root", ok, "SECURITY VIOLATION - scripts are being executed but script_security not enabled."},
+		{"script_user root", bad, "SECURITY VIOLATION - scripts are being executed but script_security not enabled. There are insecure scripts."},
+		{"script_user root", "/nonexistent/x", ""}, // nothing found, nothing executed
+		{"script_user root\nenable_script_security", ok, ""},
+	} {
+		rep := CheckConfig(parse(t, conf(tt.global, tt.prog)), users)
+		var got string
+		for _, dg := range rep.Diagnostics {
+			if strings.HasPrefix(dg.Message, "SECURITY VIOLATION") {
+				got = dg.Message
+				if dg.Line != 4 {
+					t.Errorf("%s: at line %d, want the vrrp_script's (4)", tt.prog, dg.Line)
+				}
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%q %s: %q, want %q", tt.global, tt.prog, got, tt.want)
+		}
+	}
+}

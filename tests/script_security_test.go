@@ -194,3 +194,41 @@ func TestScriptSecurityMissingTrackedScript(t *testing.T) {
 		x.Stop(syscall.SIGTERM)
 	})
 }
+
+// TestScriptSecurityMiscCheck: a MISC_CHECK whose program is missing is
+// removed from its real server, as keepalived does ("Disabling misc
+// script ... since not found/accessible"): the real server has no checker
+// left and stays up, and takes traffic; a MISC_CHECK that runs and fails
+// still takes its real server down.
+func TestScriptSecurityMiscCheck(t *testing.T) {
+	l := newLVSLab(t)
+	l.StartNginx(l.RS1)
+	l.StartNginx(l.RS2)
+	missing := filepath.Join(t.TempDir(), "nonexistent", "check.sh")
+	real := func(addr, prog string) string {
+		return fmt.Sprintf("    real_server %s 80 {\n        weight 1\n        MISC_CHECK {\n            misc_path \"%s\"\n        }\n    }\n",
+			strings.Split(addr, "/")[0], prog)
+	}
+	n1, _ := l.StartLBs(labVS(0, "", real(labRS1, missing), real(labRS2, "/bin/false")))
+	testnet.Eventually(t, 10*time.Second, func() error {
+		d, _, err := cliDest(n1, labRS2)
+		if err != nil {
+			return err
+		}
+		if d.Up {
+			return fmt.Errorf("rs2 (MISC_CHECK /bin/false) still up")
+		}
+		return nil
+	})
+	// Three delay_loops: a checker counting the missing program as failing
+	// would have taken rs1 down by now.
+	time.Sleep(3 * time.Second)
+	waitCLIWeight(t, n1, labRS1, 1, time.Second)
+	want := "Disabling misc script " + missing + " since not found/accessible"
+	if !strings.Contains(n1.Proc.Log(), want) {
+		t.Errorf("the daemon did not log %q", want)
+	}
+	if share := measureShare(t, l, 50, "rs1"); share != 1 {
+		t.Errorf("rs1 answered %.0f%% of the requests, want all (rs2 is down)", 100*share)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +232,166 @@ func TestScriptSecurityMiscCheck(t *testing.T) {
 	if share := measureShare(t, l, 50, "rs1"); share != 1 {
 		t.Errorf("rs1 answered %.0f%% of the requests, want all (rs2 is down)", 100*share)
 	}
+}
+
+// scriptCase is one program file for TestScriptSecurityMatchesKeepalived.
+type scriptCase struct {
+	path string // relative to the case directory
+	mode uint32 // with set-uid / sticky bits as in chmod
+	uid  int
+	gid  int
+	kind string // "file" (default), "dir", "fifo", "link:TARGET"
+}
+
+// TestScriptSecurityMatchesKeepalived: for programs of every mode and
+// owner (group/world writable, owned by nobody, in writable, sticky,
+// non-root directories, links, a fifo, missing, a loop, not executable,
+// set-uid) run as root and as nobody, with and without
+// enable_script_security, xdpvip disables exactly the vrrp_scripts
+// keepalived 2.2.7 disables, for the same reason.
+func TestScriptSecurityMatchesKeepalived(t *testing.T) {
+	testnet.Require(t)
+	RequireKeepalived(t)
+	base := t.TempDir()
+	for _, p := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layout := []scriptCase{
+		{path: "world", mode: 0o777, kind: "dir"}, {path: "sticky", mode: 0o1777, kind: "dir"},
+		{path: "grp", mode: 0o775, gid: 1234, kind: "dir"}, {path: "usr", mode: 0o755, uid: 65534, gid: 65534, kind: "dir"},
+		{path: "priv", mode: 0o700, kind: "dir"},
+		{path: "ok.sh", mode: 0o755}, {path: "gw.sh", mode: 0o775, gid: 1234}, {path: "rgw.sh", mode: 0o775},
+		{path: "ww.sh", mode: 0o757}, {path: "nb.sh", mode: 0o755, uid: 65534}, {path: "world/x.sh", mode: 0o755},
+		{path: "sticky/x.sh", mode: 0o755}, {path: "grp/x.sh", mode: 0o755}, {path: "usr/x.sh", mode: 0o755},
+		{path: "noexec.sh", mode: 0o644}, {path: "gx.sh", mode: 0o610}, {path: "ox.sh", mode: 0o701},
+		{path: "priv/p.sh", mode: 0o755}, {path: "usr/suid.sh", mode: 0o4755}, {path: "ro.sh", mode: 0o700},
+		{path: "link", kind: "link:ok.sh"}, {path: "via", kind: "link:usr/x.sh"}, {path: "loop", kind: "link:loop"},
+		{path: "fifo", mode: 0o755, kind: "fifo"},
+	}
+	for _, c := range layout {
+		p := filepath.Join(base, c.path)
+		var err error
+		switch {
+		case c.kind == "dir":
+			err = os.Mkdir(p, 0o700)
+		case c.kind == "fifo":
+			err = syscall.Mkfifo(p, 0o600)
+		case strings.HasPrefix(c.kind, "link:"):
+			if err := os.Symlink(strings.TrimPrefix(c.kind, "link:"), p); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		default:
+			err = os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o600)
+		}
+		if err == nil {
+			err = os.Chown(p, c.uid, c.gid)
+		}
+		if err == nil {
+			err = syscall.Chmod(p, c.mode)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	progs := []string{"ok.sh", "gw.sh", "rgw.sh", "ww.sh", "nb.sh", "world/x.sh", "sticky/x.sh", "grp/x.sh", "usr/x.sh",
+		"noexec.sh", "gx.sh", "ox.sh", "priv/p.sh", "usr/suid.sh", "ro.sh", "link", "via", "loop", "fifo", "missing.sh", "ok.sh/x"}
+	conf := func(global, user string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "global_defs {\n    router_id ka\n%s\n}\n", global)
+		for i, p := range progs {
+			fmt.Fprintf(&b, "vrrp_script s%d {\n    script \"%s\"\n    interval 1\n%s}\n", i, filepath.Join(base, p), user)
+		}
+		b.WriteString("vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n" +
+			"    virtual_ipaddress {\n        192.0.2.100/24\n    }\n    track_script {\n")
+		for i := range progs {
+			fmt.Fprintf(&b, "        s%d\n", i)
+		}
+		b.WriteString("    }\n}\n")
+		return b.String()
+	}
+	// What keepalived disables with a message, and what it only logs
+	// ("is not executable ... - disabling"): name -> reason.
+	disabledRE := regexp.MustCompile(`(?:Disabling track script (s\d+) (due to insecure|since not found/accessible))|(?:WARNING - script '([^']+)' is not executable for uid:gid \d+:\d+ - disabling)`)
+	byProg := map[string]string{}
+	for i, p := range progs {
+		byProg[filepath.Join(base, p)] = fmt.Sprintf("s%d", i)
+	}
+	collect := func(text string) map[string]string {
+		out := map[string]string{}
+		for _, m := range disabledRE.FindAllStringSubmatch(text, -1) {
+			if m[1] != "" {
+				out[m[1]] = m[2]
+			} else {
+				out[byProg[m[3]]] = "not executable"
+			}
+		}
+		return out
+	}
+	xdpvipDisabled := func(t *testing.T, path string) map[string]string {
+		out, err := exec.Command(xdpvipBin, "check-config", "-f", path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("check-config: %v\n%s", err, out)
+		}
+		return collect(string(out))
+	}
+	compare := func(t *testing.T, ka, xd map[string]string) {
+		t.Helper()
+		for i, p := range progs {
+			s := fmt.Sprintf("s%d", i)
+			if ka[s] != xd[s] {
+				t.Errorf("%s (%s): keepalived %q, xdpvip %q", s, p, ka[s], xd[s])
+			}
+		}
+		t.Logf("keepalived disables %d of %d: %v", len(ka), len(progs), ka)
+	}
+	for _, tc := range []struct{ name, global string }{
+		{"root-enforced", "    enable_script_security\n    script_user root"},
+		{"root-not-enforced", "    script_user root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keepalived.conf")
+			if err := os.WriteFile(path, []byte(conf(tc.global, "")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// keepalived -t reports "Disabling ..." (exit 5) but logs the
+			// not-executable ones only: run it as a daemon for those.
+			kaT, _ := exec.Command(keepalivedBin, "-t", "-f", path).CombinedOutput()
+			h := testnet.New(t).AddHost("ka", "192.0.2.12/24")
+			k := StartKeepalived(t, h, conf(tc.global, ""))
+			testnet.Eventually(t, 5*time.Second, func() error {
+				if k.LogCount("VRRP_Script(s0)") == 0 {
+					return fmt.Errorf("keepalived has not run its scripts yet")
+				}
+				return nil
+			})
+			ka := collect(k.Proc.Log())
+			for s, why := range collect(string(kaT)) {
+				if ka[s] != why {
+					t.Errorf("keepalived -t and the daemon disagree on %s: %q, %q", s, why, ka[s])
+				}
+			}
+			compare(t, ka, xdpvipDisabled(t, path))
+		})
+	}
+	// As nobody (keepalived -t kills itself after a check as another user:
+	// the daemon's log is the reference).
+	t.Run("nobody-enforced", func(t *testing.T) {
+		c := conf("    enable_script_security\n    script_user root", "    user nobody\n")
+		path := filepath.Join(t.TempDir(), "keepalived.conf")
+		if err := os.WriteFile(path, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := testnet.New(t).AddHost("ka", "192.0.2.12/24")
+		k := StartKeepalived(t, h, c)
+		testnet.Eventually(t, 5*time.Second, func() error {
+			if k.LogCount("VRRP_Script(s0)") == 0 {
+				return fmt.Errorf("keepalived has not run its scripts yet")
+			}
+			return nil
+		})
+		compare(t, collect(k.Proc.Log()), xdpvipDisabled(t, path))
+	})
 }

@@ -109,7 +109,8 @@ func TestScriptSecurityMissingTrackedScript(t *testing.T) {
 		n := testnet.New(t)
 		a := n.AddHost("lvs1", "192.0.2.11/24")
 		b := n.AddHost("lvs2", "192.0.2.12/24")
-		na := StartXdpvip(t, a, missingScriptConf("lvs1", 100, missing), "--dataplane", "none")
+		const ma = "192.0.2.11:9165"
+		na := StartXdpvip(t, a, missingScriptConf("lvs1", 100, missing), "--dataplane", "none", "--metrics-address", ma)
 		nb := StartXdpvip(t, b, missingScriptConf("lvs2", 90, missing), "--dataplane", "none")
 		na.WaitState("VI_1", "MASTER", 8*time.Second)
 		nb.WaitState("VI_1", "BACKUP", 3*time.Second)
@@ -130,6 +131,10 @@ func TestScriptSecurityMissingTrackedScript(t *testing.T) {
 		if st, err := na.Instance("VI_1"); err != nil || st.State != "MASTER" {
 			t.Fatalf("lvs1 left MASTER: %+v %v", st, err)
 		}
+		// keepalived frees a disabled script: no metric reads as failing.
+		if m := scrapeMetric(t, a, ma, "keepalived_script_status"); len(m) != 0 {
+			t.Errorf("keepalived_script_status for a disabled script: %v", m)
+		}
 
 		// Every reload checks again: the program appears and fails, so
 		// chk is tracked and its failure (weight 0) is a FAULT; lvs2
@@ -148,6 +153,9 @@ func TestScriptSecurityMissingTrackedScript(t *testing.T) {
 		nb.WaitState("VI_1", "MASTER", 8*time.Second)
 		if s := scriptState(t, na); s.Disabled != "" || !s.Running {
 			t.Errorf("after the program appeared: chk %+v, want tracked and running", s)
+		}
+		if m := scrapeMetric(t, a, ma, "keepalived_script_status"); m[`{name="chk"}`] != 0 || len(m) != 1 {
+			t.Errorf("keepalived_script_status of the failing chk: %v, want one series, 0", m)
 		}
 		if err := os.Remove(missing); err != nil {
 			t.Fatal(err)

@@ -26,6 +26,8 @@ func runCheckConfig(args []string) int {
 		fmt.Fprintf(os.Stderr, "usage: xdpvip check-config [-f FILE] [--json]\n\n"+
 			"Reads FILE and its includes as keepalived does, prints every warning and\n"+
 			"error as file:line: keyword: reason on stderr and a summary on stdout.\n"+
+			"Scripts are checked as the daemon checks them at start and reload\n"+
+			"(keepalived's check_script_secure): one that will not run is a warning.\n"+
 			"With --json, stdout is instead one JSON document: valid, diagnostics\n"+
 			"and the model as understood (config).\n"+
 			"Exit status 0 when the configuration is valid, 1 when not.\n\n")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/xdpvip/xdpvip/pkg/config"
+	"github.com/xdpvip/xdpvip/pkg/script"
 )
 
 func init() {
@@ -25,6 +26,8 @@ func runCheckConfig(args []string) int {
 		fmt.Fprintf(os.Stderr, "usage: xdpvip check-config [-f FILE] [--json]\n\n"+
 			"Reads FILE and its includes as keepalived does, prints every warning and\n"+
 			"error as file:line: keyword: reason on stderr and a summary on stdout.\n"+
+			"Scripts are checked as the daemon checks them at start and reload\n"+
+			"(keepalived's check_script_secure): one that will not run is a warning.\n"+
 			"With --json, stdout is instead one JSON document: valid, diagnostics\n"+
 			"and the model as understood (config).\n"+
 			"Exit status 0 when the configuration is valid, 1 when not.\n\n")
@@ -41,6 +44,15 @@ func runCheckConfig(args []string) int {
 		return 2
 	}
 	cfg, diags, err := config.LoadWith(*file, config.Options{ConfigID: *configID})
+	var notes []string
+	if cfg != nil {
+		// The scripts as the daemon checks them at start and reload
+		// (keepalived's check_script_secure): a script that will not run
+		// is a warning at its definition.
+		rep := script.CheckConfig(cfg, script.Host{})
+		diags = append(diags, rep.Diagnostics...)
+		notes = rep.Notes
+	}
 	nerr := 0
 	for _, d := range diags {
 		if d.Severity == config.Error {
@@ -48,6 +60,11 @@ func runCheckConfig(args []string) int {
 			fmt.Fprintf(os.Stderr, "%s\n", d)
 		} else {
 			fmt.Fprintf(os.Stderr, "%s: %s: warning: %s\n", d.Pos, d.Keyword, d.Message)
+		}
+	}
+	if !*quiet {
+		for _, n := range notes {
+			fmt.Fprintf(os.Stderr, "%s\n", n)
 		}
 	}
 	switch {
@@ -116,7 +133,7 @@ func writeSummary(w io.Writer, c *config.Config) {
 	}
 	writeBGPSummary(w, c.BGP) // drain.go
 	for _, vs := range c.VirtualServers {
-		fmt.Fprintf(w, "virtual_server %s %s: %s %s", vs.Key(), vs.Protocol, vs.Scheduler, vs.Method)
+		fmt.Fprintf(w, "virtual_server %s %s: %s %s", vs.Key(), vs.Protocol, vs.Scheduler, config.Forwarding(vs.Method, vs.Tunnel))
 		writeAnnounce(w, vs.Announce) // drain.go
 		if vs.PersistenceTimeout > 0 {
 			fmt.Fprintf(w, ", persistent %s", vs.PersistenceTimeout)
@@ -131,10 +148,11 @@ func writeSummary(w io.Writer, c *config.Config) {
 			if len(checks) == 0 {
 				checks = []string{"no checker"}
 			}
-			fmt.Fprintf(w, "  real_server %s weight %d %s: %s\n", addrPort(rs.Addr.String(), rs.Port), rs.Weight, rs.Method, strings.Join(checks, "; "))
+			fmt.Fprintf(w, "  real_server %s weight %d %s: %s\n", addrPort(rs.Addr.String(), rs.Port), rs.Weight, config.Forwarding(rs.Method, rs.Tunnel), strings.Join(checks, "; "))
 		}
 		if vs.SorryServer != nil {
-			fmt.Fprintf(w, "  sorry_server %s\n", addrPort(vs.SorryServer.Addr.String(), vs.SorryServer.Port))
+			ss := vs.SorryServer
+			fmt.Fprintf(w, "  sorry_server %s %s\n", addrPort(ss.Addr.String(), ss.Port), config.Forwarding(ss.Method, ss.Tunnel))
 		}
 	}
 }

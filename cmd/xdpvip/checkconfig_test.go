@@ -29,6 +29,15 @@ func TestCheckConfigCLI(t *testing.T) {
 	if err := os.WriteFile(unterminated, []byte("global_defs {\n router_id x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A tracked vrrp_script whose program is missing: keepalived's message
+	// as a warning at the vrrp_script, still valid; a bare name found in
+	// PATH gets keepalived's note.
+	scripts := filepath.Join(dir, "scripts.conf")
+	if err := os.WriteFile(scripts, []byte("vrrp_script chk {\n script \""+filepath.Join(dir, "missing.sh")+"\"\n}\n"+
+		"vrrp_script bare {\n script \"sh -c true\"\n}\n"+
+		"vrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk\n  bare\n }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -54,6 +63,11 @@ func TestCheckConfigCLI(t *testing.T) {
 		{"json", []string{"check-config", "--json", "-f", "../../examples/seed-master.conf"}, 0,
 			[]string{`"valid": true`, `"virtual_router_id": 51`, `"state": "BACKUP"`, `"configured_state": "MASTER"`,
 				`"lb_kind": "DR"`, `"retry": 1`, `"keyword": "nb_get_retry"`}, nil},
+		{"missing script", []string{"check-config", "-f", scripts}, 0, []string{"track_script chk"},
+			[]string{scripts + ":1: vrrp_script: warning: Disabling track script chk since not found/accessible",
+				scripts + ":4: vrrp_script: WARNING - script `sh` resolved by path search to", "valid"}},
+		{"missing script json", []string{"check-config", "--json", "-f", scripts}, 0,
+			[]string{`"valid": true`, `"message": "Disabling track script chk since not found/accessible"`}, nil},
 		{"json invalid", []string{"check-config", "--json", "-f", bad}, 1, []string{`"valid": false`, `"severity": "error"`}, nil},
 	}
 	for _, tt := range tests {

@@ -123,6 +123,11 @@ func writeStatus(w io.Writer, st *daemon.Status) {
 			master, strings.Join(in.VIPs, ","), in.Transitions, in.AdvertsIn, in.AdvertsOut, formatGap(&in), formatDrops(in.Drops))
 	}
 	tw.Flush()
+	for _, sc := range st.Scripts {
+		if sc.Disabled != "" {
+			fmt.Fprintf(w, "vrrp_script %s disabled, not run or tracked: %s\n", sc.Name, sc.Disabled)
+		}
+	}
 	writeConflicts(w, st) // status_conflict.go
 	for iface, drops := range st.XDPDrops {
 		if s := formatDrops(drops); s != "-" {

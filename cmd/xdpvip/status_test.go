@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xdpvip/xdpvip/internal/daemon"
+	"github.com/xdpvip/xdpvip/pkg/vrrp/instance"
 )
 
 // The text status shows the largest advert gap of the last minute with its
@@ -26,5 +27,20 @@ func TestWriteStatusGapColumn(t *testing.T) {
 	}
 	if f := strings.Fields(lines[3]); len(f) < 2 || f[len(f)-2] != "-" {
 		t.Fatalf("MASTER line: %q, want - for the gap", lines[3])
+	}
+}
+
+// A vrrp_script the start-up check disabled is named with keepalived's
+// reason; one that runs is not listed.
+func TestWriteStatusDisabledScript(t *testing.T) {
+	st := daemon.Status{Scripts: []daemon.ScriptStatus{
+		{ScriptStatus: instance.ScriptStatus{Name: "chk"}, Disabled: "Disabling track script chk since not found/accessible"},
+		{ScriptStatus: instance.ScriptStatus{Name: "ok", OK: true, Running: true}},
+	}}
+	var b bytes.Buffer
+	writeStatus(&b, &st)
+	want := "vrrp_script chk disabled, not run or tracked: Disabling track script chk since not found/accessible\n"
+	if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "vrrp_script ok") {
+		t.Fatalf("status text:\n%s\nwant the line %q and no line for ok", b.String(), want)
 	}
 }

@@ -82,6 +82,10 @@ type Daemon struct {
 	reloadReqs chan reloadRequest
 	// runners are the vrrp_script runners wireTracking started, by name.
 	runners map[string]*instance.ScriptRunner
+	// gate checks the scripts of every configuration loaded; disabled
+	// are the running configuration's vrrp_scripts it disabled, and why.
+	gate     *scriptGate
+	disabled map[string]string
 }
 
 // runningInstance is an instance with the handles it owns.
@@ -117,13 +121,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer lock.Release()
 	loader := configload.New()
-	loader.Read = func(p string) (*config.Config, []config.Diagnostic, error) { return loadConfigFile(p) }
+	gate := newScriptGate(opts.Logger)
+	loader.Read = gate.read(func(p string) (*config.Config, []config.Diagnostic, error) { return loadConfigFile(p) })
 	cfg, err := loader.Load(ctx, opts.ConfigPath, opts.Logger)
 	if err != nil {
 		return err
 	}
 	d := &Daemon{
-		opts: opts, log: opts.Logger, cfg: cfg, loader: loader,
+		opts: opts, log: opts.Logger, cfg: cfg, loader: loader, gate: gate,
 		notifier:  &script.Notifier{Logger: opts.Logger},
 		vipMgr:    netif.NewVIPs(nil),
 		instances: map[string]*runningInstance{},

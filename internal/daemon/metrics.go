@@ -38,6 +38,11 @@ func (d *Daemon) MetricsSnapshot() metrics.Snapshot {
 		s.Instances = append(s.Instances, mi)
 	}
 	for _, sc := range st.Scripts {
+		if sc.Disabled != "" {
+			// keepalived frees a disabled script: no series, rather
+			// than one that reads as a failing script.
+			continue
+		}
 		s.Scripts = append(s.Scripts, metrics.Script{Name: sc.Name, OK: sc.OK, Running: sc.Running})
 	}
 	s.XDP, s.Maps = d.planes.xdpMetrics()

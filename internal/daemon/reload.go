@@ -125,6 +125,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) (applied, error)
 	d.mu.Lock()
 	d.instances = keep
 	d.cfg = cfg
+	d.disabled = d.gate.disabledScripts(cfg)
 	d.mu.Unlock()
 
 	d.wireTracking(ctx, cfg)

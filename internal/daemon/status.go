@@ -10,7 +10,14 @@ import (
 type InstanceStatus = instance.Status
 
 // ScriptStatus is one vrrp_script as `xdpvip status` shows it.
-type ScriptStatus = instance.ScriptStatus
+type ScriptStatus struct {
+	instance.ScriptStatus
+	// Disabled is why the start-up check disabled the script
+	// (keepalived's message, e.g. "Disabling track script chk since not
+	// found/accessible"): it is not run and no instance tracks it. Empty
+	// for a script that runs.
+	Disabled string `json:"disabled,omitempty"`
+}
 
 // Status is the answer to the control socket's "status" method.
 type Status struct {
@@ -37,11 +44,15 @@ func (d *Daemon) scriptStatus() []ScriptStatus {
 	defer d.mu.Unlock()
 	var out []ScriptStatus
 	for _, sc := range d.cfg.Scripts {
-		if r := d.runners[sc.Name]; r != nil {
-			out = append(out, r.Status())
+		if why, off := d.disabled[sc.Name]; off {
+			out = append(out, ScriptStatus{ScriptStatus: instance.ScriptStatus{Name: sc.Name}, Disabled: why})
 			continue
 		}
-		out = append(out, ScriptStatus{Name: sc.Name, OK: !sc.InitFail})
+		if r := d.runners[sc.Name]; r != nil {
+			out = append(out, ScriptStatus{ScriptStatus: r.Status()})
+			continue
+		}
+		out = append(out, ScriptStatus{ScriptStatus: instance.ScriptStatus{Name: sc.Name, OK: !sc.InitFail}})
 	}
 	return out
 }

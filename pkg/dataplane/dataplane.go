@@ -146,7 +146,7 @@ func Open(opts Options) (*Dataplane, error) {
 		d.objs.Close()
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
-	d.lvs.resolve = neighCache{nc}
+	d.lvs.resolve = nc
 	d.nl = nc
 	// Without VLAN information the program still forwards; frames keep
 	// their tags.

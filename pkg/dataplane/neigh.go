@@ -21,24 +21,8 @@ type neighbours interface {
 	LookupNextHop(addr netip.Addr) (nextHop, error)
 }
 
-// nextHop is where the kernel would send a packet for an address: the
-// fields of netif.NextHop (the contract pkg/netif implements).
-type nextHop struct {
-	MAC     net.HardwareAddr // the neighbour that takes it (the address itself, or the gateway)
-	Ifindex int              // egress interface
-	Gateway netip.Addr       // the route's gateway; zero when on link
-	Src     netip.Addr       // the source address towards it (the route's prefsrc)
-	MTU     int              // the route's MTU, else the egress link's
-}
-
-// errNoNextHop: the neighbour cache of this build resolves on-link
-// addresses only (pkg/netif without LookupNextHop).
-var errNoNextHop = errors.New("dataplane: next-hop lookups (TUN real servers) need pkg/netif's LookupNextHop")
-
-// neighCache is the neighbour cache as the dataplane uses it.
-type neighCache struct{ *netif.NeighCache }
-
-func (neighCache) LookupNextHop(netip.Addr) (nextHop, error) { return nextHop{}, errNoNextHop }
+// nextHop is where the kernel would send a packet for an address.
+type nextHop = netif.NextHop
 
 type noResolver struct{}
 

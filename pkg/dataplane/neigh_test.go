@@ -21,7 +21,7 @@ func withNeighCache(t testing.TB, d *Dataplane, h *testnet.Host) {
 		nc, err = netif.NewNeighCache(netif.NeighOptions{})
 		return err
 	})
-	d.lvs.resolve = neighCache{nc}
+	d.lvs.resolve = nc
 	d.nl = nc
 	d.startNeighbourRefresh(nc.Changed()) // stopped, and nc closed, by d.Close
 }

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/xdpvip/xdpvip/internal/testnet"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
@@ -120,23 +117,13 @@ func TestTunnelOverTheWire(t *testing.T) {
 
 	d := openIn(t, lb, Options{Iface: lb.Iface(), BPFDir: testBPFDir(t)})
 	t.Cleanup(func() { d.Close(); Detach(filepath.Dir(d.pinDir), lb.Iface()) })
-	lb.MustExec("ping", "-c", "1", "-W", "2", rs4.String())
-	lb.MustExec("ping", "-c", "1", "-W", "2", rsGRECsum.String())
-	lb.MustExec("ping", "-6", "-c", "1", "-W", "2", rs6.String())
-	if _, err := d.lvs.resolve.LookupNextHop(rs4); errors.Is(err, errNoNextHop) {
-		// Until pkg/netif's NeighCache.LookupNextHop is merged: the same
-		// answer from netlink in the load balancer's namespace.
-		h, err := lb.Handle()
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.mu.Lock()
-		d.lvs.resolve = routeResolver{neighbours: d.lvs.resolve, h: h}
-		d.mu.Unlock()
-	}
+	// No pings first: the neighbour cache resolves the router in the
+	// background when LookupNextHop asks, and the refresh then puts the
+	// real servers in the tables. One real server has no route at all.
+	noRoute := netip.MustParseAddr("10.99.0.1")
 	gue := tunDest(rs4, 81, lvs.TunnelGUE, lvs.TunnelNoCsum)
 	if err := d.Apply([]lvs.Service{
-		tcpService(vip4, 80, tunDest(rs4, 80, lvs.TunnelIPIP, "")),
+		tcpService(vip4, 80, tunDest(rs4, 80, lvs.TunnelIPIP, ""), tunDest(noRoute, 80, lvs.TunnelIPIP, "")),
 		tcpService(vip4, 81, gue),
 		tcpService(vip4, 82, tunDest(rs4, 82, lvs.TunnelGRE, "")),
 		tcpService(vip4, 83, tunDest(rsGRECsum, 83, lvs.TunnelGRE, lvs.TunnelCsum)),
@@ -148,8 +135,8 @@ func TestTunnelOverTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	testnet.Eventually(t, 10*time.Second, func() error {
-		if u := d.Unresolved(); len(u) > 0 {
-			return fmt.Errorf("real servers not resolved: %v", u)
+		if u := d.Unresolved(); len(u) != 1 || u[0] != noRoute {
+			return fmt.Errorf("unresolved real servers %v, want only the unroutable %v", u, noRoute)
 		}
 		return nil
 	})
@@ -209,50 +196,4 @@ func TestTunnelOverTheWire(t *testing.T) {
 			t.Logf("counters changed by %v", delta)
 		})
 	}
-}
-
-// routeResolver answers LookupNextHop from the kernel's route and
-// neighbour tables through h (the test's stand-in for pkg/netif's
-// NeighCache.LookupNextHop while that is not merged).
-type routeResolver struct {
-	neighbours
-	h *netlink.Handle
-}
-
-func (r routeResolver) LookupNextHop(addr netip.Addr) (nextHop, error) {
-	routes, err := r.h.RouteGet(addr.AsSlice())
-	if err != nil || len(routes) == 0 {
-		return nextHop{}, fmt.Errorf("route to %v: %v", addr, err)
-	}
-	rt := routes[0]
-	nh := nextHop{Ifindex: rt.LinkIndex, MTU: rt.MTU}
-	nh.Src, _ = netip.AddrFromSlice(rt.Src)
-	nh.Src = nh.Src.Unmap()
-	via := addr
-	if gw, ok := netip.AddrFromSlice(rt.Gw); ok {
-		nh.Gateway, via = gw.Unmap(), gw.Unmap()
-	}
-	if nh.MTU == 0 {
-		l, err := r.h.LinkByIndex(rt.LinkIndex)
-		if err != nil {
-			return nextHop{}, err
-		}
-		nh.MTU = l.Attrs().MTU
-	}
-	fam := netlink.FAMILY_V4
-	if via.Is6() {
-		fam = netlink.FAMILY_V6
-	}
-	neighs, err := r.h.NeighList(rt.LinkIndex, fam)
-	if err != nil {
-		return nextHop{}, err
-	}
-	for _, n := range neighs {
-		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == via && len(n.HardwareAddr) == 6 &&
-			n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) != 0 {
-			nh.MAC = n.HardwareAddr
-			return nh, nil
-		}
-	}
-	return nextHop{}, fmt.Errorf("no neighbour entry for %v", via)
 }

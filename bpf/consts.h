@@ -85,7 +85,7 @@
 
 /* LVS-TUN encapsulation. GUE (draft-ietf-intarea-gue): a 4-byte header
  * after UDP, version 0, no options, proto_ctype the inner protocol (4 or
- * 41). The UDP source port is a flow hash in Linux's default local port
+ * 41); GRE (RFC 2784): 4 bytes, 8 with the checksum. The UDP source port is a flow hash in Linux's default local port
  * range, as udp_flow_src_port() picks it for IPVS. */
 #define IPPROTO_ICMP_V4 1
 #define IPPROTO_ICMP_V6 58
@@ -118,9 +118,6 @@
  * are passed as not forwardable. */
 #define FRAME_SUM_CHUNKS 8
 #define FRAME_SUM_MAX (FRAME_SUM_CHUNKS * CSUM_CHUNK)
-/* The Ethernet header with up to VLAN_MAX_DEPTH tags (the parser's
- * limit; a mask of the depth lets the verifier see it bounded). */
-#define L2_MAX (ETH_HLEN + (VLAN_MAX_DEPTH + 1) * VLAN_HLEN)
 
 #define NSEC_PER_SEC 1000000000ULL
 

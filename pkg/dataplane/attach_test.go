@@ -1,10 +1,12 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/xdpvip/xdpvip/internal/testnet"
@@ -157,5 +160,69 @@ func TestAdvertOverTheWire(t *testing.T) {
 	p, ok, err := d.Peer(51, 4)
 	if err != nil || !ok || p.Src != peer.Addr(4) || p.Count != 1 {
 		t.Errorf("peer state %+v ok=%v err=%v", p, ok, err)
+	}
+}
+
+// TestOldLayoutPinsAreReplaced: maps pinned by an xdpvip of another map
+// layout (here a reals map with a shorter value, as before the TUN
+// fields) do not stop the load: every map pin is replaced with one of
+// the program's layout, and the load names the one that differed.
+func TestOldLayoutPinsAreReplaced(t *testing.T) {
+	requireBPF(t)
+	dir := testBPFDir(t)
+	if err := ensureBPFFS(dir); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := loadXdpvip()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := func(name string, ms *ebpf.MapSpec) {
+		t.Helper()
+		ms = ms.Copy()
+		ms.Pinning = ebpf.PinNone
+		m, err := ebpf.NewMap(ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.Pin(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := spec.Maps[xdpvipMapReals].Copy()
+	old.ValueSize = 36
+	old.Key, old.Value = nil, nil // no BTF: the old layout's types are gone
+	pin(xdpvipMapReals, old)
+	pin(xdpvipMapFlows, spec.Maps[xdpvipMapFlows]) // compatible, replaced too
+	var logs bytes.Buffer
+	d, err := load(loadOptions{pinDir: dir, logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("load with old pins: %v", err)
+	}
+	defer d.Close()
+	if got := d.objs.Reals.ValueSize(); got != spec.Maps[xdpvipMapReals].ValueSize {
+		t.Errorf("reals value size %d after the load, want the program's %d", got, spec.Maps[xdpvipMapReals].ValueSize)
+	}
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, xdpvipMapReals), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := spec.Maps[xdpvipMapReals].Compatible(m); err != nil {
+		t.Errorf("pinned reals after the load: %v", err)
+	}
+	if !strings.Contains(logs.String(), "incompatible=[reals]") {
+		t.Errorf("log does not name the incompatible map:\n%s", logs.String())
+	}
+	// The next load finds matching pins and reuses them quietly.
+	logs.Reset()
+	d2, err := load(loadOptions{pinDir: dir, logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("second load: %v", err)
+	}
+	d2.Close()
+	if strings.Contains(logs.String(), "replaced") {
+		t.Errorf("second load replaced pins again:\n%s", logs.String())
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/cilium/ebpf"
 )
@@ -47,7 +50,21 @@ func load(o loadOptions) (*Dataplane, error) {
 	}
 	d := &Dataplane{log: o.logger, ifindex: o.ifindex, ifname: o.ifname, mac: o.mac, m: o.tableSize, pinDir: o.pinDir}
 	d.lvs.resolve = noResolver{}
-	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
+	err = spec.LoadAndAssign(&d.objs, &copts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) && o.pinDir != "" {
+		// Maps pinned by an xdpvip whose map layout differs (an
+		// upgrade): replace them all, since ids in one map index others.
+		// The pinned link stays, so attach swaps the program in place and
+		// the old program forwards with its old maps until then.
+		old, rerr := replaceOldPins(spec, o.pinDir)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w: %v (replacing them: %v)", ErrIncompatiblePins, err, rerr)
+		}
+		o.logger.Warn("xdp dataplane: maps pinned by an xdpvip with another map layout replaced by new ones; established flows and persistence entries start again (Maglev sends most flows to the same real server), the daemon rewrites the VRRP and service entries",
+			"dir", o.pinDir, "incompatible", old, "cause", err)
+		err = spec.LoadAndAssign(&d.objs, &copts)
+	}
+	if err != nil {
 		if uerr := unsupportedKernel(err); uerr != nil {
 			return nil, uerr
 		}
@@ -72,6 +89,42 @@ func load(o loadOptions) (*Dataplane, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// replaceOldPins removes every map pin of spec under dir when one of them
+// does not match spec (its type, key, value, size or flags changed), and
+// returns the names of those that did not match. The link pin is left.
+func replaceOldPins(spec *ebpf.CollectionSpec, dir string) ([]string, error) {
+	var incompatible, pinned []string
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		pinned = append(pinned, path)
+		if err != nil {
+			incompatible = append(incompatible, name)
+			continue
+		}
+		if ms.Compatible(m) != nil {
+			incompatible = append(incompatible, name)
+		}
+		m.Close()
+	}
+	if len(incompatible) == 0 {
+		return nil, errors.New("no pinned map differs from the program's")
+	}
+	for _, path := range pinned {
+		if err := os.Remove(path); err != nil {
+			return incompatible, err
+		}
+	}
+	slices.Sort(incompatible)
+	return incompatible, nil
 }
 
 // minTableSize is the smallest Maglev table size accepted.

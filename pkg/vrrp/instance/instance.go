@@ -216,6 +216,9 @@ type Instance struct {
 	vipAddrs   []netip.Addr
 	garpTiming netif.GARPTiming
 	garp       *netif.GARPSchedule
+	// lowerPrioAt are the delayed garp_lower_prio rounds to come, in
+	// order (lowerprio.go).
+	lowerPrioAt []time.Time
 
 	track tracking
 	// Faults that put the machine in FAULT while any is set.
@@ -244,6 +247,8 @@ type Instance struct {
 	advertsIn, advertsOut atomic.Uint64
 	// garpRounds counts gratuitous ARP / NA rounds (every VIP once).
 	garpRounds atomic.Uint64
+	// rxLowerPri counts lower priority adverts heard while MASTER.
+	rxLowerPri atomic.Uint64
 	// queueFull counts adverts dropped because the instance fell behind.
 	queueFull atomic.Uint64
 	drops     [vrrp.NumDropReasons]atomic.Uint64
@@ -312,7 +317,7 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 		Version: uint8(cfg.Version), VRID: uint8(cfg.VRID), Priority: prio,
 		AdvertInterval: cfg.AdvertInt, NoPreempt: !cfg.Preempt, PreemptDelay: cfg.PreemptDelay,
 		DownTimerAdverts: cfg.DownTimerAdverts, Primary: d.IO.Sender.Source(),
-		InitialState: initial,
+		InitialState: initial, LowerPrioNoAdvert: cfg.LowerPrioNoAdvert, HigherPrioSendAdvert: cfg.HigherPrioSendAdvert,
 	})
 	in.garpTiming = netif.GARPTiming{
 		Delay: cfg.GarpMasterDelay, Repeat: cfg.GarpMasterRepeat,
@@ -496,6 +501,7 @@ func (in *Instance) next() time.Time {
 		}
 	}
 	consider(in.vipRetry.next())
+	consider(in.nextLowerPrio())
 	consider(in.relinkAt)
 	consider(in.conflictEnd())
 	return next
@@ -529,6 +535,8 @@ func (in *Instance) handle(x Input) {
 		in.applyFault(now)
 	case machineEvent:
 		in.perform(in.m.Step(now, x.ev))
+	case syncLowerPrio:
+		in.lowerPrioAnnounce(now)
 	case Claimed:
 		in.claimed(now, x.Claim)
 	}

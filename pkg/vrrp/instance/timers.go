@@ -7,7 +7,7 @@ import (
 )
 
 // tick handles whatever has come due: an IO rebuild, VIP retries, the
-// machine's timer, the GARP schedule.
+// machine's timer, the GARP schedules, the split-brain episode.
 func (in *Instance) tick(now time.Time) {
 	if !in.relinkAt.IsZero() && !now.Before(in.relinkAt) {
 		in.relink(now)
@@ -15,6 +15,7 @@ func (in *Instance) tick(now time.Time) {
 	in.retryVIPs(now)
 	in.timerDue(now)
 	in.announceDue(now)
+	in.lowerPrioDue(now)
 	in.conflictDue(now)
 }
 

@@ -125,9 +125,11 @@ func (b *builder) instance(blk *node) {
 				}
 			}
 		case "unicast_ttl":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 255); ok {
 				in.UnicastTTL = v
+				if v == 0 {
+					b.d.warnf(n.pos, n.key, "0: Linux sends no TTL 0 through a socket, xdpvip sends unicast adverts with TTL / hop limit 1")
+				}
 			}
 		case "check_unicast_src":
 			in.CheckUnicastSrc = true
@@ -177,12 +179,10 @@ func (b *builder) instance(blk *node) {
 				in.GarpMasterRefreshRepeat = v
 			}
 		case "garp_lower_prio_delay":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
 				in.GarpLowerPrioDelay = time.Duration(v) * time.Second
 			}
 		case "garp_lower_prio_repeat":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				in.GarpLowerPrioRepeat = v
 			}
@@ -191,10 +191,8 @@ func (b *builder) instance(blk *node) {
 				in.DownTimerAdverts = v
 			}
 		case "lower_prio_no_advert":
-			b.notActedOn(n)
 			in.LowerPrioNoAdvert, _ = b.boolArg(n)
 		case "higher_prio_send_advert":
-			b.notActedOn(n)
 			in.HigherPrioSendAdvert, _ = b.boolArg(n)
 		case "skip_check_adv_addr":
 			in.SkipCheckAdvAddr, _ = b.boolArg(n)

@@ -229,6 +229,9 @@ type Instance struct {
 	// recheckAt is set while a BACKUP whose timer fired late gives the
 	// receive path one more interval to deliver what it queued.
 	recheckAt time.Time
+	// lastAdvertAt is when the last valid advert stepped into the machine
+	// arrived (heardPeer steps one PeerSeen knows of only if it is newer).
+	lastAdvertAt time.Time
 
 	// inherited is set while the VIPs and their forwarding were left by a
 	// previous daemon that died as MASTER and this one has not decided yet.
@@ -569,6 +572,7 @@ func (in *Instance) receive(now, at time.Time, payload []byte, src, dst netip.Ad
 		return
 	}
 	in.advertsIn.Add(1)
+	in.lastAdvertAt = at
 	in.advertWhileMaster(now, a, src)
 	in.perform(in.m.Step(now, vrrp.AdvertReceived{Advert: a, Src: src}))
 	in.observeGap(at, a.Priority, src)

@@ -213,3 +213,32 @@ func TestLowerPrioRepairsSplitBrain(t *testing.T) {
 		t.Fatalf("claim after the lower priority GARPs: %q, want a re-announcement", got)
 	}
 }
+
+// With XDP, PeerSeen keeps the last advert, and a MASTER's timer steps it
+// into the machine when the inbox has not: the lower priority advert the
+// inbox delivered must not be answered, announced and notified again at
+// each Adver_Timer while it is younger than Master_Down_Interval.
+func TestLowerPrioNotReplayedFromPeerSeen(t *testing.T) {
+	r := newRig(t, parse(t, instanceConf("VI", 7, `    garp_lower_prio_delay 0
+    notify_master_rx_lower_pri "/bin/rx"`)), "VI", nil, withPeerSeen()).becomeMaster()
+	r.advance(10 * time.Second)
+	r.ops.take()
+	r.hear(50)
+	r.peer.seen = true
+	for i := 1; i <= 3; i++ {
+		r.peer.p = PeerAdvert{Src: peer, Priority: 50, Interval: time.Second, Age: time.Duration(i) * time.Second}
+		r.advance(time.Second)
+	}
+	if st := r.in.Status(); st.MasterRxLowerPri != 1 {
+		t.Fatalf("master_rx_lower_pri %d, want 1", st.MasterRxLowerPri)
+	}
+	if got := r.ops.take(); count(got, "notify /bin/rx") != 1 || count(got, "send 100") != 4 {
+		t.Fatalf("ops %q: want one notify, the answer and 3 regular adverts", got)
+	}
+	// A newer advert PeerSeen knows of, which the inbox lost, is stepped.
+	r.peer.p.Age = 100 * time.Millisecond
+	r.advance(time.Second)
+	if st := r.in.Status(); st.MasterRxLowerPri != 2 {
+		t.Fatalf("master_rx_lower_pri %d after a newer advert, want 2", st.MasterRxLowerPri)
+	}
+}

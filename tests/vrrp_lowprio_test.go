@@ -295,6 +295,65 @@ func TestVRRPUnicastTTL(t *testing.T) {
 	}
 }
 
+// TestVRRPUnicastMinMaxTTL: a BACKUP whose unicast_peer has min_ttl /
+// max_ttl hears a MASTER sending with unicast_ttl 7: inside the range it
+// stays BACKUP, outside it drops the adverts (xdpvip counts them as
+// "ttl") and becomes MASTER too, as keepalived does. keepalived and xdpvip
+// (socket receive path: the XDP program does not check these ranges) are
+// the BACKUP side by side, each beside an xdpvip MASTER.
+func TestVRRPUnicastMinMaxTTL(t *testing.T) {
+	testnet.Require(t)
+	RequireKeepalived(t)
+	cases := []struct {
+		name, opts string
+		drops      bool
+	}{
+		{"inside min_ttl 7 max_ttl 7", "min_ttl 7 max_ttl 7", false},
+		{"below min_ttl 8", "min_ttl 8", true},
+		{"above max_ttl 6", "max_ttl 6", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			unicast := func(self, peer, opts string) string {
+				return fmt.Sprintf("    unicast_src_ip %s\n    unicast_peer {\n        %s %s\n    }", self, peer, opts)
+			}
+			var ka *KA
+			var x *Node
+			for _, impl := range []string{"keepalived", "xdpvip"} {
+				n := testnet.New(t)
+				sh := n.AddHost("master", "192.0.2.11/24")
+				bh := n.AddHost("backup", "192.0.2.12/24")
+				StartXdpvip(t, sh, VRRPConf("master", lowPrioVRID, 100, "1", lowPrioVIP+"/24",
+					unicast("192.0.2.11", "192.0.2.12", "")+"\n    unicast_ttl 7"), "--dataplane", "none")
+				conf := VRRPConf(impl, lowPrioVRID, 90, "1", lowPrioVIP+"/24", unicast("192.0.2.12", "192.0.2.11", tc.opts))
+				if impl == "keepalived" {
+					ka = StartKeepalived(t, bh, conf)
+				} else {
+					x = StartXdpvip(t, bh, conf, "--dataplane", "none")
+				}
+			}
+			// Both BACKUPs decide within Master_Down_Interval (3.65 s) of
+			// starting; a dropping one is MASTER by then.
+			time.Sleep(masterDownInterval(90) + 3*time.Second)
+			want := "BACKUP"
+			if tc.drops {
+				want = "MASTER"
+			}
+			in := instanceOf(t, x)
+			t.Logf("%s: keepalived %s, xdpvip %s (drops %v)", tc.name, ka.State("VI_1"), in.State, in.Drops)
+			if got := ka.State("VI_1"); got != want {
+				t.Errorf("keepalived is %s, want %s", got, want)
+			}
+			if in.State != want {
+				t.Errorf("xdpvip is %s, want %s as keepalived", in.State, want)
+			}
+			if tc.drops != (in.Drops["ttl"] > 0) {
+				t.Errorf("xdpvip's ttl drops: %d, want them %v", in.Drops["ttl"], tc.drops)
+			}
+		})
+	}
+}
+
 // advertTTL waits for two adverts from mac and returns their TTL / hop
 // limit (-1 if they differ, 0 if none came).
 func advertTTL(t *testing.T, cap *frameCapture, mac net.HardwareAddr, timeout time.Duration) int {

@@ -106,21 +106,31 @@ func (b *builder) instance(blk *node) {
 		case "unicast_peer":
 			seen.unicastPeerLines += len(n.children)
 			for _, c := range n.children {
-				if a, ok := b.addr(c, c.key); ok {
-					in.UnicastPeers = append(in.UnicastPeers, a)
-					seen.peerPos = append(seen.peerPos, c.pos)
-					if seen.firstFamily == 0 {
-						seen.firstFamily = familyOf(a)
-					}
-				}
+				ttl := TTLRange{Min: 0, Max: 255}
 				for i := 0; i < len(c.args); i++ {
 					if t := c.args[i].text; (t == "min_ttl" || t == "max_ttl") && i+1 < len(c.args) {
-						if _, ok := b.intIn(c, c.args[i+1].text, 0, 255); ok {
+						if v, ok := b.intIn(c, c.args[i+1].text, 0, 255); ok {
 							in.CheckUnicastSrc = true
+							if t == "min_ttl" {
+								ttl.Min = uint8(v)
+							} else {
+								ttl.Max = uint8(v)
+							}
 						}
 						i++
 					} else {
 						b.d.warnf(c.pos, c.key, "unknown option %q ignored", t)
+					}
+				}
+				if a, ok := b.addr(c, c.key); ok {
+					if ttl.Min > ttl.Max {
+						b.d.warnf(c.pos, c.key, "min_ttl %d > max_ttl %d: all its adverts will be discarded, as keepalived does", ttl.Min, ttl.Max)
+					}
+					in.UnicastPeers = append(in.UnicastPeers, a)
+					in.UnicastPeerTTL = append(in.UnicastPeerTTL, ttl)
+					seen.peerPos = append(seen.peerPos, c.pos)
+					if seen.firstFamily == 0 {
+						seen.firstFamily = familyOf(a)
 					}
 				}
 			}

@@ -350,6 +350,9 @@ func RecvConfig(cfg *config.VRRPInstance) vrrp.RecvConfig {
 		Version: uint8(cfg.Version), VRID: uint8(cfg.VRID), AuthType: auth, AuthData: authData,
 		Interval: cfg.AdvertInt, UnicastPeers: cfg.UnicastPeers,
 	}
+	for _, r := range cfg.UnicastPeerTTL {
+		rc.PeerTTL = append(rc.PeerTTL, vrrp.TTLRange{Min: r.Min, Max: r.Max})
+	}
 	if !cfg.SkipCheckAdvAddr {
 		for _, v := range cfg.VIPs {
 			rc.VIPs = append(rc.VIPs, v.Prefix.Addr())

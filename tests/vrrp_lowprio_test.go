@@ -30,7 +30,9 @@ import (
 // lower_prio_no_advert), where its next regular advert falls (the
 // Adver_Timer restarts after an answer, keeps its schedule without), the
 // gratuitous ARPs sent at once (garp_lower_prio_repeat) and
-// garp_lower_prio_delay later, and the notify_master_rx_lower_pri runs.
+// garp_lower_prio_delay later, and the notify_master_rx_lower_pri runs;
+// and, hearing a better advert instead, the advert higher_prio_send_advert
+// sends before it yields.
 // xdpvip must send the same kinds and counts as keepalived, at the same
 // times within lowPrioSlack; keepalived's are checked against the
 // expectation too, so the comparison cannot pass with both silent.
@@ -46,11 +48,16 @@ type lowPrioCase struct {
 	name   string
 	global []string // global_defs lines
 	lines  []string // vrrp_instance lines besides the notify script
-	// Expected of keepalived: answered, GARPs at once and after delay.
-	answer     bool
-	now, later int
-	delay      time.Duration
-	dataplane  string // xdpvip's --dataplane
+	// heard is the forged advert's priority; 0 means 50 (lower than the
+	// MASTER's 100).
+	heard uint8
+	// Expected of keepalived: answered, GARPs at once, after delay and at
+	// other times (a takeover's), notify_master_rx_lower_pri runs.
+	answer            bool
+	now, later, other int
+	delay             time.Duration
+	notified          int
+	dataplane         string // xdpvip's --dataplane
 	// reannounce: xdpvip also re-announces when the split-brain episode
 	// the advert started ends unanswered by GARPs (conflict.go), where
 	// keepalived sends nothing: GARPs after the quiet period.
@@ -79,15 +86,21 @@ func TestVRRPLowerPriorityAdvert(t *testing.T) {
 	RequireKeepalived(t)
 	cases := []lowPrioCase{
 		{name: "answer/garp2-delay2", lines: []string{"garp_lower_prio_repeat 2", "garp_lower_prio_delay 2"},
-			answer: true, now: 2, later: 2, delay: 2 * time.Second, dataplane: "xdp"},
+			answer: true, now: 2, later: 2, delay: 2 * time.Second, notified: 1, dataplane: "xdp"},
 		{name: "lower_prio_no_advert/garp3", lines: []string{"lower_prio_no_advert", "garp_lower_prio_repeat 3", "garp_lower_prio_delay 0"},
-			answer: false, now: 3, dataplane: "none"},
+			answer: false, now: 3, notified: 1, dataplane: "none"},
 		// garp_lower_prio_* default to the global vrrp_garp_master_repeat
 		// (5) and vrrp_garp_master_delay (5 s), not the instance's
 		// garp_master_delay.
-		{name: "defaults", answer: true, now: 5, later: 5, delay: 5 * time.Second, dataplane: "xdp"},
+		{name: "defaults", answer: true, now: 5, later: 5, delay: 5 * time.Second, notified: 1, dataplane: "xdp"},
 		// vrrp_strict: lower_prio_no_advert on, garp_lower_prio_repeat 0.
-		{name: "vrrp_strict", global: []string{"vrrp_strict"}, answer: false, dataplane: "none", reannounce: true},
+		{name: "vrrp_strict", global: []string{"vrrp_strict"}, answer: false, notified: 1, dataplane: "none", reannounce: true},
+		// A better advert: BACKUP at once, with one advert first when
+		// higher_prio_send_advert; MASTER again Master_Down_Interval
+		// (3.6 s) later, with the takeover's 5 + 5 GARPs.
+		{name: "higher_prio_send_advert", heard: 200, lines: []string{"higher_prio_send_advert"},
+			answer: true, other: 10, dataplane: "none"},
+		{name: "higher-priority", heard: 200, answer: false, other: 10, dataplane: "xdp"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runLowPrio(t, tc) })
@@ -130,8 +143,9 @@ func runLowPrio(t *testing.T, tc lowPrioCase) {
 	ka, x := results[0], results[1]
 	t.Logf("keepalived: %v", ka)
 	t.Logf("xdpvip:     %v", x)
-	if ka.answered != tc.answer || ka.garpsNow != tc.now || ka.garpsLater != tc.later || ka.garpsElse != 0 || ka.notified != 1 {
-		t.Errorf("keepalived did not do what the test expects of it (want answered=%v garps %d + %d, notify 1): %v", tc.answer, tc.now, tc.later, ka)
+	if ka.answered != tc.answer || ka.garpsNow != tc.now || ka.garpsLater != tc.later || ka.garpsElse != tc.other || ka.notified != tc.notified {
+		t.Errorf("keepalived did not do what the test expects of it (want answered=%v garps %d + %d + %d, notify %d): %v",
+			tc.answer, tc.now, tc.later, tc.other, tc.notified, ka)
 	}
 	if x.answered != ka.answered || x.garpsNow != ka.garpsNow || x.garpsLater != ka.garpsLater || x.notified != ka.notified ||
 		(x.garpsElse != ka.garpsElse) != tc.reannounce {
@@ -148,7 +162,7 @@ func runLowPrio(t *testing.T, tc lowPrioCase) {
 }
 
 // forgeLowerPrio waits for m to be MASTER and its takeover GARPs to be
-// over, sends one priority-50 advert from f half way between two of m's,
+// over, sends one advert (priority tc.heard) from f half way between two of m's,
 // and reports what m sent in the next window.
 func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog string) lowPrioResult {
 	var conn *vrrpnet.Conn
@@ -184,7 +198,11 @@ func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog 
 	}
 	// Half way between two adverts: the answer is told from the schedule.
 	time.Sleep(400 * time.Millisecond)
-	adv := &vrrp.Advert{Version: 2, Type: vrrp.TypeAdvertisement, VRID: lowPrioVRID, Priority: 50,
+	prio := tc.heard
+	if prio == 0 {
+		prio = 50
+	}
+	adv := &vrrp.Advert{Version: 2, Type: vrrp.TypeAdvertisement, VRID: lowPrioVRID, Priority: prio,
 		Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr(lowPrioVIP)}}
 	payload, err := adv.Marshal(netip.MustParseAddr(lowPrioForge), vrrpnet.GroupV4)
 	// Stamped before sending: the capture may read the answer before Send

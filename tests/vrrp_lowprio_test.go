@@ -32,13 +32,14 @@ import (
 // gratuitous ARPs sent at once (garp_lower_prio_repeat) and
 // garp_lower_prio_delay later, and the notify_master_rx_lower_pri runs;
 // and, hearing a better advert instead, the advert higher_prio_send_advert
-// sends before it yields.
+// sends before it yields; and the GARPs of another vrrp_sync_group member.
 // xdpvip must send the same kinds and counts as keepalived, at the same
 // times within lowPrioSlack; keepalived's are checked against the
 // expectation too, so the comparison cannot pass with both silent.
 const (
 	lowPrioVRID  = 61
 	lowPrioVIP   = "192.0.2.100"
+	lowPrioVIP2  = "192.0.2.101"
 	lowPrioForge = "192.0.2.50"
 	// lowPrioSlack is the timing tolerance on a loaded 2-core machine.
 	lowPrioSlack = 250 * time.Millisecond
@@ -58,6 +59,9 @@ type lowPrioCase struct {
 	delay             time.Duration
 	notified          int
 	dataplane         string // xdpvip's --dataplane
+	// sync adds VI_2 (lowPrioVIP2, garp_lower_prio_repeat 1, delay 1) in
+	// a vrrp_sync_group with VI_1: its GARPs are counted as sync*.
+	sync bool
 	// reannounce: xdpvip also re-announces when the split-brain episode
 	// the advert started ends unanswered by GARPs (conflict.go), where
 	// keepalived sends nothing: GARPs after the quiet period.
@@ -73,12 +77,15 @@ type lowPrioResult struct {
 	garpsNow, garpsLater      int
 	// garpsElse are GARPs at any other time within the window.
 	garpsElse int
-	notified  int
+	// syncNow and syncLater are VI_2's GARPs at once and 1 s later.
+	syncNow, syncLater int
+	notified           int
 }
 
 func (r lowPrioResult) String() string {
-	return fmt.Sprintf("answered=%v first_advert=+%v second_advert=+%v garps_now=%d garps_after_delay=%d garps_else=%d notify_rx_lower_pri=%d",
-		r.answered, r.firstAdvert.Round(time.Millisecond), r.secondAdvert.Round(time.Millisecond), r.garpsNow, r.garpsLater, r.garpsElse, r.notified)
+	return fmt.Sprintf("answered=%v first_advert=+%v second_advert=+%v garps_now=%d garps_after_delay=%d garps_else=%d sync_member_garps=%d+%d notify_rx_lower_pri=%d",
+		r.answered, r.firstAdvert.Round(time.Millisecond), r.secondAdvert.Round(time.Millisecond), r.garpsNow, r.garpsLater, r.garpsElse,
+		r.syncNow, r.syncLater, r.notified)
 }
 
 func TestVRRPLowerPriorityAdvert(t *testing.T) {
@@ -101,6 +108,9 @@ func TestVRRPLowerPriorityAdvert(t *testing.T) {
 		{name: "higher_prio_send_advert", heard: 200, lines: []string{"higher_prio_send_advert"},
 			answer: true, other: 10, dataplane: "none"},
 		{name: "higher-priority", heard: 200, answer: false, other: 10, dataplane: "xdp"},
+		// The other member of the sync group announces its VIP too.
+		{name: "sync-group", sync: true, lines: []string{"garp_lower_prio_repeat 2", "garp_lower_prio_delay 2"},
+			answer: true, now: 2, later: 2, delay: 2 * time.Second, notified: 1, dataplane: "none"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runLowPrio(t, tc) })
@@ -122,6 +132,28 @@ func runLowPrio(t *testing.T, tc lowPrioCase) {
 			fmt.Sprintf(`notify_master_rx_lower_pri "%s"`, writeScript(t, t.TempDir(), "rx.sh", "echo rx >> "+notifyLog)),
 		}, tc.lines...)
 		conf := VRRPConf(impl, lowPrioVRID, 100, "1", lowPrioVIP+"/24", "    "+strings.Join(lines, "\n    "))
+		if tc.sync {
+			conf += fmt.Sprintf(`vrrp_instance VI_2 {
+    state BACKUP
+    interface eth0
+    virtual_router_id %d
+    priority 100
+    advert_int 1
+    garp_master_delay 1
+    garp_lower_prio_repeat 1
+    garp_lower_prio_delay 1
+    virtual_ipaddress {
+        %s/24
+    }
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        VI_2
+    }
+}
+`, lowPrioVRID+1, lowPrioVIP2)
+		}
 		for _, g := range tc.global {
 			conf = strings.Replace(conf, "global_defs {\n", "global_defs {\n    "+g+"\n", 1)
 		}
@@ -143,11 +175,17 @@ func runLowPrio(t *testing.T, tc lowPrioCase) {
 	ka, x := results[0], results[1]
 	t.Logf("keepalived: %v", ka)
 	t.Logf("xdpvip:     %v", x)
-	if ka.answered != tc.answer || ka.garpsNow != tc.now || ka.garpsLater != tc.later || ka.garpsElse != tc.other || ka.notified != tc.notified {
+	wantSync := 0
+	if tc.sync {
+		wantSync = 1
+	}
+	if ka.answered != tc.answer || ka.garpsNow != tc.now || ka.garpsLater != tc.later || ka.garpsElse != tc.other || ka.notified != tc.notified ||
+		ka.syncNow != wantSync || ka.syncLater != wantSync {
 		t.Errorf("keepalived did not do what the test expects of it (want answered=%v garps %d + %d + %d, notify %d): %v",
 			tc.answer, tc.now, tc.later, tc.other, tc.notified, ka)
 	}
 	if x.answered != ka.answered || x.garpsNow != ka.garpsNow || x.garpsLater != ka.garpsLater || x.notified != ka.notified ||
+		x.syncNow != ka.syncNow || x.syncLater != ka.syncLater ||
 		(x.garpsElse != ka.garpsElse) != tc.reannounce {
 		t.Errorf("xdpvip differs from keepalived (re-announcement expected: %v):\n  keepalived %v\n  xdpvip     %v", tc.reannounce, ka, x)
 	}
@@ -182,7 +220,7 @@ func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		p, err := conn.Recv(ctx)
 		cancel()
-		if err != nil || p.Src != mSrc {
+		if err != nil || p.Src != mSrc || len(p.Payload) < 2 || p.Payload[1] != lowPrioVRID {
 			continue
 		}
 		if first.IsZero() {
@@ -228,8 +266,15 @@ func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog 
 		}
 		at := fr.at.Sub(sent)
 		switch {
-		case fr.advert:
+		case fr.advert && fr.vrid == lowPrioVRID:
 			adverts = append(adverts, at)
+		case fr.garp == lowPrioVIP2:
+			switch {
+			case at < 500*time.Millisecond:
+				r.syncNow++
+			case at > time.Second-lowPrioSlack && at < time.Second+500*time.Millisecond:
+				r.syncLater++
+			}
 		case fr.garp == lowPrioVIP:
 			switch {
 			case at < 500*time.Millisecond:
@@ -401,9 +446,9 @@ type capturedFrame struct {
 	at     time.Time
 	src    net.HardwareAddr
 	advert bool
-	// ttl is an advert's IPv4 TTL / IPv6 hop limit.
-	ttl  int
-	garp string
+	// ttl and vrid are an advert's IPv4 TTL / IPv6 hop limit and VRID.
+	ttl, vrid int
+	garp      string
 }
 
 // frameCapture records VRRP adverts and gratuitous ARPs seen on a host's
@@ -476,13 +521,13 @@ func classifyFrame(b []byte) (capturedFrame, bool) {
 	fr := capturedFrame{src: append(net.HardwareAddr(nil), b[6:12]...)}
 	switch binary.BigEndian.Uint16(b[12:14]) {
 	case unix.ETH_P_IP:
-		if len(b) >= 14+20 && b[14+9] == vrrpnet.Protocol {
-			fr.advert, fr.ttl = true, int(b[14+8])
+		if ihl := int(b[14]&0x0f) * 4; len(b) >= 14+ihl+2 && b[14+9] == vrrpnet.Protocol {
+			fr.advert, fr.ttl, fr.vrid = true, int(b[14+8]), int(b[14+ihl+1])
 			return fr, true
 		}
 	case unix.ETH_P_IPV6:
-		if len(b) >= 14+40 && b[14+6] == vrrpnet.Protocol {
-			fr.advert, fr.ttl = true, int(b[14+7])
+		if len(b) >= 14+40+2 && b[14+6] == vrrpnet.Protocol {
+			fr.advert, fr.ttl, fr.vrid = true, int(b[14+7]), int(b[14+40+1])
 			return fr, true
 		}
 	case unix.ETH_P_ARP:

@@ -242,6 +242,11 @@ func (in *Instance) conflictDue(now time.Time) {
 	case advert && lowerPrioRepaired:
 		cs.backoff = 0
 		in.log.Info("split brain over: settled by the election; the garp_lower_prio rounds re-announced the VIPs already")
+	case advert && in.cfg.StrictMode:
+		// vrrp_strict: RFC 5798 §6.4.3 discards a lower priority advert,
+		// and keepalived sends nothing for it (no answer, no GARP).
+		cs.backoff = 0
+		in.log.Info("split brain over: settled by the election; vrrp_strict sends no GARPs for lower priority adverts")
 	case advert:
 		cs.backoff = 0
 		in.reannounce(now, "the election settled it")

@@ -114,8 +114,9 @@ func TestLowerPrioNoAdvert(t *testing.T) {
 
 // vrrp_strict: lower_prio_no_advert on and garp_lower_prio_repeat 0 by
 // default (pkg/config): a lower priority advert is met with silence, but
-// still runs notify_master_rx_lower_pri. (The split-brain episode it
-// starts ends with xdpvip's own re-announcement: conflict.go.)
+// still runs notify_master_rx_lower_pri; the split-brain episode it starts
+// ends without xdpvip's re-announcement (conflict.go), as keepalived
+// sends nothing either.
 func TestLowerPrioStrict(t *testing.T) {
 	cfg := parse(t, "global_defs {\n    vrrp_strict\n}\n"+instanceConf("VI", 7, `    notify_master_rx_lower_pri "/bin/rx"`))
 	ic := cfg.Instance("VI")
@@ -130,6 +131,13 @@ func TestLowerPrioStrict(t *testing.T) {
 	r.wantOps("notify /bin/rx")
 	r.advance(deadline.Sub(r.clk.now))
 	r.wantOps("send 100")
+	r.advance(10 * time.Second)
+	if got := r.ops.take(); count(got, "garp 192.0.2.100") != 0 || count(got, "notify /bin/m") != 0 {
+		t.Fatalf("strict: re-announced after the episode: %q", got)
+	}
+	if st := r.in.Status(); st.Conflicts != 1 || st.ConflictActive || st.ConflictReannounced != 0 {
+		t.Fatalf("strict: %+v", st.ConflictStatus)
+	}
 }
 
 // higher_prio_send_advert: one advert before yielding to a better MASTER.

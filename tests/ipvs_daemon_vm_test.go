@@ -23,7 +23,11 @@ import (
 //     inhibit_on_failure, is weighted 0) within the check bound, and comes
 //     back when it listens again;
 //  4. a reload that changes one weight changes only that entry, and
-//     re-creates nothing;
+//     re-creates nothing; a reload that adds a TUN virtual server with every
+//     tunnel keepalived knows (lb_kind/lvs_method TUN type ipip|gue|gre,
+//     port, nocsum|csum|remcsum; an IPv6 real server behind the IPv4 VIP)
+//     puts exactly those tunnels in the kernel (ipvsadm -Ln --tun-info),
+//     and `xdpvip lvs --tun-info` prints the same lines;
 //  5. SIGTERM removes the daemon's services, as keepalived does without
 //     --dont-release-ipvs;
 //
@@ -40,6 +44,7 @@ func TestIPVSDaemonInVM(t *testing.T) {
 		{Src: bin, Dst: "/xdpvip", Mode: 0o755},
 		{Data: []byte(ipvsDaemonScript), Dst: "/daemon-vm.sh", Mode: 0o755},
 		{Data: []byte(ipvsvm.SeedListing + "\n"), Dst: "/etc/xdpvip/expected-ipvsadm.txt"},
+		{Data: []byte(guestTunListing), Dst: "/etc/xdpvip/expected-tun-info.txt"},
 	}
 	for name, c := range confs {
 		files = append(files, ipvsvm.File{Data: []byte(c), Dst: "/etc/xdpvip/" + name + ".conf"})
@@ -74,18 +79,60 @@ var ipvsDaemonChecks = []string{
 	"4-reload-changes-only-rs2",
 	"4-reload-recreates-nothing",
 	"4-foreign-kept-after-reload",
+	"4-tun-reload",
+	"4-tun-info-kernel",
+	"4-tun-info-xdpvip",
 	"5-sigterm-exits",
 	"5-sigterm-removes-owned",
+	"5-sigterm-removes-tun",
 	"5-sigterm-removes-vip",
 	"5-foreign-kept-after-stop",
 }
+
+// guestTunVS is the virtual server the "tun" configuration adds to
+// "weight3": TUN real servers with each tunnel, inherited from lb_kind or
+// their own (no checkers: they stay up), and guestTunListing what
+// `ipvsadm -Ln --tun-info` (ipvsadm 1.31) lists for it.
+const guestTunVS = `
+virtual_server 192.168.12.212 53 {
+    lb_algo rr
+    lb_kind TUN type gue port 6080
+    protocol UDP
+    real_server 10.2.0.1 53 {
+    }
+    real_server 10.2.0.2 53 {
+        lvs_method TUN type gue port 6081 csum
+    }
+    real_server 10.2.0.3 53 {
+        lvs_method TUN port 6082 remcsum type gue
+    }
+    real_server 10.2.0.4 53 {
+        lvs_method TUN type gre csum
+    }
+    real_server 10.2.0.5 53 {
+        lvs_method TUN
+    }
+    real_server 2001:db8::6 53 {
+        lvs_method TUN type gre
+    }
+}
+`
+
+const guestTunListing = `UDP  192.168.12.212:53 rr
+  -> 10.2.0.1:53                  Tunnel  gue:6080:-c   1      0          0
+  -> 10.2.0.2:53                  Tunnel  gue:6081:+c   1      0          0
+  -> 10.2.0.3:53                  Tunnel  gue:6082:r+c  1      0          0
+  -> 10.2.0.4:53                  Tunnel  gre:+c        1      0          0
+  -> 10.2.0.5:53                  Tunnel  ipip          1      0          0
+  -> [2001:db8::6]:53             Tunnel  gre:-c        1      0          0
+`
 
 // guestSeedConfigs adapts the seed's configuration for the guest: the
 // addresses and interface stay (the guest's namespaces use them), the
 // checks get connect_timeout 1, retry 1 and delay_before_retry 1 (with the
 // seed's delay_loop 1) so that a failure is seen within 3 s. It returns
-// "seed", "inhibit" (rs1 with inhibit_on_failure) and "weight3" (that, and
-// rs2 with weight 3).
+// "seed", "inhibit" (rs1 with inhibit_on_failure), "weight3" (that, and
+// rs2 with weight 3) and "tun" (that, and guestTunVS).
 func guestSeedConfigs(seed string) (map[string]string, error) {
 	edits := []struct{ old, new string }{
 		{"connect_timeout 3", "connect_timeout 1"},
@@ -113,7 +160,7 @@ func guestSeedConfigs(seed string) (map[string]string, error) {
 		return nil, errors.New("seed: rs2 has no weight 1")
 	}
 	weight3 := inhibit[:i+j] + "weight 3" + inhibit[i+j+len("weight 1"):]
-	return map[string]string{"seed": base, "inhibit": inhibit, "weight3": weight3}, nil
+	return map[string]string{"seed": base, "inhibit": inhibit, "weight3": weight3, "tun": weight3 + guestTunVS}, nil
 }
 
 // readGuestSeedConfigs is guestSeedConfigs of examples/seed-master.conf.
@@ -147,6 +194,25 @@ func TestGuestSeedConfigs(t *testing.T) {
 		{"inhibit", []rsWant{{"192.168.28.103", 1, true}, {"192.168.28.104", 1, false}}},
 		{"weight3", []rsWant{{"192.168.28.103", 1, true}, {"192.168.28.104", 3, false}}},
 	}
+	t.Run("tun", func(t *testing.T) {
+		cfg, diags, err := config.Parse("tun.conf", []byte(confs["tun"]))
+		_, seedDiags, _ := config.Parse("weight3.conf", []byte(confs["weight3"]))
+		if err != nil || len(diags) != len(seedDiags) || len(cfg.VirtualServers) != 2 {
+			t.Fatalf("want weight3's diagnostics only and two virtual servers: %v %v", err, diags)
+		}
+		if confs["tun"] != confs["weight3"]+guestTunVS {
+			t.Error("tun is not weight3 plus the TUN virtual server")
+		}
+		var got []string
+		for _, rs := range cfg.VirtualServers[1].RealServers {
+			got = append(got, config.Forwarding(rs.Method, rs.Tunnel))
+		}
+		want := []string{"TUN type gue port 6080 nocsum", "TUN type gue port 6081 csum", "TUN type gue port 6082 remcsum",
+			"TUN type gre csum", "TUN type ipip", "TUN type gre nocsum"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("real servers' tunnels %q, want %q", got, want)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, _, err := config.Parse(tt.name+".conf", []byte(confs[tt.name]))
@@ -349,6 +415,18 @@ check 4-reload-recreates-nothing "service and real-server counters kept" [ "$sta
 [ "$stats_after" = "$stats_before" ] || { echo "$stats_before"; echo "$stats_after"; }
 check 4-foreign-kept-after-reload "$foreign" [ "$(block 10.9.9.9:81 listing)" = "$foreign" ]
 listing
+TUNVS=192.168.12.212:53
+has_tun() { listing | grep -q "^UDP  $TUNVS "; }
+cp /etc/xdpvip/tun.conf $CONF
+kill -HUP $dpid
+waitfor 10000 reloaded 3 && r3=yes || r3=no
+waitfor 5000 has_tun && tun=yes || tun=no
+check 4-tun-reload "reloaded: $r3; the TUN virtual server is in the kernel: $tun" [ $r3 = yes -a $tun = yes ]
+block $TUNVS listing --tun-info >/tmp/tun-ipvsadm
+block $TUNVS XL lvs --tun-info >/tmp/tun-xl
+cat /tmp/tun-ipvsadm
+check 4-tun-info-kernel "ipvsadm -Ln --tun-info lists every tunnel as configured" diff /etc/xdpvip/expected-tun-info.txt /tmp/tun-ipvsadm
+check 4-tun-info-xdpvip "xdpvip lvs --tun-info equals ipvsadm -Ln --tun-info" diff /tmp/tun-ipvsadm /tmp/tun-xl
 
 echo "== 5: SIGTERM"
 has_service && owned=yes || owned=no
@@ -363,6 +441,7 @@ else
 fi
 listing
 check 5-sigterm-removes-owned "the daemon's service (there before: $owned) is gone" eval '[ $owned = yes ] && ! has_service'
+check 5-sigterm-removes-tun "the daemon's TUN service (there before: $tun) is gone" eval '[ $tun = yes ] && ! has_tun'
 check 5-sigterm-removes-vip "the VIP (there before: $vip_before) left the director's eth0" eval '[ $vip_before = yes ] && ! vip_on_lvs'
 check 5-foreign-kept-after-stop "$foreign" [ "$(block 10.9.9.9:81 listing)" = "$foreign" ]
 

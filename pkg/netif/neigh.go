@@ -22,11 +22,21 @@ const DefaultNeighRefresh = 5 * time.Second
 // kernel dropped its neighbour subscription (e.g. a receive-buffer overflow).
 const resubscribeWait = time.Second
 
-// Errors of Lookup (wrapped).
+// Errors of Lookup and LookupNextHop (wrapped).
 var (
 	ErrNotOnLink  = errors.New("netif: address is not on a directly connected network")
 	ErrUnresolved = errors.New("netif: neighbour not resolved (yet)")
+	ErrNoRoute    = errors.New("netif: no route to address")
 )
+
+// NextHop is where the kernel would send a packet for an address.
+type NextHop struct {
+	MAC     net.HardwareAddr // link-layer address of the neighbour that takes it (the address itself when on link, else the gateway)
+	Ifindex int              // egress interface
+	Gateway netip.Addr       // the route's gateway; zero when the address is on link
+	Src     netip.Addr       // the source address the kernel would use towards it (RouteGet's prefsrc)
+	MTU     int              // the route's mtu metric when set, else the egress link's MTU
+}
 
 // usableNUD are the neighbour states whose link-layer address can be used
 // to send to the neighbour (what the kernel itself would send with).
@@ -42,8 +52,10 @@ type NeighOptions struct {
 	Logger *slog.Logger
 }
 
-// NeighCache answers "which MAC, through which interface" for on-link
-// addresses from memory. It mirrors the kernel neighbour table from
+// NeighCache answers "which MAC, through which interface" from memory:
+// Lookup for on-link addresses (direct routing), LookupNextHop for any
+// routed address (the gateway's MAC when it is behind one, with the
+// route's source address and MTU, for tunnels). It mirrors the kernel neighbour table from
 // netlink neighbour events and, in the background, asks the kernel to
 // resolve addresses it was asked about and has no usable entry for.
 //
@@ -84,27 +96,52 @@ type neighEntry struct {
 
 func (e neighEntry) usable() bool { return e.state&usableNUD != 0 && len(e.mac) == 6 }
 
-// neighTarget is a tracked address and how it is routed.
-type neighTarget struct {
-	ifindex  int
-	routeErr error // ErrNotOnLink (wrapped) when it is reached via a gateway or not at all
-	solicit  bool  // the resolver should ask the kernel to resolve it
+// neighRoute is what the kernel's route lookup says about an address.
+type neighRoute struct {
+	ifindex int
+	gateway netip.Addr // zero when on link
+	src     netip.Addr
+	mtu     int // the route's mtu metric, else the egress link's MTU
 }
 
-// neighAnswer is what Lookup says about an address, comparable.
+// neighbour is the address whose link-layer address carries packets to
+// the routed address: the gateway, or the address itself when on link.
+func (r neighRoute) neighbour(addr netip.Addr) netip.Addr {
+	if r.gateway.IsValid() {
+		return r.gateway
+	}
+	return addr
+}
+
+// neighTarget is a tracked address and how it is routed.
+type neighTarget struct {
+	route    neighRoute
+	routeErr error // ErrNoRoute (wrapped) when the kernel has no usable route
+	solicit  bool  // the resolver should ask the kernel to resolve its neighbour
+	// nextHop: LookupNextHop was asked about it, so a gateway is resolved
+	// too; an address only asked by Lookup (direct routing) needs no more
+	// than to be on link.
+	nextHop bool
+}
+
+// neighAnswer is what Lookup (or LookupNextHop, for a target asked by it)
+// says about an address, comparable.
 type neighAnswer struct {
 	mac     string
 	ifindex int
+	gateway netip.Addr
+	src     netip.Addr
+	mtu     int
 	usable  bool
 }
 
 // neighKernel is what the cache needs from the kernel (netlink in
 // production, a fake in tests).
 type neighKernel interface {
-	// route returns the interface addr is reached through, or an error
-	// wrapping ErrNotOnLink.
-	route(addr netip.Addr) (ifindex int, err error)
-	// solicit asks the kernel to resolve addr on ifindex.
+	// route returns how addr is routed (egress interface, gateway,
+	// preferred source, MTU), or an error wrapping ErrNoRoute.
+	route(addr netip.Addr) (neighRoute, error)
+	// solicit asks the kernel to resolve addr (a neighbour) on ifindex.
 	solicit(ifindex int, addr netip.Addr) error
 	// subscribe starts neighbour events into ch until done is closed;
 	// ch is closed when the subscription ends.
@@ -220,29 +257,16 @@ func (c *NeighCache) watch(updates chan netlink.NeighUpdate, done chan struct{})
 }
 
 // Lookup returns addr's MAC and the interface it is reached through, or an
-// error wrapping ErrNotOnLink or ErrUnresolved. It does not wait for
-// resolution: an address without a usable entry is resolved in the
+// error wrapping ErrNotOnLink (reached via a gateway, or not routed at
+// all: then it wraps ErrNoRoute too) or ErrUnresolved. It does not wait
+// for resolution: an address without a usable entry is resolved in the
 // background and Changed fires when it is.
 func (c *NeighCache) Lookup(addr netip.Addr) (net.HardwareAddr, int, error) {
 	addr = addr.Unmap()
+	t := c.track(addr, false)
 	c.mu.Lock()
-	t, ok := c.targets[addr]
-	if ok {
-		defer c.mu.Unlock()
-		return c.answerLocked(addr, t)
-	}
-	c.mu.Unlock()
-	ifindex, rerr := c.k.route(addr)
-	c.mu.Lock()
-	if t, ok = c.targets[addr]; !ok {
-		t = &neighTarget{ifindex: ifindex, routeErr: rerr}
-		c.targets[addr] = t
-	}
-	mac, idx, err := c.answerLocked(addr, t)
-	resolve := errors.Is(err, ErrUnresolved)
-	if resolve {
-		t.solicit = true
-	}
+	mac, idx, err := c.lookupLocked(addr, t)
+	resolve := c.markUnresolvedLocked(t, err)
 	c.mu.Unlock()
 	if resolve {
 		c.wake()
@@ -250,8 +274,61 @@ func (c *NeighCache) Lookup(addr netip.Addr) (net.HardwareAddr, int, error) {
 	return mac, idx, err
 }
 
+// LookupNextHop is Lookup for any routed address (on link or via a
+// gateway); it never waits: errors wrap ErrNoRoute (no route /
+// unreachable) or ErrUnresolved (the neighbour has no usable entry yet;
+// it is resolved in the background and Changed fires when the answer
+// changes).
+func (c *NeighCache) LookupNextHop(addr netip.Addr) (NextHop, error) {
+	addr = addr.Unmap()
+	t := c.track(addr, true)
+	c.mu.Lock()
+	nh, err := c.nextHopLocked(addr, t)
+	resolve := c.markUnresolvedLocked(t, err)
+	c.mu.Unlock()
+	if resolve {
+		c.wake()
+	}
+	return nh, err
+}
+
+// track returns addr's target, reading its route (no lock held) the first
+// time it is asked about.
+func (c *NeighCache) track(addr netip.Addr, nextHop bool) *neighTarget {
+	c.mu.Lock()
+	t, ok := c.targets[addr]
+	if ok {
+		// A direct-routing address now also asked for its next hop: the
+		// answers Changed reports about it grow the route's fields.
+		t.nextHop = t.nextHop || nextHop
+		c.mu.Unlock()
+		return t
+	}
+	c.mu.Unlock()
+	r, rerr := c.k.route(addr)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok = c.targets[addr]; !ok {
+		t = &neighTarget{route: r, routeErr: rerr}
+		c.targets[addr] = t
+	}
+	t.nextHop = t.nextHop || nextHop
+	return t
+}
+
+// markUnresolvedLocked marks t for the resolver when err says its
+// neighbour is not resolved; it reports whether to wake the resolver.
+func (c *NeighCache) markUnresolvedLocked(t *neighTarget, err error) bool {
+	if !errors.Is(err, ErrUnresolved) || t.solicit {
+		return false
+	}
+	t.solicit = true
+	return true
+}
+
 // Keep forgets every tracked address not in addrs: they are no longer
-// resolved nor reported by Changed.
+// resolved nor reported by Changed. The gateways of the kept addresses
+// stay resolved (they are tracked as the kept addresses' neighbours).
 func (c *NeighCache) Keep(addrs []netip.Addr) {
 	keep := make(map[netip.Addr]bool, len(addrs))
 	for _, a := range addrs {
@@ -266,9 +343,10 @@ func (c *NeighCache) Keep(addrs []netip.Addr) {
 	}
 }
 
-// Changed receives a value (coalesced) after the answer of Lookup for a
-// tracked address changed: it was resolved, its MAC or interface changed,
-// or it became unusable.
+// Changed receives a value (coalesced) after the answer of Lookup or
+// LookupNextHop for a tracked address changed: it was resolved, its MAC,
+// interface, gateway, source address or MTU changed, or it became
+// unusable.
 func (c *NeighCache) Changed() <-chan struct{} { return c.changed }
 
 // Close stops the goroutines and closes the netlink sockets.
@@ -280,18 +358,60 @@ func (c *NeighCache) Close() {
 	})
 }
 
-func (c *NeighCache) answerLocked(addr netip.Addr, t *neighTarget) (net.HardwareAddr, int, error) {
+// lookupLocked is Lookup's answer for a tracked address.
+func (c *NeighCache) lookupLocked(addr netip.Addr, t *neighTarget) (net.HardwareAddr, int, error) {
 	if t.routeErr != nil {
-		return nil, 0, t.routeErr
+		return nil, 0, fmt.Errorf("%w: %w", ErrNotOnLink, t.routeErr)
 	}
-	e, ok := c.table[neighKey{t.ifindex, addr}]
+	if t.route.gateway.IsValid() {
+		return nil, 0, fmt.Errorf("%w: %v via %v", ErrNotOnLink, addr, t.route.gateway)
+	}
+	mac, err := c.neighbourLocked(t.route.ifindex, addr)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v: %s", ErrUnresolved, addr, err.Error())
+	}
+	return mac, t.route.ifindex, nil
+}
+
+// nextHopLocked is LookupNextHop's answer for a tracked address.
+func (c *NeighCache) nextHopLocked(addr netip.Addr, t *neighTarget) (NextHop, error) {
+	if t.routeErr != nil {
+		return NextHop{}, t.routeErr
+	}
+	r := t.route
+	nb := r.neighbour(addr)
+	mac, err := c.neighbourLocked(r.ifindex, nb)
+	if err != nil {
+		if nb != addr {
+			return NextHop{}, fmt.Errorf("%w: %v: gateway %v: %s", ErrUnresolved, addr, nb, err.Error())
+		}
+		return NextHop{}, fmt.Errorf("%w: %v: %s", ErrUnresolved, addr, err.Error())
+	}
+	return NextHop{MAC: mac, Ifindex: r.ifindex, Gateway: r.gateway, Src: r.src, MTU: r.mtu}, nil
+}
+
+// neighbourLocked is the usable MAC of nb on ifindex, or why not.
+func (c *NeighCache) neighbourLocked(ifindex int, nb netip.Addr) (net.HardwareAddr, error) {
+	e, ok := c.table[neighKey{ifindex, nb}]
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: %v: no neighbour entry", ErrUnresolved, addr)
+		return nil, errors.New("no neighbour entry")
 	}
 	if !e.usable() {
-		return nil, 0, fmt.Errorf("%w: %v: neighbour state %s", ErrUnresolved, addr, neighStateName(e.state))
+		return nil, fmt.Errorf("neighbour state %s", neighStateName(e.state))
 	}
-	return append(net.HardwareAddr(nil), e.mac...), t.ifindex, nil
+	return append(net.HardwareAddr(nil), e.mac...), nil
+}
+
+// wantsNeighbour says whether t's answer depends on the entry of nb on
+// ifindex (and so whether the resolver solicits it).
+func (t *neighTarget) wantsNeighbour(addr netip.Addr, ifindex int, nb netip.Addr) bool {
+	if t.routeErr != nil || t.route.ifindex != ifindex {
+		return false
+	}
+	if t.route.gateway.IsValid() {
+		return t.nextHop && t.route.gateway == nb
+	}
+	return addr == nb
 }
 
 // answersLocked is the comparable answer for every tracked address.
@@ -304,8 +424,12 @@ func (c *NeighCache) answersLocked() map[netip.Addr]neighAnswer {
 }
 
 func (c *NeighCache) answerOfLocked(a netip.Addr, t *neighTarget) neighAnswer {
-	mac, idx, err := c.answerLocked(a, t)
-	return neighAnswer{mac: string(mac), ifindex: idx, usable: err == nil}
+	if !t.nextHop {
+		mac, idx, err := c.lookupLocked(a, t)
+		return neighAnswer{mac: string(mac), ifindex: idx, usable: err == nil}
+	}
+	nh, err := c.nextHopLocked(a, t)
+	return neighAnswer{mac: string(nh.MAC), ifindex: nh.Ifindex, gateway: nh.Gateway, src: nh.Src, mtu: nh.MTU, usable: err == nil}
 }
 
 func (c *NeighCache) notify() {
@@ -334,10 +458,16 @@ func (c *NeighCache) handle(u netlink.NeighUpdate) {
 	a = a.Unmap()
 	k := neighKey{u.LinkIndex, a}
 	c.mu.Lock()
-	t := c.targets[a]
-	var before neighAnswer
-	if t != nil {
-		before = c.answerOfLocked(a, t)
+	// The targets whose answer can depend on this entry: the address
+	// itself (Lookup answers "not on link" from the route alone otherwise)
+	// and those routed via it as their gateway.
+	var affected []netip.Addr
+	var before []neighAnswer
+	for ta, t := range c.targets {
+		if ta == a || t.wantsNeighbour(ta, u.LinkIndex, a) {
+			affected = append(affected, ta)
+			before = append(before, c.answerOfLocked(ta, t))
+		}
 	}
 	gone := u.Type == unix.RTM_DELNEIGH
 	if gone {
@@ -347,11 +477,14 @@ func (c *NeighCache) handle(u netlink.NeighUpdate) {
 	}
 	changed := false
 	resolveAgain := false
-	if t != nil {
-		changed = c.answerOfLocked(a, t) != before
+	for i, ta := range affected {
+		t := c.targets[ta]
+		if c.answerOfLocked(ta, t) != before[i] {
+			changed = true
+		}
 		// The kernel dropped the entry (garbage collection, `ip neigh
 		// flush`): ask again now rather than at the next refresh.
-		if gone && t.routeErr == nil && t.ifindex == u.LinkIndex {
+		if gone && t.wantsNeighbour(ta, u.LinkIndex, a) {
 			t.solicit, resolveAgain = true, true
 		}
 	}
@@ -410,8 +543,10 @@ func (c *NeighCache) resolveLoop() {
 }
 
 // resolveOnce re-reads the routes (all: of every tracked address; else of
-// the ones marked for solicitation) and solicits those that are on-link
-// without a usable entry. No lock is held during netlink calls.
+// the ones marked for solicitation) and solicits the neighbours without a
+// usable entry: the address itself when on link, its gateway when it was
+// asked by LookupNextHop. Each neighbour is solicited once per pass
+// however many addresses share it. No lock is held during netlink calls.
 func (c *NeighCache) resolveOnce(all bool) {
 	c.mu.Lock()
 	var work []netip.Addr
@@ -421,8 +556,9 @@ func (c *NeighCache) resolveOnce(all bool) {
 		}
 	}
 	c.mu.Unlock()
+	solicited := map[neighKey]bool{}
 	for _, a := range work {
-		ifindex, rerr := c.k.route(a)
+		r, rerr := c.k.route(a)
 		c.mu.Lock()
 		t := c.targets[a]
 		if t == nil { // forgotten meanwhile
@@ -430,17 +566,22 @@ func (c *NeighCache) resolveOnce(all bool) {
 			continue
 		}
 		before := c.answerOfLocked(a, t)
-		t.ifindex, t.routeErr, t.solicit = ifindex, rerr, false
+		t.route, t.routeErr, t.solicit = r, rerr, false
 		after := c.answerOfLocked(a, t)
+		nb := r.neighbour(a)
+		want := t.wantsNeighbour(a, r.ifindex, nb)
+		_, nbErr := c.neighbourLocked(r.ifindex, nb)
 		c.mu.Unlock()
 		if after != before {
 			c.notify()
 		}
-		if rerr != nil || after.usable {
+		key := neighKey{r.ifindex, nb}
+		if !want || nbErr == nil || solicited[key] {
 			continue
 		}
-		if err := c.k.solicit(ifindex, a); err != nil {
-			c.log.Warn("netif: cannot ask the kernel to resolve a neighbour", "addr", a, "ifindex", ifindex, "err", err)
+		solicited[key] = true
+		if err := c.k.solicit(r.ifindex, nb); err != nil {
+			c.log.Warn("netif: cannot ask the kernel to resolve a neighbour", "addr", a, "neighbour", nb, "ifindex", r.ifindex, "err", err)
 		}
 	}
 }
@@ -482,15 +623,50 @@ func newNetlinkNeighKernel() (*netlinkNeighKernel, error) {
 	return &netlinkNeighKernel{ns: ns, h: h}, nil
 }
 
-func (k *netlinkNeighKernel) route(addr netip.Addr) (int, error) {
+func (k *netlinkNeighKernel) route(addr netip.Addr) (neighRoute, error) {
 	routes, err := k.h.RouteGet(net.IP(addr.AsSlice()))
-	if err != nil || len(routes) == 0 {
-		return 0, fmt.Errorf("%w: %v: no route: %v", ErrNotOnLink, addr, err)
+	if err != nil {
+		return neighRoute{}, fmt.Errorf("%w: %v: %v", ErrNoRoute, addr, err)
 	}
-	if routes[0].Gw != nil {
-		return 0, fmt.Errorf("%w: %v via %v", ErrNotOnLink, addr, routes[0].Gw)
+	if len(routes) == 0 {
+		return neighRoute{}, fmt.Errorf("%w: %v", ErrNoRoute, addr)
 	}
-	return routes[0].LinkIndex, nil
+	return k.nextHopOf(addr, routes[0])
+}
+
+// nextHopOf turns RouteGet's answer into a neighRoute.
+func (k *netlinkNeighKernel) nextHopOf(addr netip.Addr, rt netlink.Route) (neighRoute, error) {
+	if rt.Type != unix.RTN_UNICAST {
+		// local (an address of this host), blackhole, unreachable,
+		// prohibit (IPv6 answers these with a route rather than an error).
+		return neighRoute{}, fmt.Errorf("%w: %v: route type %d", ErrNoRoute, addr, rt.Type)
+	}
+	if rt.LinkIndex <= 0 {
+		return neighRoute{}, fmt.Errorf("%w: %v: route without an interface", ErrNoRoute, addr)
+	}
+	r := neighRoute{ifindex: rt.LinkIndex, mtu: rt.MTU}
+	if rt.Gw != nil {
+		gw, ok := netip.AddrFromSlice(rt.Gw)
+		if !ok {
+			return neighRoute{}, fmt.Errorf("%w: %v: gateway %v", ErrNoRoute, addr, rt.Gw)
+		}
+		r.gateway = gw.Unmap()
+	} else if rt.Via != nil {
+		// An IPv4 route via an IPv6 gateway (RFC 5549) is not one the
+		// neighbour table of the route's family answers for.
+		return neighRoute{}, fmt.Errorf("%w: %v: via %v (a gateway of another family)", ErrNoRoute, addr, rt.Via)
+	}
+	if src, ok := netip.AddrFromSlice(rt.Src); ok {
+		r.src = src.Unmap()
+	}
+	if r.mtu == 0 {
+		l, err := k.h.LinkByIndex(rt.LinkIndex)
+		if err != nil {
+			return neighRoute{}, fmt.Errorf("%w: %v: interface %d: %v", ErrNoRoute, addr, rt.LinkIndex, err)
+		}
+		r.mtu = l.Attrs().MTU
+	}
+	return r, nil
 }
 
 func (k *netlinkNeighKernel) solicit(ifindex int, addr netip.Addr) error {

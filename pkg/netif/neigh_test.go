@@ -19,34 +19,55 @@ import (
 // test the subscription channel.
 type fakeNeighKernel struct {
 	mu        sync.Mutex
-	routes    map[netip.Addr]int // on-link addresses → ifindex; others are "via a gateway"
+	routes    map[netip.Addr]int        // on-link addresses → ifindex
+	full      map[netip.Addr]neighRoute // complete routes (gateway, src, MTU), before routes
+	unrouted  map[netip.Addr]bool       // no route at all
 	solicited []netip.Addr
+	soliIdx   []int // the interface of each solicitation
 	solicitCh chan netip.Addr
 	table     []netlink.Neigh // what list returns
 	subs      chan chan<- netlink.NeighUpdate
 	listErr   error
 }
 
+// fakeGateway is the gateway of every address the fake has no route for.
+var fakeGateway = netip.MustParseAddr("192.0.2.1")
+
 func newFakeNeighKernel() *fakeNeighKernel {
 	return &fakeNeighKernel{
 		routes:    map[netip.Addr]int{},
+		full:      map[netip.Addr]neighRoute{},
+		unrouted:  map[netip.Addr]bool{},
 		solicitCh: make(chan netip.Addr, 64),
 		subs:      make(chan chan<- netlink.NeighUpdate, 4),
 	}
 }
 
-func (k *fakeNeighKernel) route(a netip.Addr) (int, error) {
+func (k *fakeNeighKernel) route(a netip.Addr) (neighRoute, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if i, ok := k.routes[a]; ok {
-		return i, nil
+	if r, ok := k.full[a]; ok {
+		return r, nil
 	}
-	return 0, fmt.Errorf("%w: %v via 192.0.2.1", ErrNotOnLink, a)
+	if i, ok := k.routes[a]; ok {
+		return neighRoute{ifindex: i, mtu: 1500}, nil
+	}
+	if k.unrouted[a] {
+		return neighRoute{}, fmt.Errorf("%w: %v", ErrNoRoute, a)
+	}
+	return neighRoute{ifindex: 3, gateway: fakeGateway, mtu: 1500}, nil
+}
+
+func (k *fakeNeighKernel) setRoute(a netip.Addr, r neighRoute) {
+	k.mu.Lock()
+	k.full[a] = r
+	k.mu.Unlock()
 }
 
 func (k *fakeNeighKernel) solicit(ifindex int, a netip.Addr) error {
 	k.mu.Lock()
 	k.solicited = append(k.solicited, a)
+	k.soliIdx = append(k.soliIdx, ifindex)
 	k.mu.Unlock()
 	select {
 	case k.solicitCh <- a:

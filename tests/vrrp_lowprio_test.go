@@ -210,7 +210,7 @@ func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog 
 	// MASTER after Master_Down_Interval (3.6 s); its takeover GARPs go
 	// out at once and garp_master_delay (1 s) later.
 	deadline := time.Now().Add(20 * time.Second)
-	var first time.Time
+	var first, last time.Time
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		p, err := conn.Recv(ctx)
@@ -218,10 +218,14 @@ func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog 
 		if err != nil || p.Src != mSrc || len(p.Payload) < 2 || p.Payload[1] != lowPrioVRID {
 			continue
 		}
-		if first.IsZero() {
-			first = time.Now()
+		last = p.Received // the kernel's stamp: right even when this loop runs late
+		if last.IsZero() {
+			last = time.Now()
 		}
-		if time.Since(first) > 3*time.Second {
+		if first.IsZero() {
+			first = last
+		}
+		if last.Sub(first) > 3*time.Second {
 			break
 		}
 	}
@@ -230,7 +234,7 @@ func forgeLowerPrio(t *testing.T, f, m *testnet.Host, tc lowPrioCase, notifyLog 
 		return lowPrioResult{}
 	}
 	// Half way between two adverts: the answer is told from the schedule.
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(time.Until(last.Add(500 * time.Millisecond)))
 	prio := tc.heard
 	if prio == 0 {
 		prio = 50
@@ -471,9 +475,14 @@ func startFrameCapture(t *testing.T, h *testnet.Host) *frameCapture {
 			unix.Close(fd)
 			return err
 		}
-		// A read timeout lets the reader see close.
+		// A read timeout lets the reader see close; the kernel's receive
+		// stamps keep the times right when the reader runs late.
 		tv := unix.Timeval{Usec: 200000}
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 			unix.Close(fd)
 			return err
 		}
@@ -487,14 +496,14 @@ func startFrameCapture(t *testing.T, h *testnet.Host) *frameCapture {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func (c *frameCapture) read() {
-	buf := make([]byte, 2048)
+	buf, oob := make([]byte, 2048), make([]byte, 128)
 	for {
 		select {
 		case <-c.done:
 			return
 		default:
 		}
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
+		n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, oob, 0)
 		if err != nil || n < 14 {
 			continue
 		}
@@ -502,11 +511,22 @@ func (c *frameCapture) read() {
 		if !ok {
 			continue
 		}
-		fr.at = time.Now()
+		fr.at = kernelStamp(oob[:oobn])
 		c.mu.Lock()
 		c.got = append(c.got, fr)
 		c.mu.Unlock()
 	}
+}
+
+// kernelStamp is the SO_TIMESTAMPNS receive time in oob, else now.
+func kernelStamp(oob []byte) time.Time {
+	msgs, _ := unix.ParseSocketControlMessage(oob)
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+			return time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16])))
+		}
+	}
+	return time.Now()
 }
 
 // classifyFrame tells a VRRP advert (IPv4 or IPv6 without extension

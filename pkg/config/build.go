@@ -422,12 +422,10 @@ func (b *builder) global(blk *node) {
 				g.VRRPGarpMasterRefreshRepeat = v
 			}
 		case "vrrp_garp_lower_prio_delay":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
 				g.VRRPGarpLowerPrioDelay = time.Duration(v) * time.Second
 			}
 		case "vrrp_garp_lower_prio_repeat":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				g.VRRPGarpLowerPrioRepeat = v
 			}
@@ -455,10 +453,8 @@ func (b *builder) global(blk *node) {
 				g.VRRPDownTimerAdverts = v
 			}
 		case "vrrp_lower_prio_no_advert":
-			b.notActedOn(n)
 			g.VRRPLowerPrioNoAdvert, _ = b.boolArg(n)
 		case "vrrp_higher_prio_send_advert":
-			b.notActedOn(n)
 			g.VRRPHigherPrioSendAdvert, _ = b.boolArg(n)
 		case "vrrp_startup_delay":
 			if d, ok := b.timerArg(n, 0, maxTimer); ok {
@@ -772,11 +768,4 @@ func (b *builder) syncGroup(blk *node) {
 	}
 	b.cfg.SyncGroups = append(b.cfg.SyncGroups, g)
 	b.syncGroupsByName[g.Name] = g
-}
-
-// notActedOn warns that a keyword is read with keepalived's meaning and
-// range but the daemon does not act on it yet, so a file that relies on it
-// is not run with a different meaning silently.
-func (b *builder) notActedOn(n *node) {
-	b.d.warnf(n.pos, n.key, "read as keepalived does, but xdpvip does not act on it yet (README: runtime gaps)")
 }

@@ -270,6 +270,10 @@ const (
 	StateMaster = "MASTER"
 )
 
+// TTLRange is the IPv4 TTL / IPv6 hop limit range a unicast peer's adverts
+// must arrive with (unicast_peer's min_ttl / max_ttl).
+type TTLRange struct{ Min, Max uint8 }
+
 // VRRPInstance is a vrrp_instance block.
 type VRRPInstance struct {
 	Pos
@@ -304,7 +308,10 @@ type VRRPInstance struct {
 	McastDstIP   netip.Addr
 	UnicastSrcIP netip.Addr
 	UnicastPeers []netip.Addr `json:"unicast_peer"`
-	UnicastTTL   int          // -1 when not set
+	// UnicastPeerTTL is each unicast peer's min_ttl / max_ttl, in the
+	// order of UnicastPeers (0 / 255 when not given).
+	UnicastPeerTTL []TTLRange
+	UnicastTTL     int // -1 when not set
 	// CheckUnicastSrc rejects adverts whose source is not a unicast peer.
 	CheckUnicastSrc bool
 

@@ -106,28 +106,40 @@ func (b *builder) instance(blk *node) {
 		case "unicast_peer":
 			seen.unicastPeerLines += len(n.children)
 			for _, c := range n.children {
-				if a, ok := b.addr(c, c.key); ok {
-					in.UnicastPeers = append(in.UnicastPeers, a)
-					seen.peerPos = append(seen.peerPos, c.pos)
-					if seen.firstFamily == 0 {
-						seen.firstFamily = familyOf(a)
-					}
-				}
+				ttl := TTLRange{Min: 0, Max: 255}
 				for i := 0; i < len(c.args); i++ {
 					if t := c.args[i].text; (t == "min_ttl" || t == "max_ttl") && i+1 < len(c.args) {
-						if _, ok := b.intIn(c, c.args[i+1].text, 0, 255); ok {
+						if v, ok := b.intIn(c, c.args[i+1].text, 0, 255); ok {
 							in.CheckUnicastSrc = true
+							if t == "min_ttl" {
+								ttl.Min = uint8(v)
+							} else {
+								ttl.Max = uint8(v)
+							}
 						}
 						i++
 					} else {
 						b.d.warnf(c.pos, c.key, "unknown option %q ignored", t)
 					}
 				}
+				if a, ok := b.addr(c, c.key); ok {
+					if ttl.Min > ttl.Max {
+						b.d.warnf(c.pos, c.key, "min_ttl %d > max_ttl %d: all its adverts will be discarded, as keepalived does", ttl.Min, ttl.Max)
+					}
+					in.UnicastPeers = append(in.UnicastPeers, a)
+					in.UnicastPeerTTL = append(in.UnicastPeerTTL, ttl)
+					seen.peerPos = append(seen.peerPos, c.pos)
+					if seen.firstFamily == 0 {
+						seen.firstFamily = familyOf(a)
+					}
+				}
 			}
 		case "unicast_ttl":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 255); ok {
 				in.UnicastTTL = v
+				if v == 0 {
+					b.d.warnf(n.pos, n.key, "0: Linux sends no TTL 0 through a socket, xdpvip sends unicast adverts with TTL / hop limit 1")
+				}
 			}
 		case "check_unicast_src":
 			in.CheckUnicastSrc = true
@@ -177,12 +189,10 @@ func (b *builder) instance(blk *node) {
 				in.GarpMasterRefreshRepeat = v
 			}
 		case "garp_lower_prio_delay":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, maxGarpSeconds); ok {
 				in.GarpLowerPrioDelay = time.Duration(v) * time.Second
 			}
 		case "garp_lower_prio_repeat":
-			b.notActedOn(n)
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				in.GarpLowerPrioRepeat = v
 			}
@@ -191,10 +201,8 @@ func (b *builder) instance(blk *node) {
 				in.DownTimerAdverts = v
 			}
 		case "lower_prio_no_advert":
-			b.notActedOn(n)
 			in.LowerPrioNoAdvert, _ = b.boolArg(n)
 		case "higher_prio_send_advert":
-			b.notActedOn(n)
 			in.HigherPrioSendAdvert, _ = b.boolArg(n)
 		case "skip_check_adv_addr":
 			in.SkipCheckAdvAddr, _ = b.boolArg(n)

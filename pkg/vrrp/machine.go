@@ -56,6 +56,15 @@ type Params struct {
 	// when its Master_Down_Timer expires. `state MASTER` also clears
 	// nopreempt and preempt_delay (keepalived warns and does the same).
 	InitialState State
+	// LowerPrioNoAdvert (lower_prio_no_advert): a MASTER does not answer
+	// a lower priority advert with one of its own (and, as keepalived, its
+	// Adver_Timer is then not restarted by adverts it receives).
+	// vrrp_strict turns it on.
+	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert (higher_prio_send_advert): a MASTER that hears
+	// a higher priority advert (or an equal one from a higher address)
+	// sends one advert before it becomes BACKUP.
+	HigherPrioSendAdvert bool
 }
 
 // Event is an input to Machine.Step.
@@ -118,13 +127,24 @@ type (
 	// Stop: remove the VIPs if From is MASTER, run notify_stop. The
 	// machine is back in INIT.
 	Stop struct{ From State }
+	// MasterRxLowerPri: the MASTER heard a lower priority advert (or an
+	// equal one from a lower address) from Src and stays MASTER
+	// (keepalived's VRRP_EVENT_MASTER_RX_LOWER_PRI): send the
+	// garp_lower_prio_repeat rounds of gratuitous ARP / NA (now, and again
+	// garp_lower_prio_delay later), the same for the sync group's members,
+	// and run notify_master_rx_lower_pri.
+	MasterRxLowerPri struct {
+		Src      netip.Addr
+		Priority uint8
+	}
 )
 
-func (SendAdvert) isAction()   {}
-func (BecomeMaster) isAction() {}
-func (BecomeBackup) isAction() {}
-func (BecomeFault) isAction()  {}
-func (Stop) isAction()         {}
+func (SendAdvert) isAction()       {}
+func (BecomeMaster) isAction()     {}
+func (BecomeBackup) isAction()     {}
+func (BecomeFault) isAction()      {}
+func (Stop) isAction()             {}
+func (MasterRxLowerPri) isAction() {}
 
 // Causes of becoming MASTER, as Machine.MasterCause names them.
 const (
@@ -428,25 +448,36 @@ func (m *Machine) backupAdvert(now time.Time, a *Advert, src netip.Addr) {
 	}
 }
 
-// masterAdvert is RFC 5798 §6.4.3 "If an ADVERTISEMENT is received", with
-// keepalived's answer to a lower priority MASTER.
+// masterAdvert is RFC 5798 §6.4.3 "If an ADVERTISEMENT is received", as
+// keepalived 2.2.7's vrrp_state_master_rx does it: a priority-0 advert, and
+// with higher_prio_send_advert a better one, is answered with an advert at
+// once; a worse one is answered unless lower_prio_no_advert, and is a
+// MasterRxLowerPri event. Staying MASTER, the Adver_Timer restarts unless
+// lower_prio_no_advert (keepalived's read dispatcher: "if we have sent an
+// advert, reset the timer").
 func (m *Machine) masterAdvert(now time.Time, a *Advert, src netip.Addr) []Action {
 	src = src.Unmap()
 	cmp := src.Compare(m.p.Primary)
-	if a.Priority == PriorityStop {
-		// Another MASTER left: assert ourselves at once.
-		m.deadline = now.Add(m.p.AdvertInterval)
-		return []Action{m.send(m.priority)}
-	}
 	if a.Priority == m.priority && cmp == 0 {
 		return nil // our own advert looped back
+	}
+	var acts []Action
+	better := a.Priority > m.priority || (a.Priority == m.priority && cmp > 0)
+	if a.Priority == PriorityStop || (m.p.HigherPrioSendAdvert && better) {
+		acts = append(acts, m.send(m.priority))
+		if a.Priority == PriorityStop {
+			// Another MASTER left: we asserted ourselves.
+			m.restartAdverTimer(now)
+			return acts
+		}
 	}
 	if a.Priority == PriorityOwner && m.priority == PriorityOwner {
 		// Two owners: keepalived reports a configuration error and steps
 		// down to 254 so that the election can settle.
 		m.priority = PriorityOwner - 1
+		better = true
 	}
-	if a.Priority > m.priority || (a.Priority == m.priority && cmp > 0) {
+	if better {
 		if m.p.Version == Version3 {
 			m.masterAdverInt = a.Interval
 		}
@@ -455,11 +486,25 @@ func (m *Machine) masterAdvert(now time.Time, a *Advert, src netip.Addr) []Actio
 		m.preemptAt = time.Time{}
 		m.deadline = now.Add(m.MasterDownInterval())
 		m.downCause = CauseMasterDown
-		return []Action{BecomeBackup{From: from}}
+		return append(acts, BecomeBackup{From: from})
 	}
-	// A lower priority (or equal priority, lower address) MASTER: keepalived
-	// sends an advert at once so that it steps down without waiting.
-	return []Action{m.send(m.priority)}
+	// A lower priority (or equal priority, lower address) MASTER:
+	// keepalived answers at once so that it steps down without waiting,
+	// unless lower_prio_no_advert.
+	if !m.p.LowerPrioNoAdvert {
+		acts = append(acts, m.send(m.priority))
+	}
+	m.restartAdverTimer(now)
+	return append(acts, MasterRxLowerPri{Src: src, Priority: a.Priority})
+}
+
+// restartAdverTimer restarts the Adver_Timer after an advert received while
+// MASTER, unless lower_prio_no_advert (keepalived 2.2.7 does the same,
+// whether or not it answered).
+func (m *Machine) restartAdverTimer(now time.Time) {
+	if !m.p.LowerPrioNoAdvert {
+		m.deadline = now.Add(m.p.AdvertInterval)
+	}
 }
 
 func (m *Machine) priorityChanged(now time.Time, prio uint8) []Action {

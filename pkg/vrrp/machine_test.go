@@ -60,6 +60,16 @@ func (c *clock) advance(d time.Duration) {
 	c.now = end
 }
 
+// newMaster returns a clock whose machine has started and become MASTER.
+func newMaster(t *testing.T, p Params) *clock {
+	t.Helper()
+	c := newClock(t, p)
+	c.step(Startup{})
+	c.advance(c.m.MasterDownInterval())
+	c.wantState(StateMaster)
+	return c
+}
+
 // at returns the time since t0.
 func (c *clock) at() time.Duration { return c.now.Sub(t0) }
 
@@ -491,7 +501,9 @@ func TestMaster_HigherPriorityOrAddressYields(t *testing.T) {
 
 // RFC 5798 §6.4.3 else branch ("Discard the ADVERTISEMENT"): keepalived
 // (lower_prio_no_advert off, its default) answers a lower priority MASTER
-// with an advert at once so it steps down; we stay MASTER either way.
+// with an advert at once so it steps down, restarts its Adver_Timer (it
+// has just advertised) and raises MASTER_RX_LOWER_PRI; we stay MASTER
+// either way.
 func TestMaster_LowerPriorityOrAddressStaysMaster(t *testing.T) {
 	tests := []struct {
 		name string
@@ -506,11 +518,87 @@ func TestMaster_LowerPriorityOrAddressStaysMaster(t *testing.T) {
 			c := newClock(t, params(v, 100))
 			c.step(Startup{})
 			c.advance(c.m.MasterDownInterval())
-			deadline := c.m.Deadline()
-			wantActions(t, c.step(from(adv(v, tt.prio, time.Second), tt.src)), SendAdvert{Priority: 100})
+			c.advance(300 * time.Millisecond)
+			wantActions(t, c.step(from(adv(v, tt.prio, time.Second), tt.src)),
+				SendAdvert{Priority: 100}, MasterRxLowerPri{Src: tt.src, Priority: tt.prio})
 			c.wantState(StateMaster)
-			if !c.m.Deadline().Equal(deadline) {
-				t.Fatalf("%s: Adver_Timer moved", tt.name)
+			if want := c.now.Add(time.Second); !c.m.Deadline().Equal(want) {
+				t.Fatalf("%s: Adver_Timer %v, want restarted at %v", tt.name, c.m.Deadline().Sub(t0), want.Sub(t0))
+			}
+		}
+	}
+}
+
+// lower_prio_no_advert (vrrp_strict's default): a lower priority advert is
+// not answered and leaves the Adver_Timer where it was, but is still a
+// MASTER_RX_LOWER_PRI event; a priority-0 advert is still answered, and
+// the timer not restarted either (keepalived 2.2.7's read dispatcher).
+func TestMaster_LowerPrioNoAdvert(t *testing.T) {
+	for _, v := range versions {
+		p := params(v, 100)
+		p.LowerPrioNoAdvert = true
+		c := newMaster(t, p)
+		c.advance(300 * time.Millisecond)
+		deadline := c.m.Deadline()
+		wantActions(t, c.step(from(adv(v, 90, time.Second), peerHi)), MasterRxLowerPri{Src: peerHi, Priority: 90})
+		c.wantState(StateMaster)
+		if !c.m.Deadline().Equal(deadline) {
+			t.Fatalf("v%d: Adver_Timer moved to %v", v, c.m.Deadline().Sub(t0))
+		}
+		wantActions(t, c.step(adv(v, 0, time.Second)), SendAdvert{Priority: 100})
+		if !c.m.Deadline().Equal(deadline) {
+			t.Fatalf("v%d: Adver_Timer moved by priority 0 to %v", v, c.m.Deadline().Sub(t0))
+		}
+		// The regular adverts go on at their schedule.
+		before := c.m.Stats().AdvertsSent
+		c.advance(deadline.Sub(c.now))
+		if got := c.m.Stats().AdvertsSent - before; got != 1 {
+			t.Fatalf("v%d: %d adverts at the Adver_Timer, want 1", v, got)
+		}
+	}
+}
+
+// higher_prio_send_advert: a MASTER that hears a better advert sends one
+// advert, then becomes BACKUP; off (the default), it yields silently. An
+// address owner hearing another owner steps down to 254 and yields (sending
+// first only when the other's address is higher: the send check comes
+// before the step down, as in keepalived).
+func TestMaster_HigherPrioSendAdvert(t *testing.T) {
+	tests := []struct {
+		name   string
+		prio   uint8 // ours
+		heard  uint8
+		src    netip.Addr
+		on     bool
+		sends  bool
+		yields bool
+	}{
+		{"higher priority, on", 100, 110, peerLow, true, true, true},
+		{"equal priority, higher address, on", 100, 100, peerHi, true, true, true},
+		{"higher priority, off", 100, 110, peerLow, false, false, true},
+		{"lower priority, on: answered as lower", 100, 90, peerHi, true, true, false},
+		{"two owners, higher address, on", 255, 255, peerHi, true, true, true},
+		{"two owners, lower address, on", 255, 255, peerLow, true, false, true},
+	}
+	for _, tt := range tests {
+		for _, v := range versions {
+			p := params(v, tt.prio)
+			p.HigherPrioSendAdvert = tt.on
+			c := newMaster(t, p)
+			var want []Action
+			if tt.sends {
+				want = append(want, SendAdvert{Priority: tt.prio})
+			}
+			if tt.yields {
+				want = append(want, BecomeBackup{From: StateMaster})
+			} else {
+				want = append(want, MasterRxLowerPri{Src: tt.src, Priority: tt.heard})
+			}
+			wantActions(t, c.step(from(adv(v, tt.heard, time.Second), tt.src)), want...)
+			if tt.yields {
+				c.wantState(StateBackup)
+			} else {
+				c.wantState(StateMaster)
 			}
 		}
 	}

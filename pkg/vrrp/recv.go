@@ -20,7 +20,7 @@ type DropReason uint8
 const (
 	DropNone        DropReason = iota // not dropped (nil or unrelated error)
 	DropTruncated                     // shorter than its header or address count
-	DropTTL                           // TTL / hop limit not 255
+	DropTTL                           // TTL / hop limit not 255 (unicast: outside min_ttl..max_ttl)
 	DropVersion                       // version not 2/3, or not the configured one
 	DropType                          // type not ADVERTISEMENT
 	DropVRID                          // VRID not configured here
@@ -107,10 +107,17 @@ type RecvConfig struct {
 	// keepalived does).
 	VIPs []netip.Addr
 	// UnicastPeers, when not empty, is the allow-list of advert sources.
-	// As in keepalived, the TTL check is skipped for unicast instances,
-	// whose adverts may be routed.
+	// As in keepalived, the TTL 255 check is skipped for unicast
+	// instances, whose adverts may be routed.
 	UnicastPeers []netip.Addr
+	// PeerTTL is the TTL / hop limit range the adverts of each of
+	// UnicastPeers must arrive with (unicast_peer's min_ttl / max_ttl), in
+	// the same order; a peer without an entry takes any.
+	PeerTTL []TTLRange
 }
+
+// TTLRange is an inclusive range of IPv4 TTL / IPv6 hop limit values.
+type TTLRange struct{ Min, Max uint8 }
 
 // Validate checks an advert decoded from a packet that arrived from src
 // with the given IPv4 TTL / IPv6 hop limit. The error wraps the sentinel of
@@ -162,8 +169,16 @@ func (c *RecvConfig) Validate(a *Advert, src netip.Addr, ttl uint8) error {
 			}
 		}
 	}
-	if len(c.UnicastPeers) > 0 && !slices.ContainsFunc(c.UnicastPeers, func(p netip.Addr) bool { return p.Unmap() == src }) {
+	if len(c.UnicastPeers) == 0 {
+		return nil
+	}
+	i := slices.IndexFunc(c.UnicastPeers, func(p netip.Addr) bool { return p.Unmap() == src })
+	if i < 0 {
 		return fmt.Errorf("%w: %v", ErrUnicastPeer, src)
+	}
+	if i < len(c.PeerTTL) && (ttl < c.PeerTTL[i].Min || ttl > c.PeerTTL[i].Max) {
+		// keepalived checks it after the source, as here.
+		return fmt.Errorf("%w: %d from %v, not in %d..%d", ErrTTL, ttl, src, c.PeerTTL[i].Min, c.PeerTTL[i].Max)
 	}
 	return nil
 }

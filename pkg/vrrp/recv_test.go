@@ -17,6 +17,9 @@ func TestValidate(t *testing.T) {
 	peer := netip.MustParseAddr("192.168.12.12")
 	unicast := seed
 	unicast.UnicastPeers = []netip.Addr{peer}
+	peer2 := netip.MustParseAddr("192.168.12.13")
+	ranged := seed // peer: min_ttl 250 max_ttl 254; peer2 without a range
+	ranged.UnicastPeers, ranged.PeerTTL = []netip.Addr{peer, peer2}, []TTLRange{{Min: 250, Max: 254}}
 
 	tests := []struct {
 		name   string
@@ -45,6 +48,12 @@ func TestValidate(t *testing.T) {
 		{"IPv6 VIP from IPv4 source", seed, with(good2, func(a *Advert) { a.Addrs[0] = vip6 }), src4, 255, DropFamily},
 		{"unicast peer, any ttl", unicast, &good2, peer, 64, DropNone},
 		{"unicast from a stranger", unicast, &good2, src4, 255, DropUnicastPeer},
+		{"min_ttl 250: 250 passes", ranged, &good2, peer, 250, DropNone},
+		{"max_ttl 254: 254 passes", ranged, &good2, peer, 254, DropNone},
+		{"below min_ttl", ranged, &good2, peer, 249, DropTTL},
+		{"above max_ttl", ranged, &good2, peer, 255, DropTTL},
+		{"a peer without a range takes any", ranged, &good2, peer2, 1, DropNone},
+		{"source is checked before the range", ranged, &good2, src4, 1, DropUnicastPeer},
 		{"VIP list not checked when nil", RecvConfig{Version: 2, VRID: 51, AuthType: AuthPass, AuthData: PasswordBytes("123456"), Interval: time.Second},
 			with(good2, func(a *Advert) { a.Addrs = nil }), src4, 255, DropNone},
 	}

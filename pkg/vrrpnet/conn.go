@@ -6,8 +6,9 @@
 // What the socket is set up to do, as keepalived does:
 //   - bound to the interface (SO_BINDTODEVICE), multicast sent through it
 //     (IP_MULTICAST_IF / IPV6_MULTICAST_IF) and the group joined on it;
-//   - TTL / hop limit 255 on every advert sent, multicast loop off,
-//     TOS / traffic class 0xc0 (internetwork control);
+//   - TTL / hop limit 255 on every advert sent (unicast: unicast_ttl when
+//     configured), multicast loop off, TOS / traffic class 0xc0
+//     (internetwork control);
 //   - received TTL / hop limit reported so the caller can drop adverts that
 //     crossed a router (RFC 5798 §5.1.1.3).
 package vrrpnet
@@ -66,7 +67,14 @@ type Config struct {
 	// Peers are the unicast_peer addresses. When empty the Conn runs in
 	// multicast mode and joins the VRRP group on Iface.
 	Peers []netip.Addr
+	// UnicastTTL is unicast_ttl: the IPv4 TTL / IPv6 hop limit of the
+	// adverts sent to Peers, 1..255; 0 means TTL. Multicast adverts always
+	// go with TTL (RFC 5798 §5.1.1.3).
+	UnicastTTL int
 }
+
+// ErrTTL means a UnicastTTL outside 0..255.
+var ErrTTL = errors.New("vrrpnet: unicast TTL out of range 0..255")
 
 // Packet is one received VRRP datagram.
 type Packet struct {
@@ -113,6 +121,13 @@ func Open(cfg Config) (*Conn, error) {
 	} else if src, err = interfaceSource(ifi, cfg.IPv6); err != nil {
 		return nil, err
 	}
+	if cfg.UnicastTTL < 0 || cfg.UnicastTTL > 255 {
+		return nil, fmt.Errorf("%w: %d", ErrTTL, cfg.UnicastTTL)
+	}
+	ttl := TTL
+	if len(cfg.Peers) > 0 && cfg.UnicastTTL > 0 {
+		ttl = cfg.UnicastTTL
+	}
 	dsts := []netip.Addr{GroupV4}
 	if cfg.IPv6 {
 		dsts = []netip.Addr{GroupV6}
@@ -136,7 +151,7 @@ func Open(cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrpnet: socket: %w", err)
 	}
-	if err := setup(fd, ifi, cfg.IPv6, len(cfg.Peers) == 0); err != nil {
+	if err := setup(fd, ifi, cfg.IPv6, len(cfg.Peers) == 0, ttl); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("vrrpnet: %s: %w", cfg.Iface, err)
 	}
@@ -159,7 +174,9 @@ type sockopt struct {
 	value      int
 }
 
-func setup(fd int, ifi *net.Interface, v6, multicast bool) error {
+// setup configures the socket; ttl is the TTL / hop limit of unicast
+// sends.
+func setup(fd int, ifi *net.Interface, v6, multicast bool, ttl int) error {
 	if err := unix.BindToDevice(fd, ifi.Name); err != nil {
 		return fmt.Errorf("SO_BINDTODEVICE: %w", err)
 	}
@@ -168,7 +185,7 @@ func setup(fd int, ifi *net.Interface, v6, multicast bool) error {
 		opts = []sockopt{
 			{"IPV6_MULTICAST_IF", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index},
 			{"IPV6_MULTICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, TTL},
-			{"IPV6_UNICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, TTL},
+			{"IPV6_UNICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl},
 			{"IPV6_MULTICAST_LOOP", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0},
 			{"IPV6_MULTICAST_ALL", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0},
 			{"IPV6_TCLASS", unix.IPPROTO_IPV6, unix.IPV6_TCLASS, tos},
@@ -183,7 +200,7 @@ func setup(fd int, ifi *net.Interface, v6, multicast bool) error {
 		}
 		opts = []sockopt{
 			{"IP_MULTICAST_TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, TTL},
-			{"IP_TTL", unix.IPPROTO_IP, unix.IP_TTL, TTL},
+			{"IP_TTL", unix.IPPROTO_IP, unix.IP_TTL, ttl},
 			{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0},
 			{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0},
 			{"IP_TOS", unix.IPPROTO_IP, unix.IP_TOS, tos},
@@ -275,7 +292,8 @@ func (c *Conn) Advertise(payload []byte) error {
 }
 
 // Send sends one datagram carrying payload to dst, from Source(), out of the
-// bound interface, with TTL / hop limit 255.
+// bound interface, with TTL / hop limit 255 (unicast: Config.UnicastTTL
+// when set).
 func (c *Conn) Send(payload []byte, dst netip.Addr) error {
 	dst = dst.Unmap()
 	if dst.Is6() != c.v6 {

@@ -76,6 +76,22 @@ func recvWithin(t *testing.T, c *Conn, d time.Duration) (Packet, error) {
 	return c.Recv(ctx)
 }
 
+// exchange sends payload from snd until rcv gets one: the first multicast
+// packet may race the receiver's group join on a fresh bridge.
+func exchange(t *testing.T, snd, rcv *Conn, payload []byte) Packet {
+	t.Helper()
+	var got Packet
+	testnet.Eventually(t, 5*time.Second, func() error {
+		if err := snd.Advertise(payload); err != nil {
+			return err
+		}
+		var err error
+		got, err = recvWithin(t, rcv, 200*time.Millisecond)
+		return err
+	})
+	return got
+}
+
 func TestSendRecv(t *testing.T) {
 	a, b := pair(t)
 	bIdx := ifindex(t, b)
@@ -109,17 +125,7 @@ func TestSendRecv(t *testing.T) {
 				t.Fatalf("Source() = %s, want %s", snd.Source(), tc.wantSrc)
 			}
 			payload := []byte{0x31, byte(51 + i), 100, 1, 0, 100, 0, 0, 192, 0, 2, 100}
-			// Keep sending until one arrives: the first multicast packet may
-			// race the receiver's group join on a fresh bridge.
-			var got Packet
-			testnet.Eventually(t, 5*time.Second, func() error {
-				if err := snd.Advertise(payload); err != nil {
-					return err
-				}
-				var err error
-				got, err = recvWithin(t, rcv, 200*time.Millisecond)
-				return err
-			})
+			got := exchange(t, snd, rcv, payload)
 			if !bytes.Equal(got.Payload, payload) {
 				t.Errorf("payload = %x, want %x", got.Payload, payload)
 			}
@@ -138,6 +144,39 @@ func TestSendRecv(t *testing.T) {
 			// Multicast loop is off: the sender never hears itself.
 			if p, err := recvWithin(t, snd, 150*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("sender received %+v, %v; want nothing", p, err)
+			}
+		})
+	}
+}
+
+// unicast_ttl sets the TTL / hop limit of unicast adverts; multicast
+// adverts keep 255 whatever it says.
+func TestUnicastTTL(t *testing.T) {
+	a, b := pair(t)
+	tests := []struct {
+		name      string
+		send, rcv Config
+		want      int
+	}{
+		{"v4 unicast_ttl 7",
+			Config{Iface: "eth0", Peers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, UnicastTTL: 7},
+			Config{Iface: "eth0", Peers: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}, 7},
+		{"v6 unicast_ttl 9",
+			Config{Iface: "eth0", IPv6: true, Source: netip.MustParseAddr("2001:db8::1"), Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}, UnicastTTL: 9},
+			Config{Iface: "eth0", IPv6: true, Peers: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}, 9},
+		{"v4 unicast default",
+			Config{Iface: "eth0", Peers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}},
+			Config{Iface: "eth0", Peers: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}, TTL},
+		{"v4 multicast ignores it",
+			Config{Iface: "eth0", UnicastTTL: 7}, Config{Iface: "eth0"}, TTL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			snd := open(t, a, tc.send)
+			rcv := open(t, b, tc.rcv)
+			got := exchange(t, snd, rcv, []byte{0x31, 60, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100})
+			if got.TTL != tc.want {
+				t.Errorf("TTL = %d, want %d", got.TTL, tc.want)
 			}
 		})
 	}
@@ -249,6 +288,8 @@ func TestOpenErrors(t *testing.T) {
 		{"v6 source on v4 conn", Config{Iface: "eth0", Source: netip.MustParseAddr("2001:db8::1")}, ErrFamily},
 		{"v4 peer on v6 conn", Config{Iface: "eth0", IPv6: true, Peers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}}, ErrFamily},
 		{"no such interface", Config{Iface: "nosuch0"}, nil},
+		{"unicast TTL 256", Config{Iface: "eth0", Peers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, UnicastTTL: 256}, ErrTTL},
+		{"unicast TTL -1", Config{Iface: "eth0", Peers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, UnicastTTL: -1}, ErrTTL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,6 +50,8 @@ func (in *Instance) perform(acts []vrrp.Action) {
 			in.leaveMaster(a.From, vrrp.StateFault)
 		case vrrp.Stop:
 			in.leaveMaster(a.From, vrrp.StateInit)
+		case vrrp.MasterRxLowerPri:
+			in.masterRxLowerPri(in.d.Clock.Now(), a)
 		}
 	}
 	in.snapshot()

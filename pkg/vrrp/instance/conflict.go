@@ -115,6 +115,9 @@ type conflictState struct {
 	// advert (a preemption's usual overlap), and our takeover's GARPs
 	// went out after anything it announced.
 	fresh bool
+	// lowerPrioAt is the last garp_lower_prio round sent during the
+	// episode, claimAt its last ARP / NA claim; zero when none.
+	lowerPrioAt, claimAt time.Time
 
 	// Kept across episodes within one MASTER tenure (claims only):
 	// backoff is the delay of the next owed re-announcement, zero before
@@ -150,6 +153,7 @@ func (in *Instance) claimed(now time.Time, c netif.Claim) {
 		}
 	}
 	in.conflict.claims = true
+	in.conflict.claimAt = now
 	in.conflictSeen(now, Conflict{Kind: string(c.Kind), VIP: c.Addr.String(), MAC: c.MAC.String()})
 }
 
@@ -216,7 +220,12 @@ func (in *Instance) conflictDue(now time.Time) {
 	}
 	repair := master && tenure == cs.masterEpoch
 	advert, overlap := cs.advert, cs.fresh && !cs.claims
+	// The lower priority adverts were answered with garp_lower_prio
+	// rounds (keepalived's own repair), after the last claim if any, or
+	// a delayed round is still to come: the LAN has been told already.
+	lowerPrioRepaired := !cs.lowerPrioAt.IsZero() && (cs.claimAt.Before(cs.lowerPrioAt) || len(in.lowerPrioAt) > 0)
 	cs.last, cs.advert, cs.claims, cs.fresh = time.Time{}, false, false, false
+	cs.lowerPrioAt, cs.claimAt = time.Time{}, time.Time{}
 	in.mu.Lock()
 	in.status.ConflictActive = false
 	in.mu.Unlock()
@@ -230,6 +239,14 @@ func (in *Instance) conflictDue(now time.Time) {
 	switch {
 	case overlap:
 		in.log.Info("the other MASTER yielded right after our takeover: its GARPs stand")
+	case advert && lowerPrioRepaired:
+		cs.backoff = 0
+		in.log.Info("split brain over: settled by the election; the garp_lower_prio rounds re-announced the VIPs already")
+	case advert && in.cfg.StrictMode:
+		// vrrp_strict: RFC 5798 §6.4.3 discards a lower priority advert,
+		// and keepalived sends nothing for it (no answer, no GARP).
+		cs.backoff = 0
+		in.log.Info("split brain over: settled by the election; vrrp_strict sends no GARPs for lower priority adverts")
 	case advert:
 		cs.backoff = 0
 		in.reannounce(now, "the election settled it")

@@ -40,6 +40,11 @@ func (r *rig) wantConflicts(n uint64) Status {
 	return st
 }
 
+// noLowerPrioGARP turns keepalived's own answer to a lower priority MASTER
+// (garp_lower_prio_repeat rounds, lowerprio.go) off, so that the tests of
+// advert episodes see the split-brain re-announcement alone.
+const noLowerPrioGARP = "garp_lower_prio_repeat 0"
+
 func warnLines(buf *bytes.Buffer) int {
 	return strings.Count(buf.String(), "level=WARN msg=\"split brain: another node")
 }
@@ -125,7 +130,7 @@ func TestConflictNotCountedWhileBackup(t *testing.T) {
 // own advert looped back is none.
 func TestConflictLowerPriorityMaster(t *testing.T) {
 	var log bytes.Buffer
-	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	r := newRig(t, parse(t, instanceConf("VI", 7, noLowerPrioGARP)), "VI", nil, withClaims(&log)).becomeMaster()
 	r.advance(time.Second)
 	r.ops.take()
 	r.in.handle(Datagram{Payload: r.advert(100, self), Src: self, Dst: netip.MustParseAddr("224.0.0.18"), TTL: 255})
@@ -181,7 +186,7 @@ func TestConflictHigherPriorityMaster(t *testing.T) {
 // once and resets the backoff.
 func TestConflictClaimsOnlyBackoff(t *testing.T) {
 	var log bytes.Buffer
-	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	r := newRig(t, parse(t, instanceConf("VI", 7, noLowerPrioGARP)), "VI", nil, withClaims(&log)).becomeMaster()
 	quiet := conflictQuietAdverts * time.Second
 	episode := func() []string {
 		r.claim(netif.ClaimGARP, vip, otherMAC)
@@ -285,7 +290,7 @@ func TestConflictWatchClaims(t *testing.T) {
 // needs no re-announcement: our takeover's GARPs came after its own.
 func TestConflictOverlapAfterTakeover(t *testing.T) {
 	var log bytes.Buffer
-	r := newRig(t, parse(t, instanceConf("VI", 7, "")), "VI", nil, withClaims(&log)).becomeMaster()
+	r := newRig(t, parse(t, instanceConf("VI", 7, noLowerPrioGARP)), "VI", nil, withClaims(&log)).becomeMaster()
 	r.advance(100 * time.Millisecond)
 	r.ops.take()
 	r.hear(50)

@@ -216,6 +216,9 @@ type Instance struct {
 	vipAddrs   []netip.Addr
 	garpTiming netif.GARPTiming
 	garp       *netif.GARPSchedule
+	// lowerPrioAt are the delayed garp_lower_prio rounds to come, in
+	// order (lowerprio.go).
+	lowerPrioAt []time.Time
 
 	track tracking
 	// Faults that put the machine in FAULT while any is set.
@@ -226,6 +229,9 @@ type Instance struct {
 	// recheckAt is set while a BACKUP whose timer fired late gives the
 	// receive path one more interval to deliver what it queued.
 	recheckAt time.Time
+	// lastAdvertAt is when the last valid advert stepped into the machine
+	// arrived (heardPeer steps one PeerSeen knows of only if it is newer).
+	lastAdvertAt time.Time
 
 	// inherited is set while the VIPs and their forwarding were left by a
 	// previous daemon that died as MASTER and this one has not decided yet.
@@ -244,6 +250,8 @@ type Instance struct {
 	advertsIn, advertsOut atomic.Uint64
 	// garpRounds counts gratuitous ARP / NA rounds (every VIP once).
 	garpRounds atomic.Uint64
+	// rxLowerPri counts lower priority adverts heard while MASTER.
+	rxLowerPri atomic.Uint64
 	// queueFull counts adverts dropped because the instance fell behind.
 	queueFull atomic.Uint64
 	drops     [vrrp.NumDropReasons]atomic.Uint64
@@ -312,7 +320,7 @@ func New(cfg *config.VRRPInstance, d Deps) (*Instance, error) {
 		Version: uint8(cfg.Version), VRID: uint8(cfg.VRID), Priority: prio,
 		AdvertInterval: cfg.AdvertInt, NoPreempt: !cfg.Preempt, PreemptDelay: cfg.PreemptDelay,
 		DownTimerAdverts: cfg.DownTimerAdverts, Primary: d.IO.Sender.Source(),
-		InitialState: initial,
+		InitialState: initial, LowerPrioNoAdvert: cfg.LowerPrioNoAdvert, HigherPrioSendAdvert: cfg.HigherPrioSendAdvert,
 	})
 	in.garpTiming = netif.GARPTiming{
 		Delay: cfg.GarpMasterDelay, Repeat: cfg.GarpMasterRepeat,
@@ -341,6 +349,9 @@ func RecvConfig(cfg *config.VRRPInstance) vrrp.RecvConfig {
 	rc := vrrp.RecvConfig{
 		Version: uint8(cfg.Version), VRID: uint8(cfg.VRID), AuthType: auth, AuthData: authData,
 		Interval: cfg.AdvertInt, UnicastPeers: cfg.UnicastPeers,
+	}
+	for _, r := range cfg.UnicastPeerTTL {
+		rc.PeerTTL = append(rc.PeerTTL, vrrp.TTLRange{Min: r.Min, Max: r.Max})
 	}
 	if !cfg.SkipCheckAdvAddr {
 		for _, v := range cfg.VIPs {
@@ -496,6 +507,7 @@ func (in *Instance) next() time.Time {
 		}
 	}
 	consider(in.vipRetry.next())
+	consider(in.nextLowerPrio())
 	consider(in.relinkAt)
 	consider(in.conflictEnd())
 	return next
@@ -529,6 +541,8 @@ func (in *Instance) handle(x Input) {
 		in.applyFault(now)
 	case machineEvent:
 		in.perform(in.m.Step(now, x.ev))
+	case syncLowerPrio:
+		in.lowerPrioAnnounce(now)
 	case Claimed:
 		in.claimed(now, x.Claim)
 	}
@@ -561,6 +575,7 @@ func (in *Instance) receive(now, at time.Time, payload []byte, src, dst netip.Ad
 		return
 	}
 	in.advertsIn.Add(1)
+	in.lastAdvertAt = at
 	in.advertWhileMaster(now, a, src)
 	in.perform(in.m.Step(now, vrrp.AdvertReceived{Advert: a, Src: src}))
 	in.observeGap(at, a.Priority, src)

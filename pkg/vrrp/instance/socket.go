@@ -115,6 +115,7 @@ func (in *Instance) closeIO() {
 func OpenIO(ic *config.VRRPInstance, receive bool) (IO, error) {
 	conn, err := vrrpnet.Open(vrrpnet.Config{
 		Iface: ic.Interface, IPv6: ic.Family() == 6, Source: ic.UnicastSrcIP, Peers: ic.UnicastPeers,
+		UnicastTTL: unicastTTL(ic),
 	})
 	if err != nil {
 		return IO{}, err
@@ -143,6 +144,20 @@ func OpenIO(ic *config.VRRPInstance, receive bool) (IO, error) {
 		io.Receiver = conn
 	}
 	return io, nil
+}
+
+// unicastTTL is vrrpnet's UnicastTTL for ic's unicast_ttl: unset (-1) is
+// the default, 255; 0, which Linux refuses to send on IPv4 without a
+// hand-built header, is 1 (pkg/config warns). keepalived sends the
+// configured value with unicast peers only, as vrrpnet does.
+func unicastTTL(ic *config.VRRPInstance) int {
+	switch {
+	case ic.UnicastTTL < 0:
+		return 0
+	case ic.UnicastTTL == 0:
+		return 1
+	}
+	return ic.UnicastTTL
 }
 
 // VMACName is the name of ic's VMAC interface (use_vmac).

@@ -47,6 +47,10 @@ type Status struct {
 	PriorityZeroOut uint64 `json:"priority_zero_out"`
 	// GARPRounds counts gratuitous ARP / NA rounds (every VIP once).
 	GARPRounds uint64 `json:"garp_rounds"`
+	// MasterRxLowerPri counts the lower priority adverts heard while
+	// MASTER (answered unless lower_prio_no_advert; each one sends the
+	// garp_lower_prio_repeat rounds and runs notify_master_rx_lower_pri).
+	MasterRxLowerPri uint64 `json:"master_rx_lower_pri"`
 	// MasterDownInterval is the BACKUP's Master_Down_Interval as of now.
 	MasterDownInterval string `json:"master_down_interval"`
 	// LargestGapSeconds is the largest gap between consecutive adverts
@@ -108,6 +112,7 @@ func (in *Instance) Status() Status {
 	s.AdvertGaps = in.gaps.histogram()
 	in.mu.Unlock()
 	s.GARPRounds = in.garpRounds.Load()
+	s.MasterRxLowerPri = in.rxLowerPri.Load()
 	s.AdvertsIn = in.advertsIn.Load()
 	s.AdvertsOut = in.advertsOut.Load()
 	s.Drops = map[string]uint64{}

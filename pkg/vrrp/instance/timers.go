@@ -7,7 +7,7 @@ import (
 )
 
 // tick handles whatever has come due: an IO rebuild, VIP retries, the
-// machine's timer, the GARP schedule.
+// machine's timer, the GARP schedules, the split-brain episode.
 func (in *Instance) tick(now time.Time) {
 	if !in.relinkAt.IsZero() && !now.Before(in.relinkAt) {
 		in.relink(now)
@@ -15,6 +15,7 @@ func (in *Instance) tick(now time.Time) {
 	in.retryVIPs(now)
 	in.timerDue(now)
 	in.announceDue(now)
+	in.lowerPrioDue(now)
 	in.conflictDue(now)
 }
 
@@ -65,6 +66,10 @@ func (in *Instance) drainInbox() {
 	}
 }
 
+// sameAdvertWithin is how far apart the inbox's arrival stamp of an advert
+// and PeerSeen's (now − age, read a moment later) may be for the same one.
+const sameAdvertWithin = 5 * time.Millisecond
+
 // heardPeer asks PeerSeen for the last valid advert the receive path saw,
 // and when it is recent (younger than Master_Down_Interval) steps it into
 // the machine as received when it arrived. It reports whether it did.
@@ -76,11 +81,19 @@ func (in *Instance) heardPeer(now time.Time) bool {
 	if !ok || p.Age < 0 || p.Age >= in.m.MasterDownInterval() || p.Src.Unmap() == in.io.Sender.Source() {
 		return false
 	}
+	arrived := now.Add(-p.Age)
+	if !in.lastAdvertAt.IsZero() && !arrived.After(in.lastAdvertAt.Add(sameAdvertWithin)) {
+		// The inbox delivered it already (or it was stepped here at an
+		// earlier timer): stepping it again would answer, announce and
+		// notify for one advert several times.
+		return false
+	}
+	in.lastAdvertAt = arrived
 	a := &vrrp.Advert{
 		Version: in.recv.Version, Type: vrrp.TypeAdvertisement, VRID: in.recv.VRID,
 		Priority: p.Priority, Interval: p.Interval, Addrs: in.advertised,
 	}
 	in.log.Info("timer due but the receive path heard the peer", "src", p.Src, "priority", p.Priority, "age", p.Age)
-	in.perform(in.m.Step(now.Add(-p.Age), vrrp.AdvertReceived{Advert: a, Src: p.Src}))
+	in.perform(in.m.Step(arrived, vrrp.AdvertReceived{Advert: a, Src: p.Src}))
 	return true
 }

@@ -38,13 +38,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vrid_config SEC(".maps");
 
-/* vrrp_peers: unicast-peer allow-list, used when vrid_config.any_peer is 0.
- * The value is unused (1). */
+/* vrrp_peers: unicast-peer allow-list, used when vrid_config.any_peer is 0,
+ * with the TTL range of each peer's adverts. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PEERS);
 	__type(key, struct peer_key);
-	__type(value, __u8);
+	__type(value, struct peer_ttl);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vrrp_peers SEC(".maps");
 

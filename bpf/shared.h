@@ -88,6 +88,14 @@ struct peer_key {
 	__u8 addr[16];      /* IPv4 in the first 4 bytes */
 };
 
+/* Value of the unicast-peer allow-list: the TTL / hop limit range the
+ * peer's adverts must arrive with (unicast_peer's min_ttl / max_ttl;
+ * 0 / 255 when not configured). */
+struct peer_ttl {
+	__u8 min_ttl;
+	__u8 max_ttl;
+};
+
 /* Last valid advert seen for a (vrid, family). */
 struct vrrp_peer {
 	__u8 src[ADDR_LEN];

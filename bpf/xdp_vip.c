@@ -98,7 +98,9 @@ struct vrrp_ctx {
 /* Each check returns CHECK_OK or the counter of its drop reason. */
 #define CHECK_OK CNT_VRRP_VALID
 
-/* check_header reads the fixed header and checks TTL, version and type. */
+/* check_header reads the fixed header and checks version and type (the
+ * TTL is checked once the instance is known: unicast ones do not need
+ * 255). */
 static __always_inline enum counter check_header(struct xdp_md *ctx, struct vrrp_ctx *v)
 {
 	__u32 frame_len = ctx->data_end - ctx->data;
@@ -107,8 +109,6 @@ static __always_inline enum counter check_header(struct xdp_md *ctx, struct vrrp
 		return CNT_TRUNCATED;
 	if (bpf_xdp_load_bytes(ctx, v->vrrp_off, &v->hdr, sizeof(v->hdr)) < 0)
 		return CNT_TRUNCATED;
-	if (v->ttl != VRRP_TTL)
-		return CNT_TTL;
 	v->version = v->hdr.vers_type >> VRRP_VERSION_SHIFT;
 	if (v->version != VRRP_VERSION_2 && v->version != VRRP_VERSION_3)
 		return CNT_VERSION;
@@ -262,23 +262,33 @@ static __always_inline enum counter check_auth_interval(struct xdp_md *ctx, stru
 	return CHECK_OK;
 }
 
-/* check_peer applies the unicast-peer allow-list. */
+/* check_peer applies the unicast-peer allow-list and the peer's TTL range
+ * (keepalived's vrrp_check_packet: min_ttl / max_ttl, after the source). */
 static __always_inline enum counter check_peer(const struct vrrp_ctx *v, const struct vrid_cfg *cfg)
 {
 	struct peer_key pk = {};
+	struct peer_ttl *t;
 
 	if (cfg->any_peer)
 		return CHECK_OK;
 	pk.vrid = v->key.vrid;
 	pk.family = v->key.family;
 	__builtin_memcpy(pk.addr, v->src, ADDR_LEN);
-	return bpf_map_lookup_elem(&vrrp_peers, &pk) ? CHECK_OK : CNT_UNICAST_PEER;
+	t = bpf_map_lookup_elem(&vrrp_peers, &pk);
+	if (!t)
+		return CNT_UNICAST_PEER;
+	if (v->ttl < t->min_ttl || v->ttl > t->max_ttl)
+		return CNT_TTL;
+	return CHECK_OK;
 }
 
 /* check_vrrp validates an advert whose IP header has been read and returns
- * CNT_VRRP_VALID or the drop reason, in this order: truncated, ttl,
- * version, type, vrid/family, version (vs. the instance), addr_count,
- * truncated, length, checksum, auth_type, auth, interval, unicast_peer. */
+ * CNT_VRRP_VALID or the drop reason, in this order: truncated, version,
+ * type, ttl (not 255: unless the instance is unicast, RFC 5798 5.1.1.3 as
+ * keepalived applies it; an advert for no instance counts here too),
+ * vrid/family, version (vs. the instance), addr_count, truncated, length,
+ * checksum, auth_type, auth, interval, unicast_peer, ttl (outside the
+ * unicast peer's min_ttl / max_ttl). */
 static __always_inline enum counter check_vrrp(struct xdp_md *ctx, struct vrrp_ctx *v)
 {
 	struct vrid_cfg *cfg;
@@ -290,6 +300,8 @@ static __always_inline enum counter check_vrrp(struct xdp_md *ctx, struct vrrp_c
 	v->key.vrid = v->hdr.vrid;
 	v->key.family = v->family;
 	cfg = bpf_map_lookup_elem(&vrid_config, &v->key);
+	if ((!cfg || cfg->any_peer) && v->ttl != VRRP_TTL)
+		return CNT_TTL;
 	if (!cfg)
 		return unknown_vrid(v);
 	if (cfg->version != v->version)

@@ -46,11 +46,19 @@ func TestKeepalivedInteropMatrix(t *testing.T) {
 	unicast := func(self, peer netip.Addr) string {
 		return fmt.Sprintf("    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }", self, peer)
 	}
+	// unicast6 is unicast between the nodes' IPv6 addresses
+	// (2001:db8::11, ::12): keepalived sends such adverts with the
+	// kernel's default hop limit (64), not 255.
+	unicast6 := func(self, peer netip.Addr) string {
+		v6 := func(a netip.Addr) string { return fmt.Sprintf("2001:db8::%d", a.As4()[3]) }
+		return unicast(netip.MustParseAddr(v6(self)), netip.MustParseAddr(v6(peer)))
+	}
 	cases := []matrixCase{
 		{name: "v2-pass-1s", version: 2, advertInt: "1", interval: time.Second, pass: "123456"},
 		{name: "v3-10ms", version: 3, advertInt: "0.01", interval: 10 * time.Millisecond},
 		{name: "v3-ipv6-100ms", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, ipv6: true},
 		{name: "v2-unicast", version: 2, advertInt: "1", interval: time.Second, body: unicast},
+		{name: "v3-ipv6-unicast", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, ipv6: true, body: unicast6},
 		{name: "v3-nopreempt", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, noPreempt: true,
 			body: func(_, _ netip.Addr) string { return "    nopreempt" }},
 		{name: "v3-two-vrids", version: 3, advertInt: "0.1", interval: 100 * time.Millisecond, second: true},

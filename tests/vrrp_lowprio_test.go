@@ -361,8 +361,9 @@ func TestVRRPUnicastTTL(t *testing.T) {
 // max_ttl hears a MASTER sending with unicast_ttl 7: inside the range it
 // stays BACKUP, outside it drops the adverts (xdpvip counts them as
 // "ttl") and becomes MASTER too, as keepalived does. keepalived and xdpvip
-// (socket receive path: the XDP program does not check these ranges) are
-// the BACKUP side by side, each beside an xdpvip MASTER.
+// (on the socket receive path, and on the XDP dataplane, whose program
+// checks the peer's range) are the BACKUP side by side, each beside an
+// xdpvip MASTER.
 func TestVRRPUnicastMinMaxTTL(t *testing.T) {
 	testnet.Require(t)
 	RequireKeepalived(t)
@@ -380,18 +381,21 @@ func TestVRRPUnicastMinMaxTTL(t *testing.T) {
 				return fmt.Sprintf("    unicast_src_ip %s\n    unicast_peer {\n        %s %s\n    }", self, peer, opts)
 			}
 			var ka *KA
-			var x *Node
-			for _, impl := range []string{"keepalived", "xdpvip"} {
+			var x, xx *Node
+			for _, impl := range []string{"keepalived", "xdpvip", "xdpvip-xdp"} {
 				n := testnet.New(t)
 				sh := n.AddHost("master", "192.0.2.11/24")
 				bh := n.AddHost("backup", "192.0.2.12/24")
 				StartXdpvip(t, sh, VRRPConf("master", lowPrioVRID, 100, "1", lowPrioVIP+"/24",
 					unicast("192.0.2.11", "192.0.2.12", "")+"\n    unicast_ttl 7"), "--dataplane", "none")
 				conf := VRRPConf(impl, lowPrioVRID, 90, "1", lowPrioVIP+"/24", unicast("192.0.2.12", "192.0.2.11", tc.opts))
-				if impl == "keepalived" {
+				switch impl {
+				case "keepalived":
 					ka = StartKeepalived(t, bh, conf)
-				} else {
+				case "xdpvip":
 					x = StartXdpvip(t, bh, conf, "--dataplane", "none")
+				default:
+					xx = StartXdpvip(t, bh, conf, "--dataplane", "xdp")
 				}
 			}
 			// Both BACKUPs decide within Master_Down_Interval (3.65 s) of
@@ -401,8 +405,11 @@ func TestVRRPUnicastMinMaxTTL(t *testing.T) {
 			if tc.drops {
 				want = "MASTER"
 			}
-			in := instanceOf(t, x)
-			t.Logf("%s: keepalived %s, xdpvip %s (drops %v)", tc.name, ka.State("VI_1"), in.State, in.Drops)
+			in, inx := instanceOf(t, x), instanceOf(t, xx)
+			t.Logf("%s: keepalived %s, xdpvip %s (drops %v), xdpvip on XDP %s", tc.name, ka.State("VI_1"), in.State, in.Drops, inx.State)
+			if inx.State != want {
+				t.Errorf("xdpvip on the XDP dataplane is %s, want %s as keepalived", inx.State, want)
+			}
 			if got := ka.State("VI_1"); got != want {
 				t.Errorf("keepalived is %s, want %s", got, want)
 			}

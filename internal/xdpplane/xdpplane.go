@@ -113,6 +113,14 @@ func (p *Plane) Configure(ic *config.VRRPInstance) error {
 	if rc.Version == vrrp.Version2 {
 		cfg.Interval = ic.AdvertInt
 	}
+	for i, r := range ic.UnicastPeerTTL {
+		if i < len(ic.UnicastPeers) && (r.Min != 0 || r.Max != 255) {
+			if cfg.PeerTTL == nil {
+				cfg.PeerTTL = map[netip.Addr]dataplane.TTLRange{}
+			}
+			cfg.PeerTTL[ic.UnicastPeers[i].Unmap()] = dataplane.TTLRange{Min: r.Min, Max: r.Max}
+		}
+	}
 	return p.current().ConfigureVRID(uint8(ic.VRID), cfg)
 }
 

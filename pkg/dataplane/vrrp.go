@@ -33,11 +33,19 @@ type VRIDConfig struct {
 	// 0 accepts any. v3 adverts carry their own interval and are not checked.
 	Interval time.Duration
 	// Peers are the unicast peers adverts may come from; empty accepts any
-	// source.
+	// source (a multicast instance: adverts must then arrive with TTL /
+	// hop limit 255; a unicast instance's need not, as in keepalived).
 	Peers []netip.Addr
+	// PeerTTL is the TTL / hop limit range a unicast peer's adverts must
+	// arrive with (unicast_peer's min_ttl / max_ttl); a peer not in it
+	// accepts any (0..255).
+	PeerTTL map[netip.Addr]TTLRange
 	// AddrCount is the address count adverts must carry; 0 accepts any.
 	AddrCount uint8
 }
+
+// TTLRange is an inclusive TTL / hop limit range.
+type TTLRange struct{ Min, Max uint8 }
 
 // MaxMessageLen is the largest VRRP message (header, addresses, v2
 // authentication data) the XDP program accepts, VRRP_MAX_MSG in
@@ -145,7 +153,11 @@ func (d *Dataplane) ConfigureVRID(vrid uint8, cfg VRIDConfig) error {
 		}
 		pk := xdpvipPeerKey{Vrid: vrid, Family: cfg.Family, Addr: addr16(p)}
 		keep[pk] = true
-		if err := d.objs.VrrpPeers.Put(&pk, uint8(1)); err != nil {
+		ttl := xdpvipPeerTtl{MinTtl: 0, MaxTtl: 255}
+		if r, ok := cfg.PeerTTL[p]; ok {
+			ttl = xdpvipPeerTtl{MinTtl: r.Min, MaxTtl: r.Max}
+		}
+		if err := d.objs.VrrpPeers.Put(&pk, &ttl); err != nil {
 			return fmt.Errorf("dataplane: vrid %d: peer %v: %w", vrid, p, err)
 		}
 	}
@@ -173,7 +185,7 @@ func (d *Dataplane) RemoveVRID(vrid, family uint8) error {
 func (d *Dataplane) deletePeers(vrid, fam uint8, keep map[xdpvipPeerKey]bool) error {
 	var (
 		k    xdpvipPeerKey
-		v    uint8
+		v    xdpvipPeerTtl
 		dead []xdpvipPeerKey
 	)
 	it := d.objs.VrrpPeers.Iterate()

@@ -20,6 +20,7 @@ var (
 	other4 = netip.MustParseAddr("192.0.2.3")
 	vip4   = netip.MustParseAddr("192.0.2.100")
 	peer6  = netip.MustParseAddr("fe80::2")
+	self6  = netip.MustParseAddr("fe80::1")
 	vip6   = netip.MustParseAddr("2001:db8::100")
 	peerMC = mustMAC("00:00:5e:00:01:33")
 )
@@ -64,6 +65,8 @@ func configureTestVRIDs(t testing.TB, d *Dataplane) {
 		{54, VRIDConfig{Version: 3, Family: 4, Peers: []netip.Addr{peer4}}},
 		{55, VRIDConfig{Version: 3, Family: 4, AddrCount: 2}},
 		{56, VRIDConfig{Version: 2, Family: 4}},
+		{57, VRIDConfig{Version: 3, Family: 4, Peers: []netip.Addr{peer4}, PeerTTL: map[netip.Addr]TTLRange{peer4: {Min: 10, Max: 20}}}},
+		{58, VRIDConfig{Version: 3, Family: 6, Peers: []netip.Addr{peer6}}},
 	}
 	for _, c := range cfgs {
 		if err := d.ConfigureVRID(c.vrid, c.cfg); err != nil {
@@ -114,6 +117,17 @@ func TestVRRPFixtures(t *testing.T) {
 		{"v2 wrong interval", advertFrame(t, v2adv(52, "secret", 2*time.Second, vip4), peer4, g4, 255, nil), xdpDrop, "interval"},
 		{"v3 interval zero", advertFrame(t, v3adv(51, vip4), peer4, g4, 255, func(m []byte) { fixV3(m, peer4, g4, func(m []byte) { m[4], m[5] = 0, 0 }) }), xdpDrop, "interval"},
 		{"unicast from a stranger", advertFrame(t, v3adv(54, vip4), other4, self4, 255, nil), xdpDrop, "unicast_peer"},
+
+		// TTL: 255 is required of multicast instances (and of adverts for
+		// no instance); a unicast instance takes any, within the peer's
+		// min_ttl / max_ttl when configured (keepalived's vrrp_check_packet).
+		{"unicast ttl 64", advertFrame(t, v3adv(54, vip4), peer4, self4, 64, nil), xdpDrop, "vrrp_valid"},
+		{"unicast IPv6 hop limit 64 (keepalived's default)", advertFrame(t, v3adv(58, vip6), peer6, self6, 64, nil), xdpDrop, "vrrp_valid"},
+		{"unicast ttl inside min_ttl..max_ttl", advertFrame(t, v3adv(57, vip4), peer4, self4, 15, nil), xdpDrop, "vrrp_valid"},
+		{"unicast ttl below min_ttl", advertFrame(t, v3adv(57, vip4), peer4, self4, 9, nil), xdpDrop, "ttl"},
+		{"unicast ttl above max_ttl", advertFrame(t, v3adv(57, vip4), peer4, self4, 21, nil), xdpDrop, "ttl"},
+		{"unicast ttl 64 from a stranger", advertFrame(t, v3adv(54, vip4), other4, self4, 64, nil), xdpDrop, "unicast_peer"},
+		{"ttl 64 for no instance", advertFrame(t, v3adv(99, vip4), peer4, g4, 64, nil), xdpDrop, "ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,6 +80,12 @@ type xdpvipPeerKey struct {
 	Addr   [16]uint8
 }
 
+type xdpvipPeerTtl struct {
+	_      structs.HostLayout
+	MinTtl uint8
+	MaxTtl uint8
+}
+
 type xdpvipPersistKey struct {
 	_      structs.HostLayout
 	SvcId  uint32

@@ -8,10 +8,14 @@
 // IPv6-in-IPv6. The real server decapsulates it and answers CLIENT
 // directly with a SYN-ACK from VIP.
 //
-//	tunprobe sniff -i IFACE -from VIP -sport 80 -for 5s [-ready FILE]
+//	tunprobe sniff -i IFACE -from VIP:80,[VIP6]:8080 -for 5s [-ready FILE]
 //
-// prints one line per TCP segment from VIP:sport seen on IFACE (an
-// AF_PACKET socket): "seg src=VIP:80 dst=ADDR:PORT mac=SRC-MAC flags=SA".
+// prints one line per TCP segment from one of the -from addresses and
+// ports seen on IFACE (an AF_PACKET socket):
+// "seg src=VIP:80 dst=ADDR:PORT mac=SRC-MAC flags=SA". With -tunnels it
+// prints the tunnelled packets too (IP-in-IP, IPv6-in-IPv6, IPv4-in-IPv6,
+// UDP to the -gue port): "tun kind=ipip src=OUTER-SRC dst=OUTER-DST
+// mac=SRC-MAC len=N" (N the outer packet's length).
 // It creates FILE once listening, and stops after -for.
 package main
 
@@ -23,6 +27,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -161,16 +166,21 @@ func checksum(b []byte) uint16 {
 func sniff(args []string) error {
 	fs := flag.NewFlagSet("sniff", flag.ContinueOnError)
 	iface := fs.String("i", "eth0", "interface")
-	from := fs.String("from", "", "source address of the segments to print")
-	sport := fs.Int("sport", 80, "their TCP source port")
+	from := fs.String("from", "", "comma-separated source addresses and ports of the segments to print")
 	dur := fs.Duration("for", 5*time.Second, "how long to listen")
 	ready := fs.String("ready", "", "file created once listening")
+	tunnels := fs.Bool("tunnels", false, "print tunnelled packets too")
+	guePort := fs.Int("gue", 6080, "with -tunnels: GUE's UDP port")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	want, err := netip.ParseAddr(*from)
-	if err != nil {
-		return fmt.Errorf("-from: %w", err)
+	want := map[netip.AddrPort]bool{}
+	for _, f := range strings.Split(*from, ",") {
+		ap, err := netip.ParseAddrPort(f)
+		if err != nil {
+			return fmt.Errorf("-from: %w", err)
+		}
+		want[ap] = true
 	}
 	ifi, err := net.InterfaceByName(*iface)
 	if err != nil {
@@ -207,7 +217,9 @@ func sniff(args []string) error {
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		if line, ok := describe(buf[:n], want, uint16(*sport)); ok {
+		if line, ok := describe(buf[:n], want); ok {
+			fmt.Println(line)
+		} else if line, ok := describeTunnel(buf[:n], uint16(*guePort)); ok && *tunnels {
 			fmt.Println(line)
 		}
 	}
@@ -215,8 +227,8 @@ func sniff(args []string) error {
 }
 
 // describe is the line for an Ethernet frame carrying a TCP segment from
-// want:sport, if it is one.
-func describe(f []byte, want netip.Addr, sport uint16) (string, bool) {
+// one of want, if it is one.
+func describe(f []byte, want map[netip.AddrPort]bool) (string, bool) {
 	if len(f) < 14 {
 		return "", false
 	}
@@ -247,7 +259,8 @@ func describe(f []byte, want netip.Addr, sport uint16) (string, bool) {
 	default:
 		return "", false
 	}
-	if src != want || binary.BigEndian.Uint16(l4[0:]) != sport {
+	from := netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:]))
+	if !want[from] {
 		return "", false
 	}
 	flags := ""
@@ -257,7 +270,54 @@ func describe(f []byte, want netip.Addr, sport uint16) (string, bool) {
 		}
 	}
 	return fmt.Sprintf("seg src=%v dst=%v mac=%v flags=%s",
-		netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:])), mac, flags), true
+		from, netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:])), mac, flags), true
+}
+
+// describeTunnel is the line for an Ethernet frame carrying a tunnelled
+// packet, if it is one.
+func describeTunnel(f []byte, guePort uint16) (string, bool) {
+	if len(f) < 14 {
+		return "", false
+	}
+	mac := net.HardwareAddr(f[6:12])
+	ip := f[14:]
+	var src, dst netip.Addr
+	var proto byte
+	var l4 []byte
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case unix.ETH_P_IP:
+		if len(ip) < 20 {
+			return "", false
+		}
+		hl := int(ip[0]&0x0f) * 4
+		src, _ = netip.AddrFromSlice(ip[12:16])
+		dst, _ = netip.AddrFromSlice(ip[16:20])
+		proto, l4 = ip[9], ip[min(hl, len(ip)):]
+	case unix.ETH_P_IPV6:
+		if len(ip) < 40 {
+			return "", false
+		}
+		src, _ = netip.AddrFromSlice(ip[8:24])
+		dst, _ = netip.AddrFromSlice(ip[24:40])
+		proto, l4 = ip[6], ip[40:]
+	default:
+		return "", false
+	}
+	kind := ""
+	switch {
+	case proto == unix.IPPROTO_IPIP:
+		kind = "ipip"
+	case proto == unix.IPPROTO_IPV6:
+		kind = "ip6ip6"
+	case proto == unix.IPPROTO_UDP && len(l4) >= 8 && binary.BigEndian.Uint16(l4[2:]) == guePort:
+		kind = "gue"
+	default:
+		return "", false
+	}
+	if src.Is6() && kind == "ipip" {
+		kind = "ipip6"
+	}
+	return fmt.Sprintf("tun kind=%s src=%v dst=%v mac=%v len=%d", kind, src, dst, mac, len(ip)), true
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

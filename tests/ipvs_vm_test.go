@@ -24,16 +24,18 @@ func TestIPVSInVM(t *testing.T) {
 	}
 	// Every in-guest test must have run and passed, not skipped.
 	ran := regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestVM\w+)`).FindAllStringSubmatch(res.Console, -1)
-	if len(ran) < 7 {
-		t.Errorf("only %d TestVM* results on the console; want 7", len(ran))
+	if len(ran) < 8 {
+		t.Errorf("only %d TestVM* results on the console; want 8", len(ran))
 	}
 	for _, m := range ran {
 		if m[1] != "PASS" {
 			t.Errorf("%s: %s", m[2], m[1])
 		}
 	}
-	if !strings.Contains(res.Console, "--- PASS: TestVMHTTPThroughDR") {
-		t.Error("TestVMHTTPThroughDR did not pass")
+	for _, name := range []string{"TestVMHTTPThroughDR", "TestVMTunnels"} {
+		if !strings.Contains(res.Console, "--- PASS: "+name) {
+			t.Errorf("%s did not pass", name)
+		}
 	}
 	t.Logf("harness total %v", time.Since(start).Round(time.Millisecond))
 }

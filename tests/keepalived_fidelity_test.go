@@ -154,6 +154,13 @@ type xdChecker struct {
 	} `json:"url"`
 }
 
+// xdTunnel is a server's tunnel options (lb_kind TUN type ... port ...).
+type xdTunnel struct {
+	Type string `json:"type"`
+	Port int    `json:"port"`
+	Csum string `json:"csum"`
+}
+
 type xdRS struct {
 	Alpha     bool        `json:"alpha"`
 	Inhibit   bool        `json:"inhibit_on_failure"`
@@ -161,6 +168,7 @@ type xdRS struct {
 	Port      int         `json:"port"`
 	Weight    int         `json:"weight"`
 	Method    string      `json:"lb_kind"`
+	Tunnel    xdTunnel    `json:"tunnel"`
 	DelayLoop float64     `json:"delay_loop"`
 	Checkers  []xdChecker `json:"checker"`
 }
@@ -173,21 +181,24 @@ type xdVS struct {
 	SorryInhibit bool `json:"sorry_server_inhibit"`
 	Granularity  int  `json:"persistence_granularity"`
 	SorryServer  *struct {
-		IP   string `json:"ip"`
-		Port int    `json:"port"`
+		IP     string   `json:"ip"`
+		Port   int      `json:"port"`
+		Method string   `json:"lb_kind"`
+		Tunnel xdTunnel `json:"tunnel"`
 	} `json:"sorry_server"`
-	IP                 string  `json:"ip"`
-	Port               int     `json:"port"`
-	FWMark             int     `json:"fwmark"`
-	Group              string  `json:"group"`
-	DelayLoop          float64 `json:"delay_loop"`
-	Scheduler          string  `json:"lb_algo"`
-	Method             string  `json:"lb_kind"`
-	PersistenceTimeout float64 `json:"persistence_timeout"`
-	Protocol           string  `json:"protocol"`
-	Quorum             int     `json:"quorum"`
-	Hysteresis         int     `json:"hysteresis"`
-	RealServers        []xdRS  `json:"real_server"`
+	IP                 string   `json:"ip"`
+	Port               int      `json:"port"`
+	FWMark             int      `json:"fwmark"`
+	Group              string   `json:"group"`
+	DelayLoop          float64  `json:"delay_loop"`
+	Scheduler          string   `json:"lb_algo"`
+	Method             string   `json:"lb_kind"`
+	Tunnel             xdTunnel `json:"tunnel"`
+	PersistenceTimeout float64  `json:"persistence_timeout"`
+	Protocol           string   `json:"protocol"`
+	Quorum             int      `json:"quorum"`
+	Hysteresis         int      `json:"hysteresis"`
+	RealServers        []xdRS   `json:"real_server"`
 }
 
 // fidelityResult is the outcome for one file.
@@ -1005,6 +1016,47 @@ func hostPort(ip string, port int) string {
 	return fmt.Sprintf("[%s]:%d", ip, port)
 }
 
+// kaForwarding is a server's method and tunnel as keepalived 2.2.7's
+// dump_forwarding_method prints them: "DR", "TUN, type = IPIP",
+// "TUN, type = GUE, port = 6080, checksum", "TUN, type = GRE, no checksum".
+func kaForwarding(method string, t xdTunnel) string {
+	if method != "TUN" {
+		return method
+	}
+	csum := map[string]string{"nocsum": "no checksum", "csum": "checksum", "remcsum": "remote checksum"}[t.Csum]
+	switch t.Type {
+	case "ipip":
+		return "TUN, type = IPIP"
+	case "gue":
+		return fmt.Sprintf("TUN, type = GUE, port = %d, %s", t.Port, csum)
+	case "gre":
+		return "TUN, type = GRE, " + csum
+	}
+	return "TUN, type = " + t.Type
+}
+
+// forwardingLines are the values of a virtual server's "default
+// forwarding method = …" and its sorry server's "forwarding method = …"
+// lines, in order. keepalived 2.2.7 leaves out the line's prefix for GUE
+// and GRE ("forwarding method = TUN, type = GUE, …" where IP-in-IP has
+// "default forwarding method = TUN, type = IPIP"), so both keys count.
+func forwardingLines(o *dumpObj) []string {
+	var out []string
+	for _, l := range o.Lines {
+		if k, v, ok := strings.Cut(l, " = "); ok && (k == "default forwarding method" || k == "forwarding method") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func at(list []string, i int) string {
+	if i < len(list) {
+		return list[i]
+	}
+	return ""
+}
+
 func (r *fidelityResult) compareCheck(d *checkDump) {
 	cfg := r.xd.Config
 	r.cmp("number of virtual_server", strconv.Itoa(len(d.VS)), strconv.Itoa(len(cfg.VirtualServers)))
@@ -1028,8 +1080,9 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 		r.cmp(p+"key", k.Name, head)
 		r.cmp(p+"delay_loop", k.KV["delay_loop"], fixed6(vs.DelayLoop))
 		r.cmp(p+"lb_algo", k.KV["lvs_sched"], vs.Scheduler)
-		vm, _, _ := strings.Cut(k.KV["default forwarding method"], ",") // "TUN, type = IPIP"
-		r.cmp(p+"lb_kind", vm, vs.Method)
+		// The virtual server's default method, then the sorry server's.
+		fwd := forwardingLines(k)
+		r.cmp(p+"lb_kind and tunnel", at(fwd, 0), kaForwarding(vs.Method, vs.Tunnel))
 		pt := ""
 		if vs.PersistenceTimeout != 0 {
 			pt = secs(vs.PersistenceTimeout)
@@ -1058,6 +1111,7 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 		}
 		r.cmp(p+"sorry_server", kss, ss)
 		if vs.SorryServer != nil {
+			r.cmp(p+"sorry_server_lvs_method and tunnel", at(fwd, 1), kaForwarding(vs.SorryServer.Method, vs.SorryServer.Tunnel))
 			r.cmp(p+"sorry_server_inhibit", strconv.FormatBool(k.Flags["  Inhibit on failure is ON"]), strconv.FormatBool(vs.SorryInhibit))
 		}
 		r.cmp(p+"number of real_server", strconv.Itoa(len(k.Kids)), strconv.Itoa(len(vs.RealServers)))
@@ -1069,8 +1123,7 @@ func (r *fidelityResult) compareCheck(d *checkDump) {
 			rp := p + fmt.Sprintf("real_server %s %d: ", rs.IP, rs.Port)
 			name, _, _ := strings.Cut(kr.Name, " EFF WEIGHT")
 			r.cmp(rp+"address, port, weight", name, fmt.Sprintf("RIP = %s, RPORT = %d, WEIGHT = %d", rs.IP, rs.Port, rs.Weight))
-			rm, _, _ := strings.Cut(kr.KV["forwarding method"], ",")
-			r.cmp(rp+"lb_kind", rm, rs.Method)
+			r.cmp(rp+"lvs_method and tunnel", kr.KV["forwarding method"], kaForwarding(rs.Method, rs.Tunnel))
 			r.cmp(rp+"delay_loop", kr.KV["Delay loop"], fixed6(rs.DelayLoop))
 			r.cmp(rp+"alpha", strconv.FormatBool(kr.Flags["Alpha is ON"]), strconv.FormatBool(rs.Alpha))
 			r.cmp(rp+"inhibit_on_failure", strconv.FormatBool(kr.Flags["Inhibit on failure is ON"]), strconv.FormatBool(rs.Inhibit))

@@ -116,7 +116,7 @@ func writeSummary(w io.Writer, c *config.Config) {
 	}
 	writeBGPSummary(w, c.BGP) // drain.go
 	for _, vs := range c.VirtualServers {
-		fmt.Fprintf(w, "virtual_server %s %s: %s %s", vs.Key(), vs.Protocol, vs.Scheduler, vs.Method)
+		fmt.Fprintf(w, "virtual_server %s %s: %s %s", vs.Key(), vs.Protocol, vs.Scheduler, config.Forwarding(vs.Method, vs.Tunnel))
 		writeAnnounce(w, vs.Announce) // drain.go
 		if vs.PersistenceTimeout > 0 {
 			fmt.Fprintf(w, ", persistent %s", vs.PersistenceTimeout)
@@ -131,10 +131,11 @@ func writeSummary(w io.Writer, c *config.Config) {
 			if len(checks) == 0 {
 				checks = []string{"no checker"}
 			}
-			fmt.Fprintf(w, "  real_server %s weight %d %s: %s\n", addrPort(rs.Addr.String(), rs.Port), rs.Weight, rs.Method, strings.Join(checks, "; "))
+			fmt.Fprintf(w, "  real_server %s weight %d %s: %s\n", addrPort(rs.Addr.String(), rs.Port), rs.Weight, config.Forwarding(rs.Method, rs.Tunnel), strings.Join(checks, "; "))
 		}
 		if vs.SorryServer != nil {
-			fmt.Fprintf(w, "  sorry_server %s\n", addrPort(vs.SorryServer.Addr.String(), vs.SorryServer.Port))
+			ss := vs.SorryServer
+			fmt.Fprintf(w, "  sorry_server %s %s\n", addrPort(ss.Addr.String(), ss.Port), config.Forwarding(ss.Method, ss.Tunnel))
 		}
 	}
 }

@@ -23,7 +23,8 @@ func runLVS(args []string) int {
 	stats := fs.Bool("stats", false, "show packet and byte counters (like ipvsadm -Ln --stats)")
 	rate := fs.Bool("rate", false, "show rates (like ipvsadm -Ln --rate): CPS, InPPS, OutPPS, InBPS, OutBPS")
 	interval := fs.Duration("rate-interval", time.Second, "with --rate: how long to measure")
-	asJSON := fs.Bool("json", false, "print JSON")
+	tunInfo := fs.Bool("tun-info", false, "show each TUN real server's tunnel (like ipvsadm -Ln --tun-info): ipip, gue:PORT:-c|+c|r+c, gre:-c|+c")
+	asJSON := fs.Bool("json", false, "print JSON (with each TUN real server's tunnel)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -45,7 +46,7 @@ func runLVS(args []string) int {
 		later.Services = lvs.Rates(list.Services, later.Services, time.Since(start))
 		list = later
 	}
-	if err := lvs.WriteList(os.Stdout, list.Services, lvs.ListOptions{Stats: *stats, Rate: *rate, JSON: *asJSON, Dataplane: list.Dataplane}); err != nil {
+	if err := lvs.WriteList(os.Stdout, list.Services, lvs.ListOptions{Stats: *stats, Rate: *rate, TunInfo: *tunInfo, JSON: *asJSON, Dataplane: list.Dataplane}); err != nil {
 		fmt.Fprintf(os.Stderr, "xdpvip lvs: %v\n", err)
 		return 1
 	}

@@ -85,6 +85,7 @@ func VirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
 				Key:                    key,
 				Scheduler:              vs.Scheduler,
 				Method:                 vs.Method,
+				Tunnel:                 tunnel(vs.Method, vs.Tunnel),
 				PersistenceTimeout:     vs.PersistenceTimeout,
 				PersistenceGranularity: vs.PersistenceGranularity,
 				OnePacket:              vs.OPS,
@@ -95,12 +96,12 @@ func VirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
 				InhibitOnFailure:       vs.InhibitOnFailure,
 			}
 			if s := vs.SorryServer; s != nil {
-				m.Sorry = &lvs.SorryServer{Addr: s.Addr, Port: s.Port, Method: s.Method, Inhibit: vs.SorryServerInhibit}
+				m.Sorry = &lvs.SorryServer{Addr: s.Addr, Port: s.Port, Method: s.Method, Tunnel: tunnel(s.Method, s.Tunnel), Inhibit: vs.SorryServerInhibit}
 			}
 			for _, rs := range vs.RealServers {
 				inhibit, alpha := rs.InhibitOnFailure || vs.InhibitOnFailure, rs.Alpha || vs.Alpha
 				m.RealServers = append(m.RealServers, lvs.RealServer{
-					Addr: rs.Addr, Port: rs.Port, Weight: rs.Weight, Method: rs.Method,
+					Addr: rs.Addr, Port: rs.Port, Weight: rs.Weight, Method: rs.Method, Tunnel: tunnel(rs.Method, rs.Tunnel),
 					InhibitOnFailure: &inhibit, Alpha: &alpha,
 				})
 			}
@@ -108,6 +109,16 @@ func VirtualServers(cfg *config.Config) ([]lvs.VirtualServer, error) {
 		}
 	}
 	return out, nil
+}
+
+// tunnel is a server's tunnel in the lvs model: the one parsed for a TUN
+// server, none for DR and NAT (keepalived reads tunnel options after any
+// method, but only TUN uses them).
+func tunnel(method string, t config.Tunnel) lvs.Tunnel {
+	if method != config.MethodTUN {
+		return lvs.Tunnel{}
+	}
+	return t.LVS()
 }
 
 // Monitor is one real server's health monitor, before it is started.

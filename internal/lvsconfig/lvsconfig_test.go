@@ -1,6 +1,7 @@
 package lvsconfig
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/xdpvip/xdpvip/pkg/config"
 	"github.com/xdpvip/xdpvip/pkg/lvs"
+	"github.com/xdpvip/xdpvip/pkg/lvs/lvstest"
 )
 
 // TestSeedMapping: the seed's virtual server reaches the lvs model and the
@@ -199,5 +201,70 @@ virtual_server group G {
 		if got := lines(tc.key, tc.up); !slices.Equal(got, tc.want) {
 			t.Errorf("%s up=%v: %q, want %q", tc.key, tc.up, got, tc.want)
 		}
+	}
+}
+
+// TestTunnelMapping: the tunnel options parsed for TUN servers reach the
+// lvs model (and, through the Manager, the Dests the backends program);
+// DR and NAT servers have none, even where keepalived read options.
+func TestTunnelMapping(t *testing.T) {
+	src := `virtual_server 10.0.0.1 80 {
+ lb_algo rr
+ protocol TCP
+ lb_kind TUN type gue port 6080 csum
+ sorry_server 10.0.0.9 80
+ real_server 10.0.0.2 80 {
+ }
+ real_server 10.0.0.3 80 {
+  lvs_method TUN type gre
+ }
+ real_server 2001:db8::4 80 {
+  lvs_method TUN
+ }
+ real_server 10.0.0.5 80 {
+  lvs_method DR type gue port 7
+ }
+}
+`
+	cfg, diags, err := config.Parse("t.conf", []byte(src))
+	if err != nil {
+		t.Fatalf("%v %v", err, diags)
+	}
+	vss, err := VirtualServers(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gue := lvs.Tunnel{Type: "gue", Port: 6080, Csum: "csum"}
+	vs := vss[0]
+	if vs.Method != "TUN" || vs.Tunnel != gue || vs.Sorry.Method != "TUN" || vs.Sorry.Tunnel != gue {
+		t.Errorf("virtual server %s %+v, sorry server %+v", vs.Method, vs.Tunnel, vs.Sorry)
+	}
+	want := []lvs.RealServer{
+		{Addr: netip.MustParseAddr("10.0.0.2"), Method: "TUN", Tunnel: gue},
+		{Addr: netip.MustParseAddr("10.0.0.3"), Method: "TUN", Tunnel: lvs.Tunnel{Type: "gre", Csum: "nocsum"}},
+		{Addr: netip.MustParseAddr("2001:db8::4"), Method: "TUN", Tunnel: lvs.Tunnel{Type: "ipip", Csum: "nocsum"}},
+		{Addr: netip.MustParseAddr("10.0.0.5"), Method: "DR"},
+	}
+	for i, w := range want {
+		r := vs.RealServers[i]
+		if r.Addr != w.Addr || r.Method != w.Method || r.Tunnel != w.Tunnel {
+			t.Errorf("real server %d: %s %s %+v, want %s %s %+v", i, r.Addr, r.Method, r.Tunnel, w.Addr, w.Method, w.Tunnel)
+		}
+	}
+	// The Manager takes the model as is and hands the backend normalised
+	// tunnels.
+	b := &lvstest.Backend{}
+	m := lvs.NewManager(b, lvs.ManagerOptions{})
+	if err := m.Configure(vss); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := b.Last()
+	got := map[string]lvs.Tunnel{}
+	for _, d := range last[0].Dests {
+		got[d.Addr.String()] = d.Tunnel
+	}
+	wantDests := map[string]lvs.Tunnel{"10.0.0.2": gue, "10.0.0.3": {Type: "gre"}, "2001:db8::4": {}, "10.0.0.5": {}}
+	if !maps.Equal(got, wantDests) {
+		t.Errorf("dests' tunnels %v, want %v", got, wantDests)
 	}
 }

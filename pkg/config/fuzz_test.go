@@ -99,6 +99,11 @@ var fuzzSeeds = [][2]string{
 	{"include \"conf.d/20-fuzz.conf\"\n", "~SEQ(K, 2) include other/x.conf\ninclude ../loop.conf\n$Q=\"quoted # not a comment\"\nnotify_master $Q\n"},
 	// Quotes, escapes, comments, braces on their own lines, CRLF.
 	{"vrrp_instance V\n{\r\n interface eth0 # c\n ! c\n notify \"/bin/x \\\"a b\\\" \\x41\\101\" 'y'\n}\n", ""},
+	// TUN tunnel options: every type and checksum, repeats, a definition
+	// as the options, errors (missing words, bad port, wrong checksum) at
+	// the virtual, real and sorry server, in a definition and an include.
+	{"$TUN=TUN type gue port 6080\nvirtual_server 10.0.0.1 80 {\n lb_kind $TUN csum\n sorry_server 10.0.0.9 80\n sorry_server_lvs_method TUN type gre remcsum\n real_server 2001:db8::1 80 {\n  lvs_method TUN type\n }\n real_server 10.0.0.2 80 {\n  lvs_method TUN type gue port 65536 port\n }\n real_server 10.0.0.3 80 {\n  lvs_method DR type ipip csum nocsum remcsum port 0x10\n }\n lb_kind TUN type ipip type gre type gue port 1 port 65535\n}\ninclude conf.d/20-fuzz.conf\n",
+		"virtual_server fwmark 5 {\n lvs_method TUN port\n real_server 10.0.0.4 {\n  lvs_method TUN csum \"\" type\n }\n}\n"},
 }
 
 // FuzzParse: no input may panic, take more than 5 s, allocate more than

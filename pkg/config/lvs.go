@@ -2,10 +2,13 @@ package config
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
 
 // inherited holds the options a virtual server passes to its real servers
@@ -105,24 +108,83 @@ func pick[T any](def T, chain ...*T) T {
 	return def
 }
 
-// method parses lvs_method / lb_kind "NAT|DR|TUN [type ...]".
-func (b *builder) method(n *node) (string, bool) {
+// method parses lvs_method / lb_kind / sorry_server_lvs_method
+// "NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]" as
+// keepalived 2.2.7's svr_forwarding_handler does: the options are read
+// after any method (and kept; only TUN uses them), each may repeat (the
+// last one counts), and an option the line does not write has its default
+// (ipip, no port, nocsum), not prev's. On a bad option keepalived reports
+// it, still sets the method and keeps the previous tunnel settings, and
+// so does the model. For TUN xdpvip refuses the configuration (the tunnel
+// in force would not be the one written, and the real server could not
+// decapsulate what it gets); NAT and DR use no tunnel, so there it warns.
+func (b *builder) method(n *node, prev Tunnel) (string, Tunnel, bool) {
 	s, ok := b.arg(n)
 	if !ok {
-		return "", false
+		return "", prev, false
 	}
 	switch s { // keepalived compares exactly: "dr" is unknown (and means NAT)
 	case MethodNAT, MethodDR, MethodTUN:
-		if len(n.args) > 1 {
-			// keepalived reads tunnel options here ("type ipip|gue|gre
-			// ..."), which xdpvip does not support.
-			b.d.warnf(n.pos, n.key, "%s: the words after %s are ignored by xdpvip (keepalived reads them as tunnel options and reports the ones it does not know)",
-				strings.Join(argTexts(n.args[1:]), " "), s)
-		}
-		return s, true
+	default:
+		b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN (upper case; keepalived ignores it and uses NAT)", s)
+		return "", prev, false
 	}
-	b.d.errorf(n.pos, n.key, "%q is not one of NAT, DR, TUN (upper case; keepalived ignores it and uses NAT)", s)
-	return "", false
+	t, problem := tunnelOptions(argTexts(n.args[1:]))
+	switch {
+	case problem == "":
+		return s, t, true
+	case s == MethodTUN:
+		b.d.errorf(n.pos, n.key, "%s: keepalived reports it and keeps the previous tunnel settings", problem)
+	default:
+		b.d.warnf(n.pos, n.key, "%s: keepalived reports it and ignores the line's tunnel options, which %s does not use", problem, s)
+	}
+	return s, prev, true
+}
+
+// tunnelOptions reads the words after the forwarding method; problem says
+// what is wrong (keepalived's reasons), empty when nothing is.
+func tunnelOptions(words []string) (t Tunnel, problem string) {
+	t = DefaultTunnel
+	for i := 0; i < len(words); i++ {
+		switch w := words[i]; w {
+		case "type":
+			if i+1 == len(words) {
+				return t, "type: missing tunnel type (ipip, gue or gre)"
+			}
+			i++
+			switch words[i] {
+			case lvs.TunnelIPIP, lvs.TunnelGUE, lvs.TunnelGRE: // exact, as keepalived compares
+				t.Type = words[i]
+			default:
+				return t, fmt.Sprintf("unknown tunnel type %q (ipip, gue or gre, lower case)", words[i])
+			}
+		case "port":
+			if i+1 == len(words) {
+				return t, "port: missing gue tunnel port"
+			}
+			i++
+			v, err := strconv.Atoi(words[i])
+			if err != nil || v < 1 || v > 65535 {
+				return t, fmt.Sprintf("invalid gue tunnel port %q (1..65535)", words[i])
+			}
+			t.Port = uint16(v)
+		case lvs.TunnelNoCsum, lvs.TunnelCsum, lvs.TunnelRemCsum:
+			t.Csum = w
+		default:
+			return t, fmt.Sprintf("invalid tunnel option %q (type ipip|gue|gre, port N, nocsum, csum or remcsum)", w)
+		}
+	}
+	switch {
+	case t.Type == lvs.TunnelGUE && t.Port == 0:
+		return t, "a gue tunnel needs a port"
+	case t.Type != lvs.TunnelGUE && t.Port != 0:
+		return t, fmt.Sprintf("only a gue tunnel has a port, not %s", t.Type)
+	case t.Type == lvs.TunnelIPIP && t.Csum != lvs.TunnelNoCsum:
+		return t, fmt.Sprintf("an ipip tunnel has no checksum option: %s is invalid", t.Csum)
+	case t.Type == lvs.TunnelGRE && t.Csum == lvs.TunnelRemCsum:
+		return t, "a gre tunnel has no remote checksum option: remcsum is invalid"
+	}
+	return t, ""
 }
 
 // ---- virtual_server_group ----
@@ -228,7 +290,7 @@ func parseRange(s string) (first, last netip.Addr, ok bool) {
 
 func (b *builder) virtualServer(blk *node) {
 	vs := &VirtualServer{Pos: blk.pos, DelayLoop: 60 * time.Second, Scheduler: "wlc", Method: MethodNAT,
-		Protocol: "TCP", Quorum: 1}
+		Tunnel: DefaultTunnel, Protocol: "TCP", Quorum: 1}
 	args := blk.args
 	switch {
 	case len(args) == 0:
@@ -274,6 +336,11 @@ func (b *builder) virtualServer(blk *node) {
 		weightSet bool
 	}
 	var rss []rsSeen
+	// methodSet: an lb_kind / lvs_method was read so far. keepalived
+	// gives a real or sorry server the virtual server's method and tunnel
+	// as they are when its block starts; one written before any lb_kind
+	// gets the virtual server's final ones.
+	methodSet := false
 	seen := map[string]Pos{}
 	for _, n := range blk.children {
 		seen[n.key] = n.pos
@@ -292,8 +359,8 @@ func (b *builder) virtualServer(blk *node) {
 				}
 			}
 		case "lb_kind", "lvs_method":
-			if m, ok := b.method(n); ok {
-				vs.Method = m
+			if m, t, ok := b.method(n, vs.Tunnel); ok {
+				vs.Method, vs.Tunnel, methodSet = m, t, true
 			}
 		case "flag-1", "flag-2", "flag-3":
 			vs.SchedFlags = append(vs.SchedFlags, n.key)
@@ -397,7 +464,10 @@ func (b *builder) virtualServer(blk *node) {
 			if !ok {
 				continue
 			}
-			ss := &SorryServer{Addr: a}
+			ss := &SorryServer{Addr: a, Tunnel: vs.Tunnel}
+			if methodSet {
+				ss.Method = vs.Method
+			}
 			if len(n.args) > 1 {
 				if ss.Port, ok = b.port(n, n.args[1].text); !ok {
 					continue
@@ -407,15 +477,24 @@ func (b *builder) virtualServer(blk *node) {
 		case "sorry_server_inhibit":
 			vs.SorryServerInhibit = true
 		case "sorry_server_lvs_method":
-			if m, ok := b.method(n); ok && vs.SorryServer != nil {
-				vs.SorryServer.Method = m
+			ss := vs.SorryServer
+			if ss == nil {
+				b.d.warnf(n.pos, n.key, "used before or without sorry_server: ignored, as keepalived does")
+				continue
+			}
+			if m, t, ok := b.method(n, ss.Tunnel); ok {
+				ss.Method, ss.Tunnel = m, t
 			}
 		case "snmp_name":
 		case "real_server":
 			if !b.needBlock(n) {
 				continue
 			}
-			rs, rh, checkers, ch := b.realServer(n)
+			inherit := ""
+			if methodSet {
+				inherit = vs.Method
+			}
+			rs, rh, checkers, ch := b.realServer(n, inherit, vs.Tunnel)
 			if rs != nil {
 				rss = append(rss, rsSeen{rs, rh, checkers, ch, hasChild(n, "weight")})
 			}
@@ -447,7 +526,7 @@ func (b *builder) virtualServer(blk *node) {
 		}
 	}
 	if vs.SorryServer != nil && vs.SorryServer.Method == "" {
-		vs.SorryServer.Method = vs.Method
+		vs.SorryServer.Method, vs.SorryServer.Tunnel = vs.Method, vs.Tunnel
 	}
 	if ss := vs.SorryServer; ss != nil && ss.Method != MethodNAT && vs.Group == "" {
 		// As for real servers: unless NAT, the sorry server listens on
@@ -480,7 +559,7 @@ func (b *builder) virtualServer(blk *node) {
 	for _, r := range rss {
 		rs := r.rs
 		if rs.Method == "" {
-			rs.Method = vs.Method
+			rs.Method, rs.Tunnel = vs.Method, vs.Tunnel
 		}
 		if vsFamily != 0 && familyOf(rs.Addr) != vsFamily && rs.Method != MethodTUN {
 			b.d.errorf(rs.Pos, "real_server", "%s is not IPv%d like the virtual server (only TUN may differ)", rs.Addr, vsFamily)
@@ -715,7 +794,9 @@ func contains(list []string, s string) bool {
 
 // ---- real_server ----
 
-func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []inherited) {
+// method and tunnel are what the real server has from the virtual server
+// when its block starts ("" when no lb_kind was read yet).
+func (b *builder) realServer(blk *node, method string, tunnel Tunnel) (*RealServer, inherited, []*Checker, []inherited) {
 	var h inherited
 	if len(blk.args) == 0 {
 		b.d.errorf(blk.pos, blk.key, "needs an address")
@@ -725,7 +806,7 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 	if !ok {
 		return nil, h, nil, nil
 	}
-	rs := &RealServer{Pos: blk.pos, Addr: a, Weight: 1}
+	rs := &RealServer{Pos: blk.pos, Addr: a, Weight: 1, Method: method, Tunnel: tunnel}
 	if len(blk.args) > 1 {
 		// Port 0 (fwmark and all-port services): the virtual server's.
 		if rs.Port, ok = b.portOrZero(blk, blk.args[1].text); !ok {
@@ -744,8 +825,8 @@ func (b *builder) realServer(blk *node) (*RealServer, inherited, []*Checker, []i
 				rs.Weight = v
 			}
 		case "lvs_method": // keepalived knows no lb_kind in a real_server
-			if m, ok := b.method(n); ok {
-				rs.Method = m
+			if m, t, ok := b.method(n, rs.Tunnel); ok {
+				rs.Method, rs.Tunnel = m, t
 			}
 		case "notify_up":
 			rs.NotifyUp, _ = b.scriptArg(n)

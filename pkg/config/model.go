@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/xdpvip/xdpvip/pkg/lvs"
 )
 
 // Pos is where a keyword, block or object was written.
@@ -378,6 +380,35 @@ const (
 	MethodTUN = "TUN"
 )
 
+// Tunnel is how a TUN server's packets are encapsulated. keepalived reads
+// it after any forwarding method (and keeps it; only TUN uses it); the
+// default is IP-in-IP without checksums.
+type Tunnel struct {
+	// Type is lvs.TunnelIPIP (default), lvs.TunnelGUE or lvs.TunnelGRE:
+	// keepalived's words ("type ipip|gue|gre").
+	Type string `json:"type"`
+	// Port is the GUE destination UDP port; 0 for the other types.
+	Port uint16 `json:"port"`
+	// Csum is lvs.TunnelNoCsum (default), lvs.TunnelCsum or
+	// lvs.TunnelRemCsum (GUE only); IP-in-IP has no checksum option.
+	Csum string `json:"csum"`
+}
+
+// DefaultTunnel is keepalived's tunnel when none is written.
+var DefaultTunnel = Tunnel{Type: lvs.TunnelIPIP, Csum: lvs.TunnelNoCsum}
+
+// LVS is the tunnel in the lvs model's type.
+func (t Tunnel) LVS() lvs.Tunnel { return lvs.Tunnel{Type: t.Type, Port: t.Port, Csum: t.Csum} }
+
+// Forwarding is a server's method as `xdpvip check-config` prints it: with
+// the tunnel in keepalived's words for TUN ("TUN type gue port 6080 csum").
+func Forwarding(method string, t Tunnel) string {
+	if method != MethodTUN {
+		return method
+	}
+	return method + " " + t.LVS().Options()
+}
+
 // VirtualServerGroupEntry is one line of a virtual_server_group: an address
 // range with an optional port, or a fwmark.
 type VirtualServerGroupEntry struct {
@@ -404,6 +435,7 @@ type SorryServer struct {
 	Addr   netip.Addr `json:"ip"`
 	Port   uint16
 	Method string `json:"lb_kind"`
+	Tunnel Tunnel `json:"tunnel"`
 }
 
 // VirtualServer is a virtual_server block, keyed by exactly one of
@@ -420,8 +452,10 @@ type VirtualServer struct {
 	Scheduler  string   `json:"lb_algo"`
 	SchedFlags []string `json:"sched_flags"` // flag-1, sh-port, mh-fallback, ...
 	OPS        bool
-	// Method is MethodNAT (default), MethodDR or MethodTUN.
+	// Method is MethodNAT (default), MethodDR or MethodTUN, and Tunnel
+	// the tunnel options written with it (DefaultTunnel when none).
 	Method string `json:"lb_kind"`
+	Tunnel Tunnel `json:"tunnel"`
 	// PersistenceTimeout is 0 when not persistent; "persistence_timeout"
 	// without a value means 360s.
 	PersistenceTimeout time.Duration
@@ -477,6 +511,7 @@ type RealServer struct {
 	Port             uint16
 	Weight           int    // default 1
 	Method           string `json:"lb_kind"`
+	Tunnel           Tunnel `json:"tunnel"`
 	InhibitOnFailure bool
 	NotifyUp         ScriptCmd
 	NotifyDown       ScriptCmd

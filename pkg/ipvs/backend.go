@@ -251,6 +251,38 @@ func (b *Backend) Stats() ([]lvs.ServiceStats, error) {
 	return out, nil
 }
 
+// Destinations reads the real servers the kernel has for a service, in
+// the lvs model's terms (destFromKernel: method, weight, tunnel), sorted
+// by address and port: what Apply programmed, as the kernel reports it.
+func (b *Backend) Destinations(key lvs.ServiceKey) ([]lvs.Dest, error) {
+	nk, err := normalKey(key)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	have, err := b.kernelServices()
+	if err != nil {
+		return nil, err
+	}
+	hs, ok := have[nk]
+	if !ok {
+		return nil, fmt.Errorf("ipvs: %s: %w", keyString(nk), os.ErrNotExist)
+	}
+	list, err := b.client.Destinations(hs)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("ipvs: %s: list real servers: %w", keyString(nk), err)
+	}
+	out := make([]lvs.Dest, 0, len(list))
+	for _, d := range list {
+		out = append(out, destFromKernel(d.Destination))
+	}
+	slices.SortFunc(out, func(x, y lvs.Dest) int {
+		return netip.AddrPortFrom(x.Addr, x.Port).Compare(netip.AddrPortFrom(y.Addr, y.Port))
+	})
+	return out, nil
+}
+
 // pickStats prefers the 64-bit counters, which kernels since 4.1 send.
 func pickStats(s64, s32 kipvs.Stats) kipvs.Stats {
 	if s64 != (kipvs.Stats{}) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,12 +316,13 @@ func TestName(t *testing.T) {
 }
 
 // FuzzToKernel checks that any service either converts or fails with
-// ErrInvalidService, never panics, and that a converted key reads back
-// as itself.
+// ErrInvalidService, never panics, and that a converted key (and real
+// server, with its tunnel) reads back as itself.
 func FuzzToKernel(f *testing.F) {
-	f.Add(uint8(6), []byte{192, 168, 12, 211}, uint16(80), uint32(0), uint8(0), "wrr", int64(50e9), 0, []byte{192, 168, 28, 103}, 1, "DR")
-	f.Add(uint8(0), []byte{}, uint16(0), uint32(3), uint8(6), "sh", int64(0), 64, []byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 0, "TUN")
-	f.Fuzz(func(t *testing.T, proto uint8, addr []byte, port uint16, mark uint32, fam uint8, algo string, timeout int64, gran int, daddr []byte, w int, method string) {
+	f.Add(uint8(6), []byte{192, 168, 12, 211}, uint16(80), uint32(0), uint8(0), "wrr", int64(50e9), 0, []byte{192, 168, 28, 103}, 1, "DR", "", uint16(0), "")
+	f.Add(uint8(0), []byte{}, uint16(0), uint32(3), uint8(6), "sh", int64(0), 64, []byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 0, "TUN", "gue", uint16(6080), "remcsum")
+	f.Add(uint8(17), []byte{10, 0, 0, 1}, uint16(53), uint32(0), uint8(0), "rr", int64(0), 0, []byte{10, 0, 0, 2}, 3, "tun", "GRE", uint16(0), "csum")
+	f.Fuzz(func(t *testing.T, proto uint8, addr []byte, port uint16, mark uint32, fam uint8, algo string, timeout int64, gran int, daddr []byte, w int, method, tunType string, tunPort uint16, csum string) {
 		a, _ := netip.AddrFromSlice(addr)
 		d, _ := netip.AddrFromSlice(daddr)
 		s := lvs.Service{
@@ -328,7 +330,7 @@ func FuzzToKernel(f *testing.F) {
 			Scheduler:              algo,
 			PersistenceTimeout:     time.Duration(timeout),
 			PersistenceGranularity: gran,
-			Dests:                  []lvs.Dest{{Addr: d, Port: port, Weight: w, Method: method}},
+			Dests:                  []lvs.Dest{{Addr: d, Port: port, Weight: w, Method: method, Tunnel: lvs.Tunnel{Type: tunType, Port: tunPort, Csum: csum}}},
 		}
 		ks, err := toKernel(s)
 		if err != nil {
@@ -342,6 +344,18 @@ func FuzzToKernel(f *testing.F) {
 		}
 		if !ks.svc.Netmask.IsValid() {
 			t.Fatalf("netmask missing: %+v", ks.svc)
+		}
+		kd := ks.dests[ks.order[0]]
+		back := destFromKernel(kd)
+		want := lvs.Dest{Addr: d.Unmap(), Port: port, Weight: w, Method: strings.ToUpper(method)}
+		if want.Method == "" {
+			want.Method = "NAT"
+		}
+		if want.Method == "TUN" {
+			want.Tunnel, _ = lvs.NormalizeTunnel(s.Dests[0].Tunnel)
+		}
+		if back != want {
+			t.Fatalf("real server %+v reads back as %+v; want %+v", kd, back, want)
 		}
 	})
 }

@@ -196,13 +196,84 @@ func toKernelDest(d lvs.Dest) (kipvs.Destination, error) {
 	if addr.Is6() {
 		fam = kipvs.INET6
 	}
-	return kipvs.Destination{
+	kd := kipvs.Destination{
 		Address:   addr,
 		Port:      d.Port,
 		Family:    fam,
 		FwdMethod: fwd,
 		Weight:    uint32(d.Weight),
-	}, nil
+	}
+	if fwd == kipvs.Tunnel {
+		// Other methods send the zero tunnel (keepalived sends the
+		// options it read after any method; the kernel uses them only for
+		// TUN).
+		if kd.TunnelType, kd.TunnelPort, kd.TunnelFlags, err = KernelTunnel(d.Tunnel); err != nil {
+			return kipvs.Destination{}, fmt.Errorf("real server %s: %w", addr, err)
+		}
+	}
+	return kd, nil
+}
+
+// The kernel's tunnel types and encapsulation flags (include/uapi/linux/
+// ip_vs.h: IP_VS_CONN_F_TUNNEL_TYPE_IPIP 0, _GUE 1, _GRE 2;
+// IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM 0, _CSUM 1, _REMCSUM 2) by the lvs
+// model's normalised words ("" for the defaults).
+var (
+	kernelTunnelTypes = map[string]kipvs.TunnelType{"": kipvs.IPIP, lvs.TunnelGUE: kipvs.GUE, lvs.TunnelGRE: kipvs.GRE}
+	kernelTunnelFlags = map[string]kipvs.TunnelFlags{"": kipvs.TunnelEncapNoChecksum, lvs.TunnelCsum: kipvs.TunnelEncapChecksum,
+		lvs.TunnelRemCsum: kipvs.TunnelEncapRemoteChecksum}
+)
+
+// KernelTunnel returns a TUN real server's tunnel in the kernel's terms
+// (IPVS_DEST_ATTR_TUN_TYPE, _TUN_PORT, _TUN_FLAGS), after checking it as
+// keepalived does (lvs.NormalizeTunnel).
+func KernelTunnel(t lvs.Tunnel) (kipvs.TunnelType, uint16, kipvs.TunnelFlags, error) {
+	n, err := lvs.NormalizeTunnel(t)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%w: %v", ErrInvalidService, err)
+	}
+	return kernelTunnelTypes[n.Type], n.Port, kernelTunnelFlags[n.Csum], nil
+}
+
+// wordOf returns the key of m whose value is v, or "" and false.
+func wordOf[V comparable](m map[string]V, v V) (string, bool) {
+	for k, x := range m {
+		if x == v {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// destFromKernel is a real server read from the kernel in the lvs model's
+// terms: the method, weight and (for TUN) the tunnel, normalised as the
+// Manager normalises them, so it compares equal to the Dest that created it.
+// A tunnel type or flag this code does not know is kept as its number
+// ("type 7", "flags 0x10").
+func destFromKernel(d kipvs.Destination) lvs.Dest {
+	out := lvs.Dest{Addr: d.Address.Unmap(), Port: d.Port, Weight: int(d.Weight)}
+	switch d.FwdMethod {
+	case kipvs.DirectRoute:
+		out.Method = "DR"
+	case kipvs.Masquerade:
+		out.Method = "NAT"
+	case kipvs.Tunnel:
+		out.Method = "TUN"
+	default:
+		out.Method = d.FwdMethod.String()
+	}
+	if d.FwdMethod != kipvs.Tunnel {
+		return out
+	}
+	var ok bool
+	if out.Tunnel.Type, ok = wordOf(kernelTunnelTypes, d.TunnelType); !ok {
+		out.Tunnel.Type = fmt.Sprintf("type %d", d.TunnelType)
+	}
+	if out.Tunnel.Csum, ok = wordOf(kernelTunnelFlags, d.TunnelFlags); !ok {
+		out.Tunnel.Csum = fmt.Sprintf("flags %#x", uint16(d.TunnelFlags))
+	}
+	out.Tunnel.Port = d.TunnelPort
+	return out
 }
 
 // serviceChanged tells whether the kernel's service differs from the

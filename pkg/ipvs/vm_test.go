@@ -315,6 +315,100 @@ func TestVMSchedulersProtocolsMethods(t *testing.T) {
 	}
 }
 
+// TestVMTunnels programs TUN real servers with every tunnel keepalived
+// 2.2.7 knows (IP-in-IP, GUE with each checksum option, GRE with and
+// without checksums, an IPv6 real server behind the IPv4 VIP) and reads
+// them back from the kernel: over netlink (Backend.Destinations and the
+// raw attributes) and, where the guest's ipvsadm has it, --tun-info. A
+// tunnel change alone reaches the kernel.
+func TestVMTunnels(t *testing.T) {
+	inGuest(t)
+	key := lvs.ServiceKey{Proto: lvs.ProtoUDP, Addr: netip.MustParseAddr("10.1.0.9"), Port: 53}
+	dests := []lvs.Dest{
+		{Addr: netip.MustParseAddr("10.2.0.1"), Port: 53, Weight: 1, Method: "TUN"},
+		{Addr: netip.MustParseAddr("10.2.0.2"), Port: 53, Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6080}},
+		{Addr: netip.MustParseAddr("10.2.0.3"), Port: 53, Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6081, Csum: "csum"}},
+		{Addr: netip.MustParseAddr("10.2.0.4"), Port: 53, Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6082, Csum: "remcsum"}},
+		{Addr: netip.MustParseAddr("10.2.0.5"), Port: 53, Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gre"}},
+		{Addr: netip.MustParseAddr("10.2.0.6"), Port: 53, Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gre", Csum: "csum"}},
+		{Addr: netip.MustParseAddr("10.2.0.7"), Port: 53, Weight: 1, Method: "DR"},
+		{Addr: netip.MustParseAddr("2001:db8::8"), Port: 53, Weight: 1, Method: "TUN", Tunnel: lvs.Tunnel{Type: "gue", Port: 6083}},
+	}
+	b, _ := newRecorded(t)
+	check := func(step string, want []lvs.Dest) {
+		t.Helper()
+		if err := b.Apply([]lvs.Service{{Key: key, Scheduler: "rr", Dests: want}}); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		got, err := b.Destinations(key)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the kernel has\n%v\nwant\n%v", step, got, want)
+		}
+	}
+	check("create", dests)
+	// The raw attributes: the kernel's numbers (ip_vs.h).
+	c, err := kipvs.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Service(kipvs.Service{Address: key.Addr, Port: key.Port, Protocol: kipvs.UDP, Family: kipvs.INET})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.Destinations(svc.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbers := map[string]string{}
+	for _, d := range raw {
+		numbers[d.Address.String()] = fmt.Sprintf("%v type %d port %d flags %d", d.FwdMethod, d.TunnelType, d.TunnelPort, d.TunnelFlags)
+	}
+	for addr, w := range map[string]string{
+		"10.2.0.1": "Tunnel type 0 port 0 flags 0", "10.2.0.2": "Tunnel type 1 port 6080 flags 0",
+		"10.2.0.3": "Tunnel type 1 port 6081 flags 1", "10.2.0.4": "Tunnel type 1 port 6082 flags 2",
+		"10.2.0.5": "Tunnel type 2 port 0 flags 0", "10.2.0.6": "Tunnel type 2 port 0 flags 1",
+		"10.2.0.7": "DirectRoute type 0 port 0 flags 0", "2001:db8::8": "Tunnel type 1 port 6083 flags 0",
+	} {
+		if numbers[addr] != w {
+			t.Errorf("%s: kernel attributes %q, want %q", addr, numbers[addr], w)
+		}
+	}
+	// ipvsadm 1.31's TunnelInfo column (pkg/lvs's list_test.go holds
+	// xdpvip lvs --tun-info to the same lines).
+	if out, err := exec.Command("ipvsadm", "-Ln", "--tun-info").CombinedOutput(); err != nil {
+		t.Errorf("ipvsadm -Ln --tun-info: %v: %s", err, out)
+	} else {
+		t.Logf("ipvsadm -Ln --tun-info:\n%s", out)
+		for _, l := range []string{
+			"  -> 10.2.0.1:53                  Tunnel  ipip          1      0          0",
+			"  -> 10.2.0.2:53                  Tunnel  gue:6080:-c   1      0          0",
+			"  -> 10.2.0.3:53                  Tunnel  gue:6081:+c   1      0          0",
+			"  -> 10.2.0.4:53                  Tunnel  gue:6082:r+c  1      0          0",
+			"  -> 10.2.0.5:53                  Tunnel  gre:-c        1      0          0",
+			"  -> 10.2.0.6:53                  Tunnel  gre:+c        1      0          0",
+			"  -> 10.2.0.7:53                  Route   n/a           1      0          0",
+			"  -> [2001:db8::8]:53             Tunnel  gue:6083:-c   1      0          0",
+		} {
+			if !strings.Contains(string(out), l+" ") {
+				t.Errorf("ipvsadm --tun-info lacks %q", l)
+			}
+		}
+	}
+	// Only tunnels change: ipip -> gre csum, gue port and checksum, gre -> ipip.
+	changed := slices.Clone(dests)
+	changed[0].Tunnel = lvs.Tunnel{Type: "gre", Csum: "csum"}
+	changed[1].Tunnel = lvs.Tunnel{Type: "gue", Port: 7080, Csum: "remcsum"}
+	changed[4].Tunnel = lvs.Tunnel{}
+	check("tunnels changed", changed)
+	_, r := newRecorded(t)
+	if err := NewWithClient(r).Apply([]lvs.Service{{Key: key, Scheduler: "rr", Dests: changed}}); err != nil || len(r.calls) != 0 {
+		t.Errorf("a fresh backend re-applying the tunnels: err %v, calls %q; want none", err, r.calls)
+	}
+}
+
 // inNetns runs fn on a thread switched into the named network namespace;
 // sockets fn creates stay in it. The thread is discarded afterwards.
 func inNetns(name string, fn func() error) error {

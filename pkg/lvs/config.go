@@ -40,8 +40,11 @@ type VirtualServer struct {
 	// Scheduler is lb_algo; "" means DefaultScheduler.
 	Scheduler string
 	// Method is lb_kind / lvs_method for real servers that name none:
-	// "DR", "NAT" or "TUN" (any case); "" means DefaultMethod.
+	// "DR", "NAT" or "TUN" (any case); "" means DefaultMethod. Tunnel
+	// goes with it (used when Method is TUN; the zero value is IP-in-IP
+	// without checksums).
 	Method                 string
+	Tunnel                 Tunnel
 	PersistenceTimeout     time.Duration
 	PersistenceGranularity int
 	// OnePacket is keepalived's "ops" (one-packet scheduling, UDP).
@@ -74,8 +77,12 @@ type RealServer struct {
 	// daemon fills it in). A misc_dynamic checker may override it at run
 	// time with Manager.SetWeight.
 	Weight int
-	// Method overrides the virtual server's forwarding method.
+	// Method overrides the virtual server's forwarding method, and
+	// Tunnel its tunnel: with Method "" the real server takes both from
+	// the virtual server (as keepalived's real servers do), and Tunnel
+	// must be zero.
 	Method string
+	Tunnel Tunnel
 	// InhibitOnFailure and Alpha override the virtual server's setting
 	// when not nil.
 	InhibitOnFailure *bool
@@ -89,10 +96,33 @@ type SorryServer struct {
 	Port uint16
 	// Weight 0 means DefaultWeight.
 	Weight int
+	// Method and Tunnel are as in RealServer.
 	Method string
+	Tunnel Tunnel
 	// Inhibit (sorry_server_inhibit) keeps the sorry server listed with
 	// weight 0 while the real servers serve, instead of removing it.
 	Inhibit bool
+}
+
+// normalizeForwarding returns a server's method (DR, NAT or TUN) and,
+// for TUN, its normalised tunnel (NormalizeTunnel; zero for the other
+// methods, which use none). With m "" the server has the inherited method
+// and tunnel, and its own tunnel must be zero.
+func normalizeForwarding(m string, t Tunnel, inheritedMethod string, inheritedTunnel Tunnel) (string, Tunnel, error) {
+	if m == "" {
+		if t != (Tunnel{}) {
+			return "", Tunnel{}, fmt.Errorf("tunnel (%s) without a forwarding method", t.Options())
+		}
+		t = inheritedTunnel
+	}
+	method, err := normalizeMethod(m, inheritedMethod)
+	if err != nil || method != "TUN" {
+		return method, Tunnel{}, err
+	}
+	if t, err = NormalizeTunnel(t); err != nil {
+		return "", Tunnel{}, err
+	}
+	return method, t, nil
 }
 
 // normalizeMethod returns DR, NAT or TUN.

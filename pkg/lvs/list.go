@@ -17,6 +17,9 @@ type ListOptions struct {
 	// Rate prints the counters (already per-second, see Rates) in the
 	// layout of `ipvsadm -Ln --rate`.
 	Rate bool
+	// TunInfo adds ipvsadm 1.31's TunnelInfo column (`ipvsadm -Ln
+	// --tun-info`): "ipip", "gue:6080:-c", "gre:+c", "n/a" unless TUN.
+	TunInfo bool
 	// JSON prints the views as a JSON document instead of text.
 	JSON bool
 	// Dataplane names the backend in the header line ("xdp", "ipvs").
@@ -60,6 +63,9 @@ func WriteList(w io.Writer, views []ServiceView, opts ListOptions) error {
 	case opts.Stats:
 		fmt.Fprintf(bw, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
 			"Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+	case opts.TunInfo:
+		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n" +
+			"  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n")
 	default:
 		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n" +
 			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
@@ -134,7 +140,11 @@ func writeService(w *bufio.Writer, v *ServiceView, opts ListOptions) {
 		if d.Programmed {
 			weight = strconv.Itoa(d.Weight)
 		}
-		fmt.Fprintf(w, "  -> %-28s %-7s %-6s %-10d %-10d", dname, forwardName(d.Method), weight, d.ActiveConn, d.InactConn)
+		if opts.TunInfo {
+			fmt.Fprintf(w, "  -> %-28s %-7s %-13s %-6s %-10d %-10d", dname, forwardName(d.Method), tunnelInfo(d.Tunnel), weight, d.ActiveConn, d.InactConn)
+		} else {
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6s %-10d %-10d", dname, forwardName(d.Method), weight, d.ActiveConn, d.InactConn)
+		}
 		if marker != "" {
 			w.WriteString(" " + marker)
 		}
@@ -175,6 +185,23 @@ func forwardName(method string) string {
 		return "Tunnel"
 	}
 	return method
+}
+
+// tunnelInfo is ipvsadm 1.31's TunnelInfo column: "ipip", "gue:PORT:C" or
+// "gre:C" with C "-c" (nocsum), "+c" (csum) or "r+c" (remcsum); "n/a"
+// for a server that is not TUN.
+func tunnelInfo(t *TunnelView) string {
+	if t == nil {
+		return "n/a"
+	}
+	csum := map[string]string{TunnelNoCsum: "-c", TunnelCsum: "+c", TunnelRemCsum: "r+c"}[t.Csum]
+	switch t.Type {
+	case TunnelIPIP:
+		return "ipip"
+	case TunnelGUE:
+		return fmt.Sprintf("gue:%d:%s", t.Port, csum)
+	}
+	return t.Type + ":" + csum
 }
 
 // addrPort formats like ipvsadm -n: 192.0.2.1:80, [2001:db8::1]:80.

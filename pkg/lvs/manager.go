@@ -68,6 +68,7 @@ type vsState struct {
 type rsState struct {
 	key     RealServerKey
 	method  string
+	tunnel  Tunnel // normalised; zero unless method is TUN
 	inhibit bool
 	// configured is the configured weight, weight the effective one
 	// (configured, or set by SetWeight).
@@ -153,11 +154,11 @@ func newVSState(vs *VirtualServer) (*vsState, error) {
 	if st.cfg.Scheduler == "" {
 		st.cfg.Scheduler = DefaultScheduler
 	}
-	method, err := normalizeMethod(vs.Method, DefaultMethod)
+	method, tunnel, err := normalizeForwarding(vs.Method, vs.Tunnel, DefaultMethod, Tunnel{})
 	if err != nil {
 		return nil, err
 	}
-	st.cfg.Method = method
+	st.cfg.Method, st.cfg.Tunnel = method, tunnel
 	if st.cfg.Quorum == 0 {
 		st.cfg.Quorum = DefaultQuorum
 	}
@@ -186,11 +187,11 @@ func newVSState(vs *VirtualServer) (*vsState, error) {
 		if _, dup := st.byKey[key]; dup {
 			return nil, fmt.Errorf("real server %s configured twice", key)
 		}
-		m, err := normalizeMethod(r.Method, method)
+		m, t, err := normalizeForwarding(r.Method, r.Tunnel, method, tunnel)
 		if err != nil {
 			return nil, fmt.Errorf("real server %s: %v", key, err)
 		}
-		rs := &rsState{key: key, method: m, inhibit: vs.InhibitOnFailure, configured: r.Weight, weight: r.Weight, up: !vs.Alpha}
+		rs := &rsState{key: key, method: m, tunnel: t, inhibit: vs.InhibitOnFailure, configured: r.Weight, weight: r.Weight, up: !vs.Alpha}
 		if r.InhibitOnFailure != nil {
 			rs.inhibit = *r.InhibitOnFailure
 		}
@@ -215,7 +216,7 @@ func newVSState(vs *VirtualServer) (*vsState, error) {
 		if s.Weight < 0 {
 			return nil, fmt.Errorf("sorry server weight %d is negative", s.Weight)
 		}
-		if s.Method, err = normalizeMethod(s.Method, method); err != nil {
+		if s.Method, s.Tunnel, err = normalizeForwarding(s.Method, s.Tunnel, method, tunnel); err != nil {
 			return nil, fmt.Errorf("sorry server: %v", err)
 		}
 		if _, dup := st.byKey[RealServerKey{s.Addr, s.Port}]; dup {
@@ -254,7 +255,7 @@ func (st *vsState) buildDests() []Dest {
 	dests := make([]Dest, 0, len(st.reals)+1)
 	sorry := st.sorryInUse()
 	for _, rs := range st.reals {
-		d := Dest{Addr: rs.key.Addr, Port: rs.key.Port, Method: rs.method}
+		d := Dest{Addr: rs.key.Addr, Port: rs.key.Port, Method: rs.method, Tunnel: rs.tunnel}
 		switch {
 		case rs.up && !sorry:
 			d.Weight = rs.weight
@@ -268,7 +269,7 @@ func (st *vsState) buildDests() []Dest {
 		dests = append(dests, d)
 	}
 	if s := st.sorry; s != nil && (sorry || s.Inhibit) {
-		d := Dest{Addr: s.Addr, Port: s.Port, Method: s.Method}
+		d := Dest{Addr: s.Addr, Port: s.Port, Method: s.Method, Tunnel: s.Tunnel}
 		if sorry {
 			d.Weight = s.Weight
 		}

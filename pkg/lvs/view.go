@@ -43,6 +43,8 @@ type DestView struct {
 	Addr   netip.Addr `json:"address"`
 	Port   uint16     `json:"port"`
 	Method string     `json:"method"` // DR, NAT, TUN
+	// Tunnel is a TUN server's encapsulation; nil for DR and NAT.
+	Tunnel *TunnelView `json:"tunnel,omitempty"`
 	// Weight is what the dataplane uses now (0 when not programmed);
 	// ConfiguredWeight is the configured one, EffectiveWeight the one in
 	// force (configured, or set by a misc_dynamic checker).
@@ -56,6 +58,21 @@ type DestView struct {
 	ActiveConn       uint64 `json:"active_conns"`
 	InactConn        uint64 `json:"inactive_conns"`
 	Counters
+}
+
+// TunnelView is a TUN server's tunnel in a listing, in keepalived's words
+// with the defaults spelled out.
+type TunnelView struct {
+	Type string `json:"type"`           // ipip, gue, gre
+	Port uint16 `json:"port,omitempty"` // gue's UDP port
+	Csum string `json:"csum"`           // nocsum, csum, remcsum
+}
+
+func tunnelView(method string, t Tunnel) *TunnelView {
+	if method != "TUN" {
+		return nil
+	}
+	return &TunnelView{Type: t.TypeName(), Port: t.Port, Csum: t.CsumName()}
 }
 
 // Counters are connection, packet and byte counters.
@@ -128,7 +145,7 @@ func (st *vsState) view(stats *ServiceStats) ServiceView {
 	}
 	sorry := st.sorryInUse()
 	for _, rs := range st.reals {
-		dv := DestView{Addr: rs.key.Addr, Port: rs.key.Port, Method: rs.method, ConfiguredWeight: rs.configured, EffectiveWeight: rs.weight, Up: rs.up}
+		dv := DestView{Addr: rs.key.Addr, Port: rs.key.Port, Method: rs.method, Tunnel: tunnelView(rs.method, rs.tunnel), ConfiguredWeight: rs.configured, EffectiveWeight: rs.weight, Up: rs.up}
 		switch {
 		case rs.up && sorry:
 			dv.State = StateStandby
@@ -142,7 +159,7 @@ func (st *vsState) view(stats *ServiceStats) ServiceView {
 		add(dv)
 	}
 	if s := st.sorry; s != nil {
-		dv := DestView{Addr: s.Addr, Port: s.Port, Method: s.Method, ConfiguredWeight: s.Weight, EffectiveWeight: s.Weight, Up: true, Sorry: true}
+		dv := DestView{Addr: s.Addr, Port: s.Port, Method: s.Method, Tunnel: tunnelView(s.Method, s.Tunnel), ConfiguredWeight: s.Weight, EffectiveWeight: s.Weight, Up: true, Sorry: true}
 		switch {
 		case sorry:
 			dv.State = StateSorry

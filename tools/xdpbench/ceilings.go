@@ -34,6 +34,7 @@ const (
 	pathCeiling       = "xdp-ceiling (MAC swap + XDP_TX, trivial)"
 	pathKernelForward = "kernel-forward (ip_forward, route to the real server)"
 	pathNftFwd        = "nft-fwd (netdev ingress, fwd to the real server)"
+	pathSink          = "generator only (counting XDP_DROP on lb0)"
 )
 
 // nftTable is the nftables table nft-fwd creates in the LB namespace
@@ -43,14 +44,30 @@ const nftTable = "xdpbench"
 // macSwapProgram is the ceiling: swap the Ethernet addresses, count, XDP_TX.
 // Frames shorter than an Ethernet header pass.
 func macSwapProgram(count *ebpf.Map) (*ebpf.Program, error) {
-	return ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "xdpbench_swap", Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{
-			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // xdp_md.data
-			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // xdp_md.data_end
-			asm.Mov.Reg(asm.R4, asm.R2),
-			asm.Add.Imm(asm.R4, 12),
-			asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+	return countingProgram("xdpbench_swap", count, true)
+}
+
+// sinkProgram is the generator-only baseline: count and XDP_DROP, the
+// least any path can do with a frame.
+func sinkProgram(count *ebpf.Map) (*ebpf.Program, error) {
+	return countingProgram("xdpbench_drop", count, false)
+}
+
+// countingProgram counts each frame in count's slot 0 and returns XDP_TX
+// with the MACs swapped (swap) or XDP_DROP. Frames shorter than an
+// Ethernet header pass.
+func countingProgram(name string, count *ebpf.Map, swap bool) (*ebpf.Program, error) {
+	action := int32(1) // XDP_DROP
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // xdp_md.data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // xdp_md.data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 12),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+	}
+	if swap {
+		action = 3 // XDP_TX
+		insns = append(insns,
 			asm.LoadMem(asm.R4, asm.R2, 0, asm.Word), // destination MAC
 			asm.LoadMem(asm.R5, asm.R2, 4, asm.Half),
 			asm.LoadMem(asm.R6, asm.R2, 6, asm.Word), // source MAC
@@ -59,24 +76,28 @@ func macSwapProgram(count *ebpf.Map) (*ebpf.Program, error) {
 			asm.StoreMem(asm.R2, 4, asm.R7, asm.Half),
 			asm.StoreMem(asm.R2, 6, asm.R4, asm.Word),
 			asm.StoreMem(asm.R2, 10, asm.R5, asm.Half),
-			asm.StoreImm(asm.R10, -4, 0, asm.Word), // key 0
-			asm.LoadMapPtr(asm.R1, count.FD()),
-			asm.Mov.Reg(asm.R2, asm.R10),
-			asm.Add.Imm(asm.R2, -4),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, "tx"),
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-			asm.Add.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-			asm.Mov.Imm(asm.R0, 3).WithSymbol("tx"), // XDP_TX
-			asm.Return(),
-			asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS
-			asm.Return(),
-		},
-	})
+		)
+	}
+	insns = append(insns,
+		asm.StoreImm(asm.R10, -4, 0, asm.Word), // key 0
+		asm.LoadMapPtr(asm.R1, count.FD()),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, action).WithSymbol("out"),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS
+		asm.Return(),
+	)
+	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: name, Type: ebpf.XDP, License: "GPL", Instructions: insns})
 }
 
-// ceiling is the MAC-swap program attached to an interface.
+// ceiling is a counting program (the MAC-swap ceiling or the sink)
+// attached to an interface.
 type ceiling struct {
 	count *ebpf.Map
 	prog  *ebpf.Program
@@ -84,22 +105,22 @@ type ceiling struct {
 	iface string
 }
 
-// attachCeiling loads the MAC-swap program and attaches it to iface in ns
-// in driver mode.
-func attachCeiling(ns, iface string) (*ceiling, error) {
-	count, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xdpbench_swaps", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+// attachCeiling loads the program load makes (macSwapProgram or
+// sinkProgram) and attaches it to iface in ns in driver mode.
+func attachCeiling(ns, iface string, load func(*ebpf.Map) (*ebpf.Program, error)) (*ceiling, error) {
+	count, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xdpbench_count", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
-		return nil, fmt.Errorf("the ceiling's counter: %w", err)
+		return nil, fmt.Errorf("the baseline program's counter: %w", err)
 	}
-	prog, err := macSwapProgram(count)
+	prog, err := load(count)
 	if err != nil {
 		count.Close()
-		return nil, fmt.Errorf("loading the MAC-swap program: %w", err)
+		return nil, fmt.Errorf("loading the baseline program: %w", err)
 	}
 	c := &ceiling{count: count, prog: prog, ns: ns, iface: iface}
 	if err := c.setXDP(prog.FD()); err != nil {
 		c.close()
-		return nil, fmt.Errorf("attaching the MAC-swap program to %s: %w", iface, err)
+		return nil, fmt.Errorf("attaching the baseline program to %s: %w", iface, err)
 	}
 	return c, nil
 }
@@ -209,9 +230,10 @@ func deleteNftFwd(ns string) error {
 	return err
 }
 
-// baselines are the comparison paths' measurements.
+// baselines are the comparison paths' measurements, and the generator's
+// own rate (sink).
 type baselines struct {
-	forward, nft, ceiling result
+	sink, forward, nft, ceiling result
 }
 
 // measureBaselines measures the three comparison paths with the VIP
@@ -248,7 +270,7 @@ func (g generator) measureBaselines(ns, dir string, frames [][]byte) (out baseli
 		return out, err
 	}
 
-	c, err := attachCeiling(ns, lbIface)
+	c, err := attachCeiling(ns, lbIface, macSwapProgram)
 	if err != nil {
 		return out, err
 	}
@@ -256,7 +278,50 @@ func (g generator) measureBaselines(ns, dir string, frames [][]byte) (out baseli
 	if derr := c.detach(); err == nil {
 		err = derr
 	}
+	if err != nil {
+		return out, err
+	}
+
+	c, err = attachCeiling(ns, lbIface, sinkProgram)
+	if err != nil {
+		return out, err
+	}
+	out.sink, err = g.measure(pathSink, "its own per-CPU counter", frames, c.handled)
+	if derr := c.detach(); err == nil {
+		err = derr
+	}
 	return out, err
+}
+
+// netCost is a path's cost per frame on the core it shares with the
+// generator, less the generator's own: the live-frame generator, lb0's
+// receive path and the sink on gen0 all run on the generator's core, so
+// in one second offered·g + handled·p = 1, where g is the generator's
+// cost per frame, measured as 1/(the sink's rate: frames generated and
+// dropped at once in XDP on lb0). Then p = (1 − offered·g) / handled.
+// It is 0 when nothing was handled or the sink's rate is unknown, and it
+// counts the sink's drop as the generator's (so it is the cost beyond an
+// XDP_DROP).
+func netCost(r, sink result) (ns float64) {
+	if r.HandledPPS <= 0 || sink.HandledPPS <= 0 {
+		return 0
+	}
+	g := 1 / sink.HandledPPS
+	p := (1 - r.OfferedPPS*g) / r.HandledPPS
+	if p <= 0 {
+		return 0
+	}
+	return p * 1e9
+}
+
+// costRatio is b's net cost over a's: how many frames of path a the
+// core forwards in the time one of path b takes, generator aside.
+func costRatio(a, b, sink result) float64 {
+	ca, cb := netCost(a, sink), netCost(b, sink)
+	if ca <= 0 || cb <= 0 {
+		return 0
+	}
+	return cb / ca
 }
 
 // generatorBound says whether a path handled (nearly) all the generator

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -84,6 +85,46 @@ func TestMacSwapProgram(t *testing.T) {
 	}
 }
 
+// TestSinkProgram: the generator-only baseline drops every frame
+// untouched and counts it once.
+func TestSinkProgram(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loading a BPF program needs root")
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	count, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer count.Close()
+	prog, err := sinkProgram(count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	c := &ceiling{count: count, prog: prog}
+	in := udpFrames(1, lbMAC, genMAC, genAddr.Addr(), firstSrcPort, netip.AddrPortFrom(vipAddr, vipPort))[0]
+	out := make([]byte, len(in))
+	for i := 0; i < 2; i++ {
+		ret, err := prog.Run(&ebpf.RunOptions{Data: in, DataOut: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const xdpDrop = 1
+		if ret != xdpDrop {
+			t.Errorf("verdict %d, want XDP_DROP", ret)
+		}
+		if !bytes.Equal(out, in) {
+			t.Errorf("frame after the program:\n% x\nwant it unchanged:\n% x", out, in)
+		}
+	}
+	if n, err := c.handled(); err != nil || n != 2 {
+		t.Errorf("counted %d, %v; want 2", n, err)
+	}
+}
+
 func TestGeneratorBound(t *testing.T) {
 	for _, tc := range []struct {
 		offered, handled float64
@@ -92,5 +133,37 @@ func TestGeneratorBound(t *testing.T) {
 		if got := generatorBound(result{OfferedPPS: tc.offered, HandledPPS: tc.handled}); got != tc.want {
 			t.Errorf("generatorBound(offered %v, handled %v) = %v", tc.offered, tc.handled, got)
 		}
+	}
+}
+
+func TestNetCost(t *testing.T) {
+	sink := result{OfferedPPS: 2.5e6, HandledPPS: 2.5e6} // 400 ns per generated frame
+	for _, tc := range []struct {
+		name string
+		r    result
+		want float64
+	}{
+		// Everything offered handled: 1/handled − 1/sink.
+		{"generator-bound", result{OfferedPPS: 2e6, HandledPPS: 2e6}, 100},
+		{"kernel-bound", result{OfferedPPS: 1e6, HandledPPS: 1e6}, 600},
+		// Half the offered frames dropped at the ring: the core spent
+		// 2e6·400 ns generating and the rest (0.2 s) on 1e6 frames.
+		{"ring drops", result{OfferedPPS: 2e6, HandledPPS: 1e6}, 200},
+		{"nothing handled", result{OfferedPPS: 2e6}, 0},
+		{"faster than the sink (noise)", result{OfferedPPS: 2.6e6, HandledPPS: 2.6e6}, 0},
+	} {
+		if got := netCost(tc.r, sink); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("%s: netCost = %v ns; want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := netCost(result{OfferedPPS: 1e6, HandledPPS: 1e6}, result{}); got != 0 {
+		t.Errorf("netCost without a sink rate = %v; want 0", got)
+	}
+	fwd, tx := result{OfferedPPS: 1e6, HandledPPS: 1e6}, result{OfferedPPS: 2e6, HandledPPS: 2e6}
+	if got := costRatio(tx, fwd, sink); math.Abs(got-6) > 1e-9 {
+		t.Errorf("costRatio(tx, fwd) = %v; want 6 (600 ns / 100 ns)", got)
+	}
+	if got := costRatio(tx, result{}, sink); got != 0 {
+		t.Errorf("costRatio with an unmeasured path = %v; want 0", got)
 	}
 }

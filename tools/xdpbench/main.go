@@ -17,7 +17,14 @@
 //   - and what xdp-tx is compared with (ceilings.go), with its frames:
 //     xdp-ceiling (a trivial MAC-swap XDP_TX program), kernel-forward
 //     (ip_forward and a route) and nft-fwd (nftables netdev fwd). The
-//     report ends with xdp-tx's ratio to each.
+//     report ends with xdp-tx's ratio to each;
+//   - generator only: a counting XDP_DROP on lb0, the generator's own
+//     rate. With the live generator, the sender, lb0's receive path and
+//     the sink all run on one core, so a path's rate mixes its cost with
+//     the generator's, and once a path takes all that is offered its rate
+//     is the generator's. "net ns" takes the generator's share out
+//     (netCost in ceilings.go) and the "cost ratio" lines compare paths
+//     by it.
 //
 // The generator's own veth end carries an XDP_DROP program: XDP_TX into a
 // veth needs a program on the other end (issue 4), and it is the cheapest
@@ -118,6 +125,10 @@ type result struct {
 	HandledPPS float64 `json:"handled_pps"`
 	// Sent is trafgen's own total for the whole run, warm-up included.
 	Sent uint64 `json:"trafgen_sent"`
+	// NetCost is the path's cost per frame less the generator's
+	// (netCost); 0 when it cannot be derived (trafgen: the sender runs on
+	// its own core).
+	NetCost float64 `json:"net_cost_ns"`
 }
 
 // report is the JSON output.
@@ -134,6 +145,11 @@ type report struct {
 	TXOverCeiling float64 `json:"xdp_tx_over_ceiling"`
 	TXOverForward float64 `json:"xdp_tx_over_kernel_forward"`
 	TXOverNft     float64 `json:"xdp_tx_over_nft_fwd"`
+	// The same comparisons by net cost per frame (the generator's share
+	// of the core taken out): kernel-forward's cost over xdp-tx's, etc.
+	CostForwardOverTX float64 `json:"kernel_forward_cost_over_xdp_tx"`
+	CostNftOverTX     float64 `json:"nft_fwd_cost_over_xdp_tx"`
+	CostTXOverCeiling float64 `json:"xdp_tx_cost_over_ceiling"`
 }
 
 // ratio is a's handled rate over b's, 0 when b handled nothing.
@@ -296,7 +312,17 @@ func run(o options, out io.Writer) (err error) {
 		return err
 	}
 
-	rep := report{Flows: o.flows, CPUs: o.cpus, Mode: o.mode, Results: []result{kernel, base.forward, base.nft, base.ceiling, tx, drop}}
+	rep := report{Flows: o.flows, CPUs: o.cpus, Mode: o.mode, Results: []result{base.sink, kernel, base.forward, base.nft, base.ceiling, tx, drop}}
+	if o.generator == "live" {
+		for i := range rep.Results {
+			if rep.Results[i].Path != pathSink {
+				rep.Results[i].NetCost = netCost(rep.Results[i], base.sink)
+			}
+		}
+		rep.CostForwardOverTX = costRatio(tx, base.forward, base.sink)
+		rep.CostNftOverTX = costRatio(tx, base.nft, base.sink)
+		rep.CostTXOverCeiling = costRatio(base.ceiling, tx, base.sink)
+	}
 	rep.TXOverKernel = ratio(tx, kernel)
 	rep.DropOverKernel = ratio(drop, kernel)
 	rep.TXOverCeiling = ratio(tx, base.ceiling)
@@ -322,15 +348,25 @@ func printReport(w io.Writer, o options, rep report) {
 	}
 	fmt.Fprintf(w, "xdpbench: veth %s -> %s, generator: %s, %d flow(s), 60-byte frames, %v measured per path after %v warm-up, XDP %s\n",
 		genIface, lbIface, gen, o.flows, o.duration, o.warmup, o.mode)
-	fmt.Fprintf(w, "%-54s %12s %12s  %s\n", "path", "offered Mpps", "handled Mpps", "counted as")
+	fmt.Fprintf(w, "%-54s %12s %12s %9s  %s\n", "path", "offered Mpps", "handled Mpps", "net ns", "counted as")
 	for _, r := range rep.Results {
-		fmt.Fprintf(w, "%-54s %12.3f %12.3f  %s\n", r.Path, r.OfferedPPS/1e6, r.HandledPPS/1e6, r.Counter)
+		cost := "-"
+		if r.NetCost > 0 {
+			cost = fmt.Sprintf("%.1f", r.NetCost)
+		}
+		fmt.Fprintf(w, "%-54s %12.3f %12.3f %9s  %s\n", r.Path, r.OfferedPPS/1e6, r.HandledPPS/1e6, cost, r.Counter)
 	}
 	fmt.Fprintf(w, "ratio xdp-tx / kernel:   %.2fx\n", rep.TXOverKernel)
 	fmt.Fprintf(w, "ratio xdp-drop / kernel: %.2fx\n", rep.DropOverKernel)
 	fmt.Fprintf(w, "ratio xdp-tx / ceiling: %.2f\n", rep.TXOverCeiling)
 	fmt.Fprintf(w, "ratio xdp-tx / kernel-forward: %.2f\n", rep.TXOverForward)
 	fmt.Fprintf(w, "ratio xdp-tx / nft-fwd: %.2f\n", rep.TXOverNft)
+	if rep.CostForwardOverTX > 0 {
+		fmt.Fprintln(w, "net ns: a path's core time per frame less the generator's (1/the generator-only rate); the generator shares the path's core")
+		fmt.Fprintf(w, "cost ratio kernel-forward / xdp-tx: %.2f\n", rep.CostForwardOverTX)
+		fmt.Fprintf(w, "cost ratio nft-fwd / xdp-tx: %.2f\n", rep.CostNftOverTX)
+		fmt.Fprintf(w, "cost ratio xdp-tx / ceiling: %.2f\n", rep.CostTXOverCeiling)
+	}
 	for _, r := range rep.Results {
 		if generatorBound(r) && (r.Path == pathCeiling || r.Counter == "fwd_tx") {
 			fmt.Fprintf(w, "note: %s handled all the generator offered: its rate is the generator's (a lower bound)\n", r.Path)

@@ -290,14 +290,27 @@ lvs_line() { ip netns exec $1 /xdpvip lvs --stats --control-socket /run/$1.sock 
 # (within 5 s: kernel IPVS shows its counters at its 2 s estimator ticks).
 counted() { waitfor 5000 counted_now "$@"; }
 counted_now() { lvs_line $1 $2 | awk '{for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+$/ && $i > 0) ok = 1} END {exit !ok}'; }
+# up NODE: NODE's daemon wrote its pid file, or it is gone.
+up() { eval "p=\$proc_$1"; test -s /run/$1.pid || ! kill -0 $p; }
 start_lbs() {
 	for n in lb1 lb2; do
 		rm -f /run/$n.pid
 		ip netns exec $n /xdpvip run -f /etc/xdpvip/$n.conf --control-socket /run/$n.sock --pid-file /run/$n.pid \
 			--bpf-dir /sys/fs/bpf/$n --dataplane $1 --xdp-mode generic >/tmp/$n.log 2>&1 &
+		eval "proc_$n=\$!"
 	done
-	waitfor 20000 test -s /run/lb1.pid
-	waitfor 20000 test -s /run/lb2.pid
+	for n in lb1 lb2; do
+		# The BPF verifier is slow under TCG: allow a minute.
+		if waitfor 60000 up $n && test -s /run/$n.pid; then
+			echo "$n started with --dataplane $1 (${took} ms)"
+			continue
+		fi
+		# Nothing after this can pass: say why and stop (the missing
+		# markers fail the test).
+		echo "$n did not start with --dataplane $1 (${took} ms; $(pidof xdpvip | wc -w) xdpvip processes running):"
+		tail -n 40 /tmp/$n.log
+		exit 1
+	done
 }
 no_daemon() { ! pidof xdpvip; }
 stop_lbs() {

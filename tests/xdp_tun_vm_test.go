@@ -259,12 +259,17 @@ get6() { body=$(ip netns exec client timeout 3 wget -q -O - "http://[$VIP6]:$POR
 # counts the answers of each real server in $n_rs1 $n_rs2, the others in
 # $n_bad ($bodies lists them) and those whose real server saw another peer
 # than the client in $n_foreign.
+#
+# spread MIN MAX: at least MIN requests to the IPv4 VIP, more (up to MAX)
+# until both real servers answered: the XDP dataplane picks a real server
+# by a hash of the flow (Maglev), not in turn as IPVS's rr, so a few
+# requests can all land on one. $i is the number made.
 requests() {
 	n_rs1=0; n_rs2=0; n_bad=0; n_foreign=0; bodies=""
 	getter=get; peer=$CL
 	[ "${2:-}" = 6 ] && { getter=get6; peer="[$CL6]"; }
 	i=0
-	while [ $i -lt $1 ]; do
+	while [ $i -lt $1 ] || [ $i -lt ${max:-0} -a \( $n_rs1 = 0 -o $n_rs2 = 0 \) ]; do
 		i=$((i+1))
 		if $getter; then
 			case "$body" in
@@ -281,6 +286,7 @@ requests() {
 		fi
 	done
 }
+spread() { max=$2; requests $1; max=0; }
 # in_table NODE RS:PORT: RS:PORT is an active real server in NODE's table.
 in_table() { ip netns exec $1 /xdpvip lvs --control-socket /run/$1.sock | grep -F -- "-> $2 " | grep -vq DOWN; }
 not_in_table() { ! in_table "$@"; }
@@ -411,7 +417,7 @@ ip netns exec lb1 /xdpvip lvs --control-socket /run/lb1.sock
 u0=$(udp_in rs2)
 sniff_start sniff2
 tun_sniff_start tun2
-requests 12
+spread 12 30
 sniff_stop
 tun_sniff_stop
 u1=$(udp_in rs2)
@@ -421,7 +427,7 @@ t1=$(grep -c "^tun kind=ipip src=10.0.0.1 dst=$RS1 mac=$LB1MAC " /tmp/tun2)
 t2=$(grep -c "^tun kind=$kind2 src=10.0.0.1 dst=$RS2 mac=$LB1MAC " /tmp/tun2)
 tall=$(grep -c "^tun " /tmp/tun2)
 check 2-encapsulated "at the router, from lb1 (10.0.0.1, $LB1MAC): $t1 ipip packets to rs1, $t2 $kind2 to rs2, of $tall tunnelled" [ $t1 -gt 0 -a $t2 -gt 0 -a $((t1+t2)) = $tall ]
-check 2-both-real-servers "12 requests: rs1 $n_rs1, rs2 $n_rs2, other $n_bad$bodies" [ $n_rs1 -ge 3 -a $n_rs2 -ge 3 -a $n_bad = 0 ]
+check 2-both-real-servers "$i requests: rs1 $n_rs1, rs2 $n_rs2, other $n_bad$bodies" [ $n_rs1 -gt 0 -a $n_rs2 -gt 0 -a $n_bad = 0 ]
 check 2-client-address-kept "answers whose real server saw another peer than the client $CL: $n_foreign" [ $n_foreign = 0 -a $((n_rs1+n_rs2)) -gt 0 ]
 segs=$(grep -c "^seg " /tmp/sniff2); indirect=$(grep "^seg " /tmp/sniff2 | grep -vc "mac=$RTMAC")
 check 2-replies-direct "$segs reply segments from $VIP:80 at the client, $indirect not from the router's MAC $RTMAC" [ $segs -gt 0 -a "$indirect" = 0 ]
@@ -448,7 +454,9 @@ echo "tunnelled packets at the router:"; sort /tmp/tun6 | sed 's/ len=[0-9]*//' 
 # kernel IPVS, which takes the VIP (see above).
 src6=2001:db8:a::1; [ $DP = ipvs ] && src6=$VIP6
 t6=$(grep -c "^tun kind=ip6ip6 src=$src6 dst=$RS16 mac=$LB1MAC " /tmp/tun6)
-tall=$(grep -c "^tun " /tmp/tun6)
+# (IPv6 outer headers only: the IPv4 connections' last segments may still
+# be on their way.)
+tall=$(grep -cE "^tun kind=[^ ]+ src=[^ ]*:" /tmp/tun6)
 check 2-ipv6-encapsulated "at the router, from lb1 ($src6, $LB1MAC): $t6 ip6ip6 packets to rs1, of $tall tunnelled" [ $t6 -gt 0 -a $t6 = $tall ]
 check 2-ipv6-tun "4 requests to [$VIP6]:$PORT6: rs1 $n_rs1 (seeing the client $CL6: $((n_rs1-n_foreign))), other $n_bad$bodies" [ $n_rs1 = 4 -a $n_foreign = 0 ]
 segs=$(grep -c "^seg " /tmp/sniff6); indirect=$(grep "^seg " /tmp/sniff6 | grep -vc "mac=$RTMAC")
@@ -468,8 +476,8 @@ else
 fi
 ip -n client neigh flush dev eth0
 waitfor 10000 get
-requests 8
-check 3-tun-through-lb2 "8 requests through lb2: rs1 $n_rs1, rs2 $n_rs2, other $n_bad$bodies" [ $n_rs1 -ge 2 -a $n_rs2 -ge 2 -a $n_bad = 0 ]
+spread 6 30
+check 3-tun-through-lb2 "$i requests through lb2: rs1 $n_rs1, rs2 $n_rs2, other $n_bad$bodies" [ $n_rs1 -gt 0 -a $n_rs2 -gt 0 -a $n_bad = 0 ]
 requests 3 6
 check 3-ipv6-through-lb2 "3 requests to [$VIP6]:$PORT6 through lb2: rs1 $n_rs1, other $n_bad$bodies" [ $n_rs1 = 3 -a $n_foreign = 0 ]
 

@@ -59,11 +59,18 @@ func buildGuestTest(t *testing.T, pkgDir, name string) string {
 // and returns its path.
 func buildStaticXdpvip(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "xdpvip")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/xdpvip")
+	return buildStaticCommand(t, "../cmd/xdpvip", "xdpvip")
+}
+
+// buildStaticCommand builds the command in pkgDir (relative to tests/)
+// statically (CGO_ENABLED=0) for the guest and returns its path.
+func buildStaticCommand(t *testing.T, pkgDir, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-o", bin, pkgDir)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building a static xdpvip: %v\n%s", err, out)
+		t.Fatalf("building a static %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

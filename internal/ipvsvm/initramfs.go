@@ -20,6 +20,15 @@ var DefaultModules = []string{
 	"veth", "bridge",
 }
 
+// TunnelModules are what TUN real servers in a guest decapsulate with
+// (added to DefaultModules by the tests that need them): IP-in-IP
+// (tunl0), IPv6 tunnels (ip6tnl0: ip6ip6 and ipip6) and FOU/GUE for
+// IPv4 and IPv6, with what they build on.
+var TunnelModules = []string{
+	"tunnel4", "ip_tunnel", "ipip", "tunnel6", "ip6_tunnel",
+	"udp_tunnel", "ip6_udp_tunnel", "fou", "fou6",
+}
+
 // DefaultHostBinaries are host programs copied into the guest with their
 // shared libraries: iproute2's ip (busybox's applet has no netns support)
 // and ipvsadm. Each goes to the same path in the guest.

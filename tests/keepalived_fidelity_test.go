@@ -74,9 +74,10 @@ type xdScript struct {
 }
 
 type xdVIP struct {
-	Address string `json:"address"`
-	Dev     string `json:"dev"`
-	Scope   string `json:"scope"`
+	Address      string `json:"address"`
+	Dev          string `json:"dev"`
+	Scope        string `json:"scope"`
+	PreferredLft uint32 `json:"preferred_lft"`
 }
 
 type xdTrack struct {
@@ -956,7 +957,8 @@ func dumpURLs(k *dumpObj) string {
 }
 
 // vipDetails renders the "Virtual IP (n)" items as "addr[/len] dev IF
-// scope S", sorted.
+// scope S" (and, for IPv6, " lft L": the preferred lifetime, 0 when
+// keepalived says "deprecated"), sorted.
 func vipDetails(lists map[string][]string) string {
 	for k, v := range lists {
 		if strings.HasPrefix(k, "Virtual IP (") {
@@ -967,6 +969,14 @@ func vipDetails(lists map[string][]string) string {
 				for i := 1; i+1 < len(f); i++ {
 					if f[i] == "dev" || f[i] == "scope" {
 						s += " " + f[i] + " " + f[i+1]
+					}
+				}
+				for i, w := range f {
+					switch {
+					case w == "deprecated":
+						s += " lft 0"
+					case w == "preferred_lft" && i+1 < len(f):
+						s += " lft " + f[i+1]
 					}
 				}
 				out = append(out, s)
@@ -988,7 +998,15 @@ func xdVIPDetails(v []xdVIP, ifname string) string {
 		if dev == "" {
 			dev = ifname
 		}
-		out = append(out, a+" dev "+dev+" scope "+x.Scope)
+		s := a + " dev " + dev + " scope " + x.Scope
+		if strings.Contains(a, ":") {
+			if x.PreferredLft == ^uint32(0) {
+				s += " lft forever"
+			} else {
+				s += " lft " + strconv.FormatUint(uint64(x.PreferredLft), 10)
+			}
+		}
+		out = append(out, s)
 	}
 	return joinSorted(out)
 }

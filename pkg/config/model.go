@@ -255,7 +255,19 @@ type VIP struct {
 	// NoTrack: deleting the address does not take the instance out of MASTER.
 	NoTrack bool
 	UseVMAC bool
+	// PreferredLft is an IPv6 VIP's preferred lifetime in seconds
+	// (preferred_lft; LifetimeForever for "forever"). As keepalived 2.2.7,
+	// it defaults to 0 for a /128 VIP, which the kernel then holds
+	// deprecated: never chosen as the source of this host's own traffic
+	// (health checks, a TUN tunnel's outer header), and to forever for a
+	// shorter prefix. IPv4 VIPs: always LifetimeForever (keepalived reads
+	// the option and does not use it).
+	PreferredLft uint32 `json:"preferred_lft"`
 }
+
+// LifetimeForever is an address lifetime that never ends
+// (INFINITY_LIFE_TIME).
+const LifetimeForever = ^uint32(0)
 
 // Auth types.
 const (

@@ -280,6 +280,7 @@ func (b *builder) vips(blk *node) []VIP {
 			continue
 		}
 		ok := true
+		lftSet := false
 		args := n.args
 		val := func(i int) (string, bool) {
 			if i+1 >= len(args) {
@@ -328,7 +329,19 @@ func (b *builder) vips(blk *node) []VIP {
 						ok = false
 					}
 				}
-			case "track_group", "preferred_lft":
+			case "preferred_lft":
+				if s, has := val(i); has {
+					i++
+					if s == "forever" {
+						v.PreferredLft, lftSet = LifetimeForever, true
+					} else if u, err := strconv.ParseUint(s, 10, 32); err == nil {
+						v.PreferredLft, lftSet = uint32(u), true
+					} else {
+						b.d.errorf(n.pos, n.key, "preferred_lft %q is not a number of seconds (0..4294967295) or forever (keepalived reports it and ignores it)", s)
+						ok = false
+					}
+				}
+			case "track_group":
 				if _, has := val(i); has {
 					i++
 				}
@@ -340,6 +353,14 @@ func (b *builder) vips(blk *node) []VIP {
 			default:
 				b.d.warnf(n.pos, n.key, "unknown option %q ignored", opt)
 			}
+		}
+		switch {
+		case !v.Prefix.Addr().Is6():
+			v.PreferredLft = LifetimeForever
+		case !lftSet && v.Prefix.Bits() == 128:
+			v.PreferredLft = 0 // keepalived's default: deprecated
+		case !lftSet:
+			v.PreferredLft = LifetimeForever
 		}
 		if ok {
 			out = append(out, v)

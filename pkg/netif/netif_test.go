@@ -116,6 +116,48 @@ func TestVIPAddRemove(t *testing.T) {
 	}
 }
 
+// TestDeprecatedVIPIsNotASource: an IPv6 VIP added with preferred
+// lifetime 0 (keepalived's default for a /128) is deprecated, so the
+// kernel never picks it as the source towards the VIP's subnet (health
+// checks, a TUN tunnel's outer header), where a preferred one may be.
+func TestDeprecatedVIPIsNotASource(t *testing.T) {
+	n := testnet.New(t)
+	h := n.AddHost("lvs1", "192.0.2.11/24", testnet.WithAddr("2001:db8::11/64"))
+	m := vipsIn(t, h)
+	src := func() string {
+		out := string(h.MustExec("ip", "-6", "route", "get", "2001:db8::99"))
+		f := strings.Fields(out)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "src" {
+				return f[i+1]
+			}
+		}
+		t.Fatalf("no src in %q", out)
+		return ""
+	}
+	plain := VIP{Prefix: netip.MustParsePrefix("2001:db8::50/128"), Dev: "eth0"}
+	if _, err := m.Add(plain); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("source towards the subnet with a preferred /128 VIP: %s", src())
+	if _, err := m.Remove(plain); err != nil {
+		t.Fatal(err)
+	}
+	dep := VIP{Prefix: netip.MustParsePrefix("2001:db8::51/128"), Dev: "eth0", Lifetime: true, PreferredLft: 0}
+	if _, err := m.Add(dep); err != nil {
+		t.Fatal(err)
+	}
+	if out := ipAddr(t, h, "eth0"); !strings.Contains(out, "inet6 2001:db8::51/128 scope global nodad deprecated") {
+		t.Errorf("ip addr does not show the VIP deprecated:\n%s", out)
+	}
+	if got := src(); got != "2001:db8::11" {
+		t.Errorf("source towards the subnet with a deprecated VIP: %s, want the host's own 2001:db8::11", got)
+	}
+	if existed, err := m.Add(dep); err != nil || !existed {
+		t.Errorf("second Add = %v, %v; want true, nil", existed, err)
+	}
+}
+
 func TestVIPInvalid(t *testing.T) {
 	m := NewVIPs(nil)
 	tests := []struct {

@@ -35,6 +35,13 @@ type VIP struct {
 	Label     string       // IPv4 only; must start with Dev, at most 15 bytes (e.g. "eth0:vip")
 	Broadcast netip.Addr   // IPv4 only; zero for none
 	Scope     int          // unix.RT_SCOPE_* (0 = global)
+	// Lifetime, when set, adds the address with preferred lifetime
+	// PreferredLft (seconds) and an infinite valid lifetime: 0 makes the
+	// kernel hold an IPv6 address deprecated, so it is never picked as a
+	// source address (keepalived's preferred_lft). Unset: the kernel's
+	// default (both forever).
+	Lifetime     bool
+	PreferredLft uint32
 }
 
 func (v VIP) String() string {
@@ -91,6 +98,9 @@ func (v VIP) netlinkAddr() *netlink.Addr {
 	if a.Is6() {
 		// As keepalived: a VIP is usable (and announceable) at once.
 		na.Flags = unix.IFA_F_NODAD
+	}
+	if v.Lifetime {
+		na.PreferedLft, na.ValidLft = int(v.PreferredLft), int(^uint32(0))
 	}
 	return na
 }

@@ -369,7 +369,12 @@ func toNetifVIP(v config.VIP, dev string) (netif.VIP, error) {
 	if err != nil {
 		return netif.VIP{}, fmt.Errorf("%s: virtual_ipaddress %s: %w", v.Pos, v.Prefix, err)
 	}
-	return netif.VIP{Prefix: v.Prefix, Dev: dev, Label: v.Label, Broadcast: v.Brd, Scope: scope}, nil
+	nv := netif.VIP{Prefix: v.Prefix, Dev: dev, Label: v.Label, Broadcast: v.Brd, Scope: scope}
+	if v.Prefix.Addr().Is6() && v.PreferredLft != config.LifetimeForever {
+		// keepalived sends IFA_CACHEINFO only then.
+		nv.Lifetime, nv.PreferredLft = true, v.PreferredLft
+	}
+	return nv, nil
 }
 
 func scopeOf(s string) (int, error) {

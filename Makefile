@@ -28,7 +28,7 @@ test: deps build
 		$(GO) test -count=1 -timeout 40m ./...; status=$$?; \
 		echo "==== suite reports (interop matrix, keepalived agreement, fault table)"; \
 		cat bin/report.txt bin/report-faults.txt 2>/dev/null; exit $$status
-	$(MAKE) fuzz FUZZTIME=5s FUZZLONG=60s
+	$(MAKE) fuzz FUZZTIME=5s FUZZLONG=30s
 
 # unit: only the tests that need neither root nor extra packages.
 unit:

@@ -50,23 +50,7 @@ func TestNftFwdRuleset(t *testing.T) {
 // counted once (test_run refuses frames shorter than an Ethernet header,
 // so the program's runt check is not reachable from here).
 func TestMacSwapProgram(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loading a BPF program needs root")
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		t.Fatal(err)
-	}
-	count, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer count.Close()
-	prog, err := macSwapProgram(count)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prog.Close()
-	c := &ceiling{count: count, prog: prog}
+	prog, c := loadCounting(t, macSwapProgram)
 	in := udpFrames(1, lbMAC, genMAC, genAddr.Addr(), firstSrcPort, netip.AddrPortFrom(vipAddr, vipPort))[0]
 	out := make([]byte, len(in))
 	ret, err := prog.Run(&ebpf.RunOptions{Data: in, DataOut: out})
@@ -85,9 +69,10 @@ func TestMacSwapProgram(t *testing.T) {
 	}
 }
 
-// TestSinkProgram: the generator-only baseline drops every frame
-// untouched and counts it once.
-func TestSinkProgram(t *testing.T) {
+// loadCounting loads a counting program (macSwapProgram, sinkProgram)
+// for prog.Run, freed at cleanup.
+func loadCounting(t *testing.T, load func(*ebpf.Map) (*ebpf.Program, error)) (*ebpf.Program, *ceiling) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("loading a BPF program needs root")
 	}
@@ -98,13 +83,19 @@ func TestSinkProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer count.Close()
-	prog, err := sinkProgram(count)
+	t.Cleanup(func() { count.Close() })
+	prog, err := load(count)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prog.Close()
-	c := &ceiling{count: count, prog: prog}
+	t.Cleanup(func() { prog.Close() })
+	return prog, &ceiling{count: count, prog: prog}
+}
+
+// TestSinkProgram: the generator-only baseline drops every frame
+// untouched and counts it once.
+func TestSinkProgram(t *testing.T) {
+	prog, c := loadCounting(t, sinkProgram)
 	in := udpFrames(1, lbMAC, genMAC, genAddr.Addr(), firstSrcPort, netip.AddrPortFrom(vipAddr, vipPort))[0]
 	out := make([]byte, len(in))
 	for i := 0; i < 2; i++ {
